@@ -1,0 +1,9 @@
+"""The pluggy markers, so plugins never import pluggy themselves."""
+
+from __future__ import annotations
+
+import pluggy
+
+__all__ = ["hookimpl"]
+
+hookimpl = pluggy.HookimplMarker("kycmux")

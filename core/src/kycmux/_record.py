@@ -1,0 +1,161 @@
+"""Decision records: what every decision leaves behind, masked, JSON-serialisable, stable.
+
+Field names here are a public schema (``docs/engine.md``); add fields, never rename them.
+Secrets never get here, and personal data only as keyed hashes or masks.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+__all__ = ["AttemptRecord", "CheckRecord", "DecisionRecord", "SkipRecord"]
+
+SCHEMA_VERSION = 1
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if attrs.has(type(value)):
+        return {k: _plain(v) for k, v in attrs.asdict(value, recurse=False).items()}
+    if isinstance(value, Mapping):
+        return {str(_plain(k)): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | frozenset | set):
+        items = [_plain(v) for v in value]
+        return sorted(items) if isinstance(value, frozenset | set) else items
+    return value
+
+
+@attrs.frozen
+class AttemptRecord:
+    """One call to one vendor.
+
+    Attributes:
+        vendor: Vendor name.
+        operation: Vendor operation.
+        checks: Checks the call served.
+        attempt: 1 for the first call to this vendor in this decision, then 2, 3...
+        role: ``primary``, ``failover``, ``retry``, ``hedge`` or ``shadow``.
+        started_at: UNIX time the attempt began.
+        latency_ms: Wall time of the attempt.
+        http_status: HTTP status, if a response came.
+        error_class: Taxonomy class of the failure, ``None`` when the vendor answered.
+        reason: Machine-readable reason for the failure or the verdicts.
+        vendor_code: The vendor's code or status string.
+        vendor_message: The vendor's message (never containing personal data we sent).
+        vendor_request_id: The vendor's id for the request.
+        possibly_billed: The request reached the vendor, so it may have been billed.
+        verdicts: Per check: ``pass``, ``fail`` or an error class value.
+        scores: Per check: the normalized score as a dict.
+        capture_issue: For capture errors, which issue.
+    """
+
+    vendor: str
+    operation: str
+    checks: tuple[str, ...]
+    attempt: int
+    role: str
+    started_at: float
+    latency_ms: float
+    http_status: int | None = None
+    error_class: str | None = None
+    reason: str | None = None
+    vendor_code: str | None = None
+    vendor_message: str | None = None
+    vendor_request_id: str | None = None
+    possibly_billed: bool = False
+    verdicts: Mapping[str, str] = attrs.field(factory=dict)
+    scores: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+    capture_issue: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        result: dict[str, Any] = _plain(self)
+        return result
+
+
+@attrs.frozen
+class SkipRecord:
+    """A vendor that was not asked for a check, and why."""
+
+    vendor: str
+    check: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        result: dict[str, Any] = _plain(self)
+        return result
+
+
+@attrs.frozen
+class CheckRecord:
+    """How one check of the decision came out.
+
+    Attributes:
+        check: The check.
+        verdict: ``pass``, ``fail``, ``retry_capture``, ``review`` or ``error``.
+        vendors: The vendors whose answers decided it.
+        reason: Why, machine-readable.
+        scores: The deciding scores, by vendor.
+    """
+
+    check: str
+    verdict: str
+    vendors: tuple[str, ...]
+    reason: str
+    scores: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        result: dict[str, Any] = _plain(self)
+        return result
+
+
+@attrs.frozen
+class DecisionRecord:
+    """Everything one decision did and why.
+
+    Attributes:
+        schema: Record schema version.
+        request_id: The decision's id (also sent to vendors as ``seq`` / ``session_id``).
+        started_at: UNIX time the decision began.
+        duration_ms: Wall time of the whole decision.
+        policy: Policy name.
+        policy_hash: Hash of the policy's settings: two records with the same hash were
+            decided under the same rules.
+        subject: Keyed hash of the subject id (or of the ID number when no subject id).
+        evidence: Which evidence was present (kinds and forms, never content).
+        outcome: ``accept``, ``reject``, ``retry_capture``, ``review`` or ``error``.
+        reasons: Machine-readable reasons for the outcome.
+        explanation: One sentence a person can read.
+        hint: For ``retry_capture``, what to tell the user.
+        checks: Per-check results.
+        attempts: Every vendor attempt, in start order.
+        skipped: Vendors not asked, with reasons.
+        experiment: Experiment name and arm, when one applied.
+        shadow: Shadow attempts (never affecting the outcome).
+    """
+
+    request_id: str
+    started_at: float
+    duration_ms: float
+    policy: str
+    policy_hash: str
+    subject: str | None
+    evidence: Mapping[str, str]
+    outcome: str
+    reasons: tuple[str, ...]
+    explanation: str
+    hint: str | None = None
+    checks: Sequence[CheckRecord] = ()
+    attempts: Sequence[AttemptRecord] = ()
+    skipped: Sequence[SkipRecord] = ()
+    experiment: Mapping[str, str] | None = None
+    shadow: Sequence[AttemptRecord] = ()
+    schema: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        result: dict[str, Any] = _plain(self)
+        return result

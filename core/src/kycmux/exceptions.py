@@ -1,0 +1,134 @@
+"""Every exception kycmux raises on purpose.
+
+The hierarchy::
+
+    KycmuxError
+    ├── ConfigError                  bad or incomplete configuration (names the key)
+    │   └── MissingSecretError       a ``${VAR}`` reference whose variable is not set
+    ├── InvalidEvidenceError         evidence fails a local rule (names the field and the rule);
+    │                                also a ValueError
+    ├── UnsafeURLError               a plain-``http://`` URL for a host that is not loopback;
+    │                                also a ValueError
+    ├── PluginError                  a plugin misbehaved
+    │   └── InvalidVendorError       a plugin registered a vendor spec that is not valid
+    ├── UnknownVendorError           a vendor name nobody registered
+    ├── ProtocolError                a vendor response we cannot read (not JSON, wrong shape,
+    │                                a score missing or out of range); never a pass
+    ├── SubjectLockedError           too many consecutive definitive failures for one subject
+    └── PolicyError                  a policy that cannot be applied (also a ConfigError)
+
+Messages never contain secret values or personal data: they name fields, rules and limits.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "InvalidEvidenceError",
+    "InvalidVendorError",
+    "KycmuxError",
+    "MissingSecretError",
+    "PluginError",
+    "PolicyError",
+    "ProtocolError",
+    "SubjectLockedError",
+    "UnknownVendorError",
+    "UnsafeURLError",
+]
+
+
+class KycmuxError(Exception):
+    """Base of every exception kycmux raises on purpose."""
+
+
+class ConfigError(KycmuxError):
+    """The configuration is invalid; ``key`` is the dotted path of the offending key."""
+
+    def __init__(self, key: str, rule: str) -> None:
+        self.key = key
+        self.rule = rule
+        super().__init__(f"{key}: {rule}")
+
+
+class MissingSecretError(ConfigError):
+    """A ``${VAR}`` reference names an environment variable that is not set."""
+
+    def __init__(self, key: str, variable: str) -> None:
+        self.variable = variable
+        super().__init__(key, f"environment variable {variable} is not set")
+
+
+class PolicyError(ConfigError):
+    """A policy is inconsistent (e.g. a FAR threshold for an uncalibrated score)."""
+
+
+class InvalidEvidenceError(KycmuxError, ValueError):
+    """Evidence breaks a rule that can be checked locally, before anything is sent.
+
+    Attributes:
+        field: The evidence field (``"id_number"``, ``"selfie"``, ...).
+        rule: What the field must satisfy, in words, including any limit.
+        vendor: The vendor whose limit this is, or ``None`` for a universal rule.
+    """
+
+    def __init__(self, field: str, rule: str, *, vendor: str | None = None) -> None:
+        self.field = field
+        self.rule = rule
+        self.vendor = vendor
+        where = f" (vendor {vendor})" if vendor else ""
+        super().__init__(f"{field}: {rule}{where}")
+
+
+class UnsafeURLError(KycmuxError, ValueError):
+    """Plain ``http://`` is allowed only for loopback hosts (the local simulators)."""
+
+    def __init__(self, field: str, url_host: str) -> None:
+        self.field = field
+        super().__init__(
+            f"{field}: http:// is accepted only for loopback hosts, not {url_host!r}; use https://"
+        )
+
+
+class PluginError(KycmuxError):
+    """A plugin failed to load or misbehaved; ``plugin`` names it."""
+
+    def __init__(self, plugin: str, problem: str) -> None:
+        self.plugin = plugin
+        self.problem = problem
+        super().__init__(f"plugin {plugin}: {problem}")
+
+
+class InvalidVendorError(PluginError):
+    """A plugin registered a vendor spec that is not valid."""
+
+
+class UnknownVendorError(KycmuxError, LookupError):
+    """No loaded plugin registered a vendor of this name."""
+
+    def __init__(self, vendor: str) -> None:
+        self.vendor = vendor
+        super().__init__(f"unknown vendor {vendor!r}")
+
+
+class ProtocolError(KycmuxError):
+    """A vendor's response could not be read as the vendor documents it.
+
+    Attributes:
+        vendor: The vendor that answered.
+        detail: What was wrong (never the body itself: it may hold personal data).
+        http_status: The HTTP status of the response, when there was one.
+    """
+
+    def __init__(self, vendor: str, detail: str, *, http_status: int | None = None) -> None:
+        self.vendor = vendor
+        self.detail = detail
+        self.http_status = http_status
+        super().__init__(f"{vendor}: malformed response: {detail}")
+
+
+class SubjectLockedError(KycmuxError):
+    """The subject hit the limit of consecutive definitive failures and is cooling down."""
+
+    def __init__(self, retry_after: float) -> None:
+        self.retry_after = retry_after
+        super().__init__(f"subject locked out; retry after {retry_after:.0f} s")

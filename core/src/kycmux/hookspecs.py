@@ -1,0 +1,180 @@
+"""The kycmux plugin contract: every hook a plugin may implement.
+
+Plugins implement hooks with ``@kycmux.hookimpl`` (pluggy project name ``kycmux``); they never
+import pluggy themselves. Implementations may accept any subset of a hook's arguments.
+
+**Dispatch rule.** A *vendor plugin* is a plugin whose ``register_vendors`` returned at least one
+vendor. A call made for vendor ``V`` reaches the implementations of the plugin that registered
+``V`` and of every *cross-cutting* plugin (one that registered no vendor) — never another vendor
+plugin's. Cross-cutting plugins therefore see every vendor's calls; they usually implement hooks
+with ``wrapper=True`` (logging, fault injection, a signing override) and tell vendors apart by
+the ``vendor`` argument. Core itself registers a cross-cutting plugin with ``trylast``
+defaults for ``classify_error`` (transport failures) and ``normalize_score`` (the declared
+calibration), so a vendor plugin implements those only for what is its own.
+
+**Purity.** ``build_request``, ``sign``, ``parse``, ``classify_error`` and ``normalize_score``
+do no I/O: they take and return values, so the sync and async engines share them and tests need
+no network. Files are referenced by path and streamed by the transport.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from kycmux._config import VendorConfig
+    from kycmux._evidence import Check, Evidence
+    from kycmux._record import AttemptRecord, DecisionRecord
+    from kycmux._score import RawScore, Score
+    from kycmux._taxonomy import Classification
+    from kycmux._vendor import VendorSpec
+    from kycmux._wire import AttemptContext, VendorRequest, VendorResponse, VendorResult
+
+hookspec = pluggy.HookspecMarker("kycmux")
+
+__all__ = [
+    "build_request",
+    "classify_error",
+    "hookspec",
+    "normalize_score",
+    "on_attempt",
+    "on_decision",
+    "parse",
+    "register_vendors",
+    "sign",
+]
+
+
+@hookspec
+def register_vendors() -> Sequence[VendorSpec]:
+    """Declare the vendors this plugin provides.
+
+    Called once per plugin when it is registered, on that plugin alone. A plugin returning at
+    least one spec becomes a vendor plugin for those names (see the dispatch rule); a plugin
+    that does not implement the hook, or returns an empty sequence, is cross-cutting.
+
+    :return: The plugin's vendor specs (name, display name, checks with the evidence each needs,
+        configuration fields, default base URL, score calibrations, simulator factory). An
+        invalid spec, or a name another plugin already registered, gets the plugin reported and
+        skipped.
+
+    Not ``firstresult``: every plugin's list is collected.
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def build_request(
+    vendor: VendorSpec,
+    checks: frozenset[Check],
+    evidence: Evidence,
+    config: VendorConfig,
+    context: AttemptContext,
+) -> VendorRequest | None:
+    """Build the unsigned request serving ``checks`` for ``vendor`` from ``evidence``.
+
+    :param vendor: The vendor being called.
+    :param checks: The checks this one request must serve (all offered through one operation).
+    :param evidence: The validated evidence; files are referenced, not read.
+    :param config: The vendor's resolved configuration.
+    :param context: Request id (for ``seq`` / ``session_id``) and attempt number.
+    :return: The request, as a pure value. Raise ``InvalidEvidenceError`` (naming the field and
+        the vendor's limit) for evidence this vendor cannot take; nothing is sent then.
+
+    ``firstresult``: the first non-None value wins.
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def sign(
+    vendor: VendorSpec, request: VendorRequest, config: VendorConfig, context: AttemptContext
+) -> VendorRequest | None:
+    """Add the vendor's authentication to ``request``; called anew for every attempt.
+
+    :param context: ``now`` and ``randbelow`` give the clock and the nonce source; a signature
+        must never be reused across attempts.
+    :return: The signed request (secrets wrapped in ``Secret``).
+
+    ``firstresult``: the first non-None value wins. A cross-cutting ``wrapper=True``
+    implementation can override or decorate every vendor's signing.
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def parse(
+    vendor: VendorSpec, request: VendorRequest, response: VendorResponse, config: VendorConfig
+) -> VendorResult | None:
+    """Read a vendor's HTTP response.
+
+    :param request: The request that was answered (tells which checks were asked).
+    :param response: Status, headers and body.
+    :return: The typed result (top-level code and message, per-check answers with raw scores,
+        the vendor's request id). Raise ``ProtocolError`` for anything malformed — a body that
+        is not what the vendor documents, a missing, non-numeric or out-of-range score. A
+        malformed answer is never a pass.
+
+    ``firstresult``: the first non-None value wins.
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def classify_error(
+    vendor: VendorSpec,
+    result: VendorResult | None,
+    check: Check | None,
+    error: BaseException | None,
+) -> Classification | None:
+    """Put one vendor failure into the common taxonomy.
+
+    Called in three situations: ``error`` set (a transport exception or a ``ProtocolError``;
+    ``result`` and ``check`` are None); ``result`` set with ``result.ok`` false and ``check``
+    None (the call as a whole failed); ``result`` and ``check`` set (one check's answer did not
+    complete: ``result.answers[check].ok`` is false).
+
+    :return: A ``Classification`` (error class, machine-readable reason, capture issue), or
+        None to let the next implementation decide. Vendor plugins map their documented codes
+        from one table, with an explicit default for unknown codes; core's ``trylast`` default
+        classifies transport exceptions.
+
+    ``firstresult``: the first non-None value wins.
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def normalize_score(vendor: VendorSpec, check: Check, raw: RawScore) -> Score | None:
+    """Put a raw vendor score on the common scale.
+
+    :param raw: The score as parsed.
+    :return: A ``Score`` with a FAR where the vendor publishes a calibration (flagged
+        ``extrapolated`` outside the published points), or uncalibrated. Core's ``trylast``
+        default applies the ``ScoreSpec`` the vendor declared for ``raw.name``.
+
+    ``firstresult``: the first non-None value wins.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def on_attempt(record: AttemptRecord) -> None:
+    """Observe one vendor attempt after it finished (for logs, metrics, audit).
+
+    :param record: The attempt as it will appear in the decision record (already masked).
+    :return: Nothing; every implementation is called. Exceptions are logged and swallowed by
+        the engine so an observer can never break a decision.
+    """
+
+
+@hookspec
+def on_decision(record: DecisionRecord) -> None:
+    """Observe a finished decision (for logs, metrics, audit, the JSON-lines sink).
+
+    :param record: The complete decision record (already masked; no secrets).
+    :return: Nothing; every implementation is called. Exceptions are logged and swallowed.
+    """
