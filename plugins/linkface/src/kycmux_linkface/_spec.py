@@ -1,0 +1,131 @@
+"""The ``linkface`` vendor as kycmux sees it: checks, evidence, configuration, scores."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kycmux import (
+    Check,
+    CheckOffer,
+    ConfigField,
+    EvidenceKind,
+    LogLinearCalibration,
+    MediaForm,
+    Need,
+    ScoreKind,
+    ScoreSpec,
+    VendorSpec,
+)
+
+if TYPE_CHECKING:
+    from kycmux.simkit import Simulator
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_LIVENESS_THRESHOLD",
+    "DEFAULT_MAX_SELFIE_BYTES",
+    "HACK_SCORE",
+    "OPERATION",
+    "PATH",
+    "VENDOR",
+    "VERIFY_SCORE",
+    "build_spec",
+]
+
+VENDOR = "linkface"
+OPERATION = "liveness_selfie_verification"
+PATH = "/identity/liveness_selfie_verification"
+DEFAULT_BASE_URL = "https://cloudapi.linkface.cn"
+DOCS_URL = "https://cloudapi.linkface.cn/identity/liveness_selfie_verification"
+DEFAULT_LIVENESS_THRESHOLD = 0.5
+DEFAULT_MAX_SELFIE_BYTES = 5 * 1024 * 1024
+
+_ANY_FORM = frozenset({MediaForm.FILE, MediaForm.URL, MediaForm.VENDOR_ID})
+_NEEDS = (Need(EvidenceKind.LIVENESS_DATA, _ANY_FORM), Need(EvidenceKind.SELFIE, _ANY_FORM))
+
+# The vendor's own table: one decade of false-accept rate per 0.1 of verify_score.
+_VERIFY_FAR = LogLinearCalibration(
+    ((0.4, 1e-1), (0.5, 1e-2), (0.6, 1e-3), (0.7, 1e-4), (0.8, 1e-5), (0.9, 1e-6))
+)
+
+VERIFY_SCORE = ScoreSpec(
+    name="verify_score",
+    check=Check.FACE_MATCH,
+    kind=ScoreKind.SIMILARITY,
+    low=0.0,
+    high=1.0,
+    calibration=_VERIFY_FAR,
+    recommended_threshold=0.7,
+    note=(
+        "Linkface's published table (0.4 → 1e-1 … 0.9 → 1e-6, one decade per 0.1); "
+        "the vendor recommends ≥ 0.7 (FAR 1e-4). Outside 0.4–0.9 the FAR is extrapolated."
+    ),
+)
+
+HACK_SCORE = ScoreSpec(
+    name="hack_score",
+    check=Check.LIVENESS,
+    kind=ScoreKind.ATTACK,
+    low=0.0,
+    high=1.0,
+    calibration=None,
+    recommended_threshold=None,
+    note=(
+        "Uncalibrated: Linkface publishes no threshold or error rate for hack_score. "
+        "The liveness verdict is hack_score < liveness_threshold (configured, default 0.5)."
+    ),
+)
+
+_CONFIG_FIELDS = (
+    ConfigField("api_id", str, "API account id (half of the credential pair)", True, True),
+    ConfigField("api_secret", str, "API secret", True, True),
+    ConfigField(
+        "credentials_in",
+        str,
+        "Where api_id/api_secret travel: 'form' (multipart fields) or 'query' (URL)",
+        default="form",
+    ),
+    ConfigField(
+        "selfie_auto_rotate",
+        bool,
+        "Ask the vendor to rotate the selfie by EXIF and face orientation",
+        default=False,
+    ),
+    ConfigField(
+        "liveness_threshold",
+        float,
+        "hack_score below this is live (the vendor publishes no threshold)",
+        default=DEFAULT_LIVENESS_THRESHOLD,
+    ),
+    ConfigField(
+        "max_selfie_bytes",
+        int,
+        "Largest selfie file sent (the vendor's limit is 5 MB)",
+        default=DEFAULT_MAX_SELFIE_BYTES,
+    ),
+)
+
+
+def _simulator() -> Simulator:
+    # Imported on demand: the simulator pulls in the simkit server machinery, which a
+    # production process that only calls the real vendor never needs.
+    from kycmux_linkface._sim import LinkfaceSimulator
+
+    return LinkfaceSimulator()
+
+
+def build_spec() -> VendorSpec:
+    """The vendor spec ``register_vendors`` returns."""
+    return VendorSpec(
+        name=VENDOR,
+        display_name="Linkface liveness + selfie verification",
+        default_base_url=DEFAULT_BASE_URL,
+        offers=(
+            CheckOffer(Check.LIVENESS, OPERATION, _NEEDS),
+            CheckOffer(Check.FACE_MATCH, OPERATION, _NEEDS),
+        ),
+        config_fields=_CONFIG_FIELDS,
+        scores=(VERIFY_SCORE, HACK_SCORE),
+        simulator=_simulator,
+        docs_url=DOCS_URL,
+    )

@@ -1,0 +1,136 @@
+"""What the plugin declares about the vendor: names, configuration, checks, scores."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from kycmux import (
+    Check,
+    CheckOffer,
+    ConfigField,
+    EvidenceKind,
+    LogLinearCalibration,
+    MediaForm,
+    Need,
+    ScoreKind,
+    ScoreSpec,
+    VendorSpec,
+)
+
+if TYPE_CHECKING:
+    from kycmux.simkit import Simulator
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_VIDEO_BYTES",
+    "DEFAULT_SIGNATURE_TTL",
+    "DISPLAY_NAME",
+    "IDCARDCOMPARE",
+    "LIVEDETECTFOUR",
+    "PATHS",
+    "SIM_SCORE",
+    "SIMILARITY_SCORE",
+    "VENDOR",
+    "make_spec",
+]
+
+VENDOR = "tencent_legacy"
+DISPLAY_NAME = "Tencent Cloud legacy face API (Youtu)"
+DEFAULT_BASE_URL = "https://recognition.image.myqcloud.com"
+DOCS_URL = "https://cloud.tencent.com/document/product/868"
+
+LIVEDETECTFOUR = "livedetectfour"
+IDCARDCOMPARE = "idcardcompare"
+PATHS = {LIVEDETECTFOUR: "/face/livedetectfour", IDCARDCOMPARE: "/face/idcardcompare"}
+
+MIB = 1024 * 1024
+DEFAULT_SIGNATURE_TTL = 60
+# The documents say "preferably under 3 MB" for videos and "6 MB per request body".
+DEFAULT_MAX_VIDEO_BYTES = 3 * MIB
+DEFAULT_MAX_BODY_BYTES = 6 * MIB
+# The signature may be valid at most three months ahead (multi-use signatures).
+MAX_SIGNATURE_TTL = 90 * 24 * 3600
+
+_FILE = frozenset({MediaForm.FILE})
+_FILE_OR_URL = frozenset({MediaForm.FILE, MediaForm.URL})
+
+CONFIG_FIELDS = (
+    ConfigField("appid", str, "Project AppID (the appid form field and the signature's a=)", True),
+    ConfigField("secret_id", str, "SecretId of the API key (signature k=)", True, secret=True),
+    ConfigField("secret_key", str, "SecretKey of the API key (HMAC-SHA1 key)", True, secret=True),
+    ConfigField("bucket", str, "Legacy bucket name for the signature's b= (usually empty)", False,
+                default=""),
+    ConfigField("signature_ttl", int, "Seconds a signature stays valid (e = t + ttl)",
+                default=DEFAULT_SIGNATURE_TTL),
+    ConfigField("max_video_bytes", int, "Largest video sent to livedetectfour (doc: under 3 MB)",
+                default=DEFAULT_MAX_VIDEO_BYTES),
+    ConfigField("max_body_bytes", int, "Largest request body (doc: 6 MB for idcardcompare)",
+                default=DEFAULT_MAX_BODY_BYTES),
+)  # fmt: skip
+
+OFFERS = (
+    CheckOffer(
+        Check.LIVENESS,
+        LIVEDETECTFOUR,
+        (Need(EvidenceKind.VIDEO, _FILE), Need(EvidenceKind.DIGITS)),
+    ),
+    CheckOffer(
+        Check.FACE_MATCH,
+        LIVEDETECTFOUR,
+        (
+            Need(EvidenceKind.VIDEO, _FILE),
+            Need(EvidenceKind.DIGITS),
+            Need(EvidenceKind.REFERENCE_PHOTO, _FILE),
+        ),
+    ),
+    CheckOffer(
+        Check.ID_REGISTRY_MATCH,
+        IDCARDCOMPARE,
+        (
+            Need(EvidenceKind.SELFIE, _FILE_OR_URL),
+            Need(EvidenceKind.ID_NUMBER),
+            Need(EvidenceKind.ID_NAME),
+        ),
+    ),
+)
+
+SIM_SCORE = ScoreSpec(
+    name="sim",
+    check=Check.FACE_MATCH,
+    kind=ScoreKind.SIMILARITY,
+    low=0.0,
+    high=100.0,
+    calibration=LogLinearCalibration(((70.0, 1e-3), (80.0, 1e-4))),
+    recommended_threshold=70.0,
+    note=(
+        "livedetectfour doc: threshold 70 = FAR 1/1,000, 80 = FAR 1/10,000; it recommends 70 "
+        "in the field table and 'sim > 75' in the usage note"
+    ),
+)
+
+SIMILARITY_SCORE = ScoreSpec(
+    name="similarity",
+    check=Check.ID_REGISTRY_MATCH,
+    kind=ScoreKind.SIMILARITY,
+    low=0.0,
+    high=100.0,
+    calibration=None,
+    recommended_threshold=75.0,
+    note="vendor publishes no FAR table; idcardcompare doc recommends 'same person' above 75",
+)
+
+
+def make_spec(simulator: Callable[[], Simulator] | None) -> VendorSpec:
+    """The vendor spec, with the simulator factory the package ships."""
+    return VendorSpec(
+        name=VENDOR,
+        display_name=DISPLAY_NAME,
+        default_base_url=DEFAULT_BASE_URL,
+        offers=OFFERS,
+        config_fields=CONFIG_FIELDS,
+        scores=(SIM_SCORE, SIMILARITY_SCORE),
+        simulator=simulator,
+        docs_url=DOCS_URL,
+    )
