@@ -7,6 +7,7 @@ from typing import Any
 
 import kycmux
 from kycmux import (
+    CaptureIssue,
     Check,
     CheckAnswer,
     CheckOffer,
@@ -103,4 +104,17 @@ class FakeVendor:
         self.calls.append(("classify_error", vendor.name))
         if result is None:
             return None
-        return Classification(ErrorClass.VENDOR_UNAVAILABLE, f"{vendor.name}:{result.code}")
+        cls, issue = CODES.get(result.code, (ErrorClass.VENDOR_UNAVAILABLE, None))
+        return Classification(cls, f"{vendor.name}:{result.code}", issue)
+
+
+CODES = {
+    "LIMIT": (ErrorClass.RATE_LIMITED, None),
+    "BADREQ": (ErrorClass.REQUEST_INVALID, None),
+    "SPOOF": (ErrorClass.NOT_LIVE, None),
+    "MISMATCH": (ErrorClass.IDENTITY_MISMATCH, None),
+    "NOFACE": (ErrorClass.CAPTURE_UNUSABLE, CaptureIssue.NO_FACE),
+    "REGISTRY": (ErrorClass.REGISTRY_UNUSABLE, None),
+    "AUTH": (ErrorClass.CREDENTIALS_REJECTED, None),
+    "DOWN": (ErrorClass.VENDOR_UNAVAILABLE, None),
+}

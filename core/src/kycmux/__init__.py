@@ -7,7 +7,9 @@ records every decision.
 
 from __future__ import annotations
 
+from kycmux._call import CallOutcome, CheckReading, VendorClient
 from kycmux._config import Config, VendorConfig, check_base_url, is_loopback_host
+from kycmux._engine import Decision, Engine
 from kycmux._evidence import (
     Check,
     Consent,
@@ -20,14 +22,30 @@ from kycmux._evidence import (
     VendorMediaId,
     as_media,
 )
+from kycmux._http import HttpClient
 from kycmux._idnumber import check_digit, id_number_problem
 from kycmux._markers import hookimpl
 from kycmux._plugins import ENTRY_POINT_GROUP, PluginFailure, PluginHost, VendorHooks
+from kycmux._policy import CheckPolicy, Combine, Mode, Policy, Threshold, VendorSettings
 from kycmux._privacy import keyed_hash, mask_id_number, mask_name
+from kycmux._record import AttemptRecord, CheckRecord, DecisionRecord, SkipRecord
+from kycmux._resilience import (
+    BreakerSettings,
+    BreakerState,
+    Clock,
+    InMemoryStateStore,
+    LockoutSettings,
+    RateLimitSettings,
+    RetryPolicy,
+    StateStore,
+    SystemClock,
+)
 from kycmux._score import LogLinearCalibration, RawScore, Score, ScoreKind, ScoreSpec
 from kycmux._secret import Secret, reveal
+from kycmux._sink import JsonLinesSink
 from kycmux._taxonomy import CaptureIssue, Classification, ErrorClass
 from kycmux._vendor import CheckOffer, ConfigField, Need, VendorSpec
+from kycmux._verdict import Outcome, Verdict
 from kycmux._wire import (
     AttemptContext,
     CheckAnswer,
@@ -40,38 +58,66 @@ from kycmux._wire import (
 __all__ = [
     "ENTRY_POINT_GROUP",
     "AttemptContext",
+    "AttemptRecord",
+    "BreakerSettings",
+    "BreakerState",
+    "CallOutcome",
     "CaptureIssue",
     "Check",
     "CheckAnswer",
     "CheckOffer",
+    "CheckPolicy",
+    "CheckReading",
+    "CheckRecord",
     "Classification",
+    "Clock",
+    "Combine",
     "Config",
     "ConfigField",
     "Consent",
+    "Decision",
+    "DecisionRecord",
+    "Engine",
     "ErrorClass",
     "Evidence",
     "EvidenceKind",
     "FileMedia",
     "FilePart",
+    "HttpClient",
+    "InMemoryStateStore",
+    "JsonLinesSink",
+    "LockoutSettings",
     "LogLinearCalibration",
     "Media",
     "MediaForm",
+    "Mode",
     "Need",
+    "Outcome",
     "PluginFailure",
     "PluginHost",
+    "Policy",
+    "RateLimitSettings",
     "RawScore",
+    "RetryPolicy",
     "Score",
     "ScoreKind",
     "ScoreSpec",
     "Secret",
+    "SkipRecord",
+    "StateStore",
+    "SystemClock",
+    "Threshold",
     "UrlMedia",
+    "VendorClient",
     "VendorConfig",
     "VendorHooks",
     "VendorMediaId",
     "VendorRequest",
     "VendorResponse",
     "VendorResult",
+    "VendorSettings",
     "VendorSpec",
+    "Verdict",
     "as_media",
     "check_base_url",
     "check_digit",

@@ -13,7 +13,7 @@ import attrs
 
 from kycmux._config import VendorConfig
 from kycmux._evidence import Check, Evidence
-from kycmux._http import HttpClient, SendResult
+from kycmux._http import HttpClient, SendResult, Timer
 from kycmux._plugins import PluginHost, VendorHooks
 from kycmux._score import Score
 from kycmux._taxonomy import Classification, ErrorClass
@@ -124,18 +124,25 @@ class VendorClient:
         )
         return request if signed is None else signed
 
-    def call(self, request: VendorRequest, request_id: str, attempt: int, timeout: float) -> CallOutcome:
+    def call(
+        self, request: VendorRequest, request_id: str, attempt: int, timeout: float
+    ) -> CallOutcome:
         started_at = self._wall()
         signed = self.sign(request, request_id, attempt)
         sent = self._http.send(signed, timeout)
         return self.interpret(signed, sent, attempt, started_at)
 
     async def acall(
-        self, request: VendorRequest, request_id: str, attempt: int, timeout: float
+        self,
+        request: VendorRequest,
+        request_id: str,
+        attempt: int,
+        timeout: float,
+        timer: Timer | None = None,
     ) -> CallOutcome:
         started_at = self._wall()
         signed = self.sign(request, request_id, attempt)
-        sent = await self._http.asend(signed, timeout)
+        sent = await self._http.asend(signed, timeout, timer=timer)
         return self.interpret(signed, sent, attempt, started_at)
 
     def interpret(

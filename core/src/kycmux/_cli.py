@@ -126,5 +126,6 @@ def _print_vendors(entries: list[dict[str, Any]], failures: list[dict[str, Any]]
     if not entries:
         console.print("No vendor plugins found (entry-point group 'kycmux').")
     for f in failures:
-        console.print(f"[red]plugin {f['name']} ({f['distribution']}) failed to load:[/] {f['error']}")
-
+        console.print(
+            f"[red]plugin {f['name']} ({f['distribution']}) failed to load:[/] {f['error']}"
+        )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import IO, Any, Literal
 
 import attrs
@@ -20,10 +20,11 @@ import httpx
 from kycmux._secret import reveal
 from kycmux._wire import VendorRequest, VendorResponse
 
-__all__ = ["HttpClient", "SendResult", "default_timeout"]
+__all__ = ["HttpClient", "SendResult", "Timer", "default_timeout"]
 
 _USER_AGENT = "kycmux/0.1"
 AsyncBackend = Literal["aiohttp", "httpx"]
+Timer = Callable[[float], contextlib.AbstractAsyncContextManager[Any]]
 
 
 def default_timeout(total: float) -> httpx.Timeout:
@@ -97,7 +98,7 @@ def _opened(request: VendorRequest) -> Iterator[dict[str, Any]]:
         if request.json is not None:
             kwargs["json"] = dict(request.json)
         else:
-            fields = {}
+            fields: dict[str, list[Any]] = {}
             for k, v in request.fields:
                 fields.setdefault(k, []).append(reveal(v))
             kwargs["data"] = {k: v[0] if len(v) == 1 else v for k, v in fields.items()} or None
@@ -206,14 +207,20 @@ class HttpClient:
         except httpx.HTTPError as exc:
             return SendResult(None, exc, flag.sent, _since(started))
 
-    async def asend(self, request: VendorRequest, timeout: float) -> SendResult:
-        """Send asynchronously, hard-bounded by ``timeout`` seconds in total."""
+    async def asend(
+        self, request: VendorRequest, timeout: float, *, timer: Timer | None = None
+    ) -> SendResult:
+        """Send asynchronously, hard-bounded by ``timeout`` seconds in total.
+
+        ``timer`` makes the bounding scope (default ``asyncio.timeout``); the engine passes one
+        that waits on its injected clock, so tests with a fake clock expire deadlines at once.
+        """
         if self._aclient is None:
             raise RuntimeError("this HttpClient has no async client")
         started = time.perf_counter()
         flag = _BodySentFlag()
         try:
-            async with asyncio.timeout(timeout):
+            async with (timer or asyncio.timeout)(timeout):
                 with _opened(request) as kwargs:
                     built = self._aclient.build_request(
                         request.method, request.url, timeout=default_timeout(timeout), **kwargs

@@ -1,6 +1,11 @@
-"""Toolkit for local vendor simulators: serving, multipart parsing, fault injection.
+"""Toolkit for local vendor simulators: serving, request parsing, fault injection, limits.
 
-(Being built: see the package's modules.)
+A simulator is an ASGI application that also says which client settings it accepts (the
+``Simulator`` protocol). Most are built on ``SimulatorApp``: declare routes taking a
+``SimRequest`` and returning a ``SimResponse``, render the vendor's own error answers, and get
+body size caps, fault injection (``X-Kycmux-Sim-Fault`` header, ``app.faults`` windows,
+``/__kycmux__/`` control endpoints) and request statistics for free. ``serve`` runs one on
+loopback in a daemon thread. See ``docs/simulators.md``.
 """
 
 from __future__ import annotations
@@ -9,8 +14,61 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any, Protocol, runtime_checkable
 
 from kycmux._secret import Secret
+from kycmux.simkit._app import CONTROL_PREFIX, Handler, SimStats, SimulatorApp, current_fault
+from kycmux.simkit._exchange import STOPPING_KEY, TRANSPORT_KEY
+from kycmux.simkit._faults import (
+    FAULT_HEADER,
+    HANG_LIMIT,
+    Fault,
+    FaultKind,
+    FaultPlan,
+    FaultSpecError,
+    Injection,
+)
+from kycmux.simkit._form import (
+    FormData,
+    MalformedReason,
+    MalformedRequest,
+    UploadedFile,
+    parse_multipart,
+    parse_query,
+    parse_urlencoded,
+)
+from kycmux.simkit._http import SimRequest, SimResponse
+from kycmux.simkit._limits import Quota, TokenBucket
+from kycmux.simkit._serve import RunningSimulator, serve, serve_many
 
-__all__ = ["Simulator"]
+__all__ = [
+    "CONTROL_PREFIX",
+    "FAULT_HEADER",
+    "HANG_LIMIT",
+    "STOPPING_KEY",
+    "TRANSPORT_KEY",
+    "Fault",
+    "FaultKind",
+    "FaultPlan",
+    "FaultSpecError",
+    "FormData",
+    "Handler",
+    "Injection",
+    "MalformedReason",
+    "MalformedRequest",
+    "Quota",
+    "RunningSimulator",
+    "SimRequest",
+    "SimResponse",
+    "SimStats",
+    "Simulator",
+    "SimulatorApp",
+    "TokenBucket",
+    "UploadedFile",
+    "current_fault",
+    "parse_multipart",
+    "parse_query",
+    "parse_urlencoded",
+    "serve",
+    "serve_many",
+]
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]

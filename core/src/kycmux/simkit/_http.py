@@ -104,9 +104,9 @@ class SimRequest:
             raise MalformedRequest(MalformedReason.NOT_UTF8, "JSON body is not UTF-8") from None
         try:
             return jsonlib.loads(text)
-        except ValueError as exc:
-            # Position only: the message of JSONDecodeError quotes no content, but keep it so.
-            where = f"line {exc.lineno} column {exc.colno}" if hasattr(exc, "lineno") else ""
+        except jsonlib.JSONDecodeError as exc:
+            # The position only: the request content stays out of the message.
+            where = f"at line {exc.lineno} column {exc.colno}"
             raise MalformedRequest(MalformedReason.BAD_JSON, f"invalid JSON {where}") from None
 
 

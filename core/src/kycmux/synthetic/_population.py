@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 import functools
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -101,6 +101,10 @@ class Person:
         return cls(person_id, id_number_for(person_id, female=female), name, registry)
 
 
+def _as_tuple(persons: Iterable[Person]) -> tuple[Person, ...]:
+    return tuple(persons)
+
+
 # The documented default cast (docs/synthetic.md lists it with the derived ID numbers).
 _DEFAULT_CAST = (
     ("P0001", "张伟", False, RegistryStatus.OK),
@@ -128,7 +132,7 @@ class Population:
         persons: The persons, in a fixed order.
     """
 
-    persons: tuple[Person, ...] = attrs.field(converter=tuple)
+    persons: tuple[Person, ...] = attrs.field(converter=_as_tuple)
     _by_id: Mapping[str, Person] = attrs.field(init=False, repr=False, eq=False)
     _by_number: Mapping[str, Person] = attrs.field(init=False, repr=False, eq=False)
 

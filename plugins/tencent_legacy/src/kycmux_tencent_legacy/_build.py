@@ -22,7 +22,7 @@ from kycmux import (
     VendorConfig,
     VendorRequest,
 )
-from kycmux.exceptions import InvalidEvidenceError
+from kycmux.exceptions import ConfigError, InvalidEvidenceError
 from kycmux.media import ImageFormat, VideoFormat, read_image_info, sniff_video_format
 from kycmux_tencent_legacy._spec import (
     DEFAULT_MAX_BODY_BYTES,
@@ -70,7 +70,9 @@ def operation_for(checks: frozenset[Check]) -> str:
 
 def _limit(config: VendorConfig, key: str, default: int) -> int:
     value = config.get(key, default)
-    return int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"vendors.{VENDOR}.{key}", "must be a positive number of bytes")
+    return value
 
 
 def _describe(limit: int) -> str:
@@ -143,7 +145,7 @@ def _check_body(request: VendorRequest, config: VendorConfig, field: str) -> Ven
 
 
 def _url(config: VendorConfig, operation: str) -> str:
-    return f"{config.base_url}{PATHS[operation]}"
+    return f"{config.base_url.rstrip('/')}{PATHS[operation]}"
 
 
 def _livedetectfour(
@@ -193,7 +195,8 @@ def _idcardcompare(
         url=_url(config, IDCARDCOMPARE),
     )
     if isinstance(selfie, UrlMedia):
-        return attrs.evolve(base, json={**dict(common), "url": selfie.url, "session_id": request_id})
+        body = {**dict(common), "url": selfie.url, "session_id": request_id}
+        return attrs.evolve(base, json=body)
     photo = _local_file(selfie, "selfie", "a file or an http(s) URL of the photo")
     part = _image_part(photo, "selfie", "image", no_animation=True)
     request = attrs.evolve(base, fields=(*common, ("session_id", request_id)), files=(part,))

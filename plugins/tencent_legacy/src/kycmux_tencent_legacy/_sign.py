@@ -34,7 +34,7 @@ __all__ = [
 
 # ``r`` is "a random unsigned integer of at most 10 digits".
 NONCE_BOUND = 10**10
-_DIGEST_SIZE = hashlib.sha1().digest_size
+_DIGEST_SIZE = 20  # HMAC-SHA1
 _KEYS = ("a", "b", "k", "e", "t", "r", "f")
 _UNSIGNED = re.compile(r"^[0-9]{1,10}$")
 
@@ -103,6 +103,7 @@ class SignatureFields:
 
 
 def _digest(original: bytes, secret_key: str) -> bytes:
+    # SHA-1 is the vendor's choice; HMAC-SHA1 is not affected by SHA-1 collisions.
     return hmac.new(secret_key.encode(), original, hashlib.sha1).digest()
 
 

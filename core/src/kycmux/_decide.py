@@ -1,0 +1,398 @@
+"""One decision, as it runs: plan the calls, run them concurrently, fail over, hedge, stop.
+
+The run groups the checks that the same vendor serves through the same operation into one
+call. Each call retries transient failures within the deadline, then hands its readings to the
+checks it served; a failover check whose vendor failed in a way that allows it moves to its next
+vendor (checks that fail over together to the same vendor share the next call too). A
+definitive negative ends the whole decision at once: outstanding calls are cancelled and no
+other vendor is asked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+
+import attrs
+
+from kycmux._call import CallOutcome, CheckReading, VendorClient
+from kycmux._evidence import Check, Evidence
+from kycmux._policy import Mode, Policy, Threshold
+from kycmux._record import AttemptRecord, SkipRecord
+from kycmux._resilience import (
+    CircuitBreaker,
+    Clock,
+    Deadline,
+    RateLimiter,
+    RetryBudget,
+    clock_timeout,
+    outcome_for,
+)
+from kycmux._taxonomy import Classification, ErrorClass
+from kycmux._verdict import VendorVerdict, judge
+from kycmux._wire import VendorRequest
+from kycmux.exceptions import InvalidEvidenceError
+
+__all__ = ["DecisionRun", "Resilience"]
+
+log = logging.getLogger("kycmux.engine")
+
+
+@attrs.frozen
+class Resilience:
+    """The engine-wide, per-vendor state a run draws on."""
+
+    breaker: Callable[[str], CircuitBreaker]
+    limiter: Callable[[str], RateLimiter]
+    budget: Callable[[str], RetryBudget]
+
+
+@attrs.frozen
+class _Group:
+    """Checks one call serves: same vendor, same operation."""
+
+    vendor: str
+    operation: str
+    checks: frozenset[Check]
+    role: str
+
+
+class _Ended(Exception):
+    """Raised inside the run to stop every call: a definitive negative came in."""
+
+
+@attrs.define
+class DecisionRun:
+    """The state of one decision while it runs. Built and driven by ``Engine``."""
+
+    client: VendorClient
+    policy: Policy
+    evidence: Evidence
+    request_id: str
+    clock: Clock
+    resilience: Resilience
+    rng: random.Random
+    on_attempt: Callable[[AttemptRecord], None]
+    attempts: list[AttemptRecord] = attrs.field(factory=list)
+    skipped: list[SkipRecord] = attrs.field(factory=list)
+    verdicts: dict[Check, list[VendorVerdict]] = attrs.field(factory=lambda: defaultdict(list))
+    timed_out: bool = False
+    _candidates: dict[Check, list[tuple[str, str]]] = attrs.field(factory=dict)
+    _cursor: dict[Check, int] = attrs.field(factory=dict)
+    _tasks: set[asyncio.Task[None]] = attrs.field(factory=set)
+    _ended: bool = False
+    _deadline: Deadline | None = None
+    _requests: dict[tuple[str, frozenset[Check]], VendorRequest] = attrs.field(factory=dict)
+
+    async def run(self) -> None:
+        """Run every call until all checks are decided, one ends the decision, or time is up."""
+        self._deadline = Deadline(self.clock, self.policy.deadline)
+        self._plan()
+        for group in self._initial_groups():
+            self._spawn(group)
+        try:
+            async with clock_timeout(self.clock, self.policy.deadline):
+                await self._drain()
+        except TimeoutError:
+            self.timed_out = True
+        finally:
+            await self._cancel_all()
+
+    # planning -------------------------------------------------------------------------
+
+    def _plan(self) -> None:
+        for check, rule in self.policy.checks.items():
+            eligible: list[tuple[str, str]] = []
+            for vendor in rule.vendors:
+                reason = self._ineligible(vendor, check)
+                if reason is None:
+                    offer = self.client.spec(vendor).offer(check)
+                    assert offer is not None  # validated with the policy
+                    eligible.append((vendor, offer.operation))
+                else:
+                    self.skipped.append(SkipRecord(vendor, check.value, reason))
+            self._candidates[check] = eligible
+            self._cursor[check] = 0
+
+    def _ineligible(self, vendor: str, check: Check) -> str | None:
+        if not self.client.is_configured(vendor):
+            return "not_configured"
+        offer = self.client.spec(vendor).offer(check)
+        if offer is None:
+            return "check_not_offered"
+        missing = offer.missing(self.evidence, vendor)
+        return f"evidence_missing:{','.join(missing)}" if missing else None
+
+    def _initial_groups(self) -> list[_Group]:
+        wants: dict[tuple[str, str], set[Check]] = defaultdict(set)
+        for check, rule in self.policy.checks.items():
+            candidates = self._candidates[check]
+            chosen = candidates if rule.mode is Mode.ALL else candidates[:1]
+            for vendor_op in chosen:
+                wants[vendor_op].add(check)
+        return [_Group(v, op, frozenset(c), "primary") for (v, op), c in wants.items()]
+
+    # running --------------------------------------------------------------------------
+
+    def _spawn(self, group: _Group) -> None:
+        task = asyncio.get_running_loop().create_task(self._serve(group))
+        self._tasks.add(task)
+
+    async def _drain(self) -> None:
+        while self._tasks and not self._ended:
+            done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                self._tasks.discard(task)
+                if not task.cancelled() and isinstance(task.exception(), _Ended):
+                    self._ended = True
+                elif not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+
+    async def _cancel_all(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def _serve(self, group: _Group) -> None:
+        hedge = self._hedge_partner(group)
+        if hedge is None:
+            readings = await self._call_vendor(group)
+        else:
+            readings = await self._race(group, hedge)
+        if readings is not None:
+            self._absorb(group, readings)
+
+    def _absorb(self, group: _Group, readings: Mapping[Check, VendorVerdict]) -> None:
+        moving: dict[tuple[str, str], set[Check]] = defaultdict(set)
+        for check in group.checks:
+            verdict = readings[check]
+            self.verdicts[check].append(verdict)
+            rule = self.policy.checks[check]
+            if verdict.definitive_negative and _ends_decision(rule.mode, rule.combine.value):
+                raise _Ended
+            if rule.mode is Mode.FAILOVER and verdict.may_fail_over:
+                nxt = self._advance(check)
+                if nxt is not None:
+                    moving[nxt].add(check)
+        for (vendor, op), checks in moving.items():
+            self._spawn(_Group(vendor, op, frozenset(checks), "failover"))
+
+    def _advance(self, check: Check, *, past: str | None = None) -> tuple[str, str] | None:
+        candidates = self._candidates[check]
+        index = self._cursor[check] + 1
+        while index < len(candidates) and candidates[index][0] == past:
+            index += 1
+        self._cursor[check] = index
+        return candidates[index] if index < len(candidates) else None
+
+    # hedging --------------------------------------------------------------------------
+
+    def _hedge_partner(self, group: _Group) -> tuple[str, str] | None:
+        """The next vendor every check of the group would fail over to, if hedging applies."""
+        if self.policy.hedge_after is None or group.role == "hedge":
+            return None
+        nexts = set()
+        for check in group.checks:
+            if self.policy.checks[check].mode is not Mode.FAILOVER:
+                return None
+            candidates, index = self._candidates[check], self._cursor[check] + 1
+            if index >= len(candidates):
+                return None
+            nexts.add(candidates[index])
+        return nexts.pop() if len(nexts) == 1 else None
+
+    async def _race(
+        self, group: _Group, partner: tuple[str, str]
+    ) -> Mapping[Check, VendorVerdict] | None:
+        """Ask ``group``'s vendor; after ``hedge_after`` also the partner.
+
+        The first *definitive* answer wins, whichever way it points, and the other call is
+        cancelled: never "first positive wins". An answer that allows failing over does not
+        win; the other call is awaited instead.
+        """
+        assert self.policy.hedge_after is not None
+        primary = asyncio.ensure_future(self._call_vendor(group))
+        tasks = {primary}
+        try:
+            try:
+                async with clock_timeout(self.clock, self.policy.hedge_after):
+                    return await asyncio.shield(primary)
+            except TimeoutError:
+                pass
+            for check in group.checks:
+                self._advance(check)
+            hedge_group = _Group(partner[0], partner[1], group.checks, "hedge")
+            tasks.add(asyncio.ensure_future(self._call_vendor(hedge_group)))
+            last: Mapping[Check, VendorVerdict] | None = None
+            pending = set(tasks)
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    last = task.result()
+                    if last is not None and not all(v.may_fail_over for v in last.values()):
+                        return last
+            return last
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # one vendor, with retries ----------------------------------------------------------
+
+    async def _call_vendor(self, group: _Group) -> Mapping[Check, VendorVerdict] | None:
+        """Call one vendor for a group of checks, retrying transient failures.
+
+        Returns a verdict per check, or local refusals (breaker open, rate limit, evidence
+        the vendor cannot take) as error verdicts that allow failing over.
+        """
+        request = self._request(group)
+        if isinstance(request, Classification):
+            return self._local_refusal(group, request)
+        settings = self.policy.settings(group.vendor)
+        budget = self.resilience.budget(group.vendor)
+        budget.deposit()
+        attempt = 0
+        while True:
+            attempt += 1
+            outcome = await self._attempt(group, request, attempt)
+            if isinstance(outcome, Classification):
+                return self._local_refusal(group, outcome)
+            verdicts = self._judge(group, outcome)
+            failure = outcome.failure
+            if failure is None or not failure.error_class.retryable:
+                return verdicts
+            if failure.error_class is ErrorClass.RATE_LIMITED:
+                self.resilience.limiter(group.vendor).pause(failure.retry_after)
+            assert self._deadline is not None
+            delay = settings.retry.next_delay(
+                attempt, self._deadline.remaining(), self.rng, retry_after=failure.retry_after
+            )
+            if delay is None or not budget.withdraw():
+                return verdicts
+            await self.clock.sleep(delay)
+
+    def _request(self, group: _Group) -> VendorRequest | Classification:
+        key = (group.vendor, group.checks)
+        if key not in self._requests:
+            try:
+                self._requests[key] = self.client.prepare(
+                    group.vendor, group.checks, self.evidence, self.request_id
+                )
+            except InvalidEvidenceError as exc:
+                return Classification(
+                    ErrorClass.REQUEST_INVALID, f"local_validation:{exc.field}:{exc.rule}"
+                )
+        return self._requests[key]
+
+    async def _attempt(
+        self, group: _Group, request: VendorRequest, attempt: int
+    ) -> CallOutcome | Classification:
+        breaker = self.resilience.breaker(group.vendor)
+        permit = breaker.acquire()
+        if permit is None:
+            return Classification(ErrorClass.VENDOR_UNAVAILABLE, "circuit_open")
+        assert self._deadline is not None
+        limiter = self.resilience.limiter(group.vendor)
+        slot = await limiter.admit(self._deadline)
+        if slot is None:
+            permit.cancel()
+            return Classification(ErrorClass.RATE_LIMITED, "client_rate_limit")
+        timeout = self._deadline.timeout_for_attempt(
+            self.policy.settings(group.vendor).attempt_timeout
+        )
+        started, began = self.clock.time(), self.clock.monotonic()
+        try:
+            with slot:
+                outcome = await self.client.acall(
+                    request,
+                    self.request_id,
+                    attempt,
+                    timeout,
+                    timer=lambda s: clock_timeout(self.clock, s),
+                )
+        except asyncio.CancelledError:
+            permit.cancel()
+            self._record_cancelled(group, attempt, started)
+            raise
+        permit.record(outcome_for(outcome.failure.error_class if outcome.failure else None))
+        # Latency on the engine's clock, so records agree with the deadline arithmetic.
+        return attrs.evolve(outcome, latency=self.clock.monotonic() - began)
+
+    def _judge(self, group: _Group, outcome: CallOutcome) -> dict[Check, VendorVerdict]:
+        spec = self.client.spec(group.vendor)
+        verdicts = {}
+        for check in group.checks:
+            reading = outcome.readings[check]
+            score_spec = spec.score_spec(reading.score.name) if reading.score else None
+            threshold = self.policy.threshold(spec, check, score_spec)
+            verdicts[check] = judge(group.vendor, reading, threshold)
+        self._record_attempt(group, outcome, verdicts)
+        return verdicts
+
+    def _local_refusal(self, group: _Group, why: Classification) -> dict[Check, VendorVerdict]:
+        for check in group.checks:
+            self.skipped.append(SkipRecord(group.vendor, check.value, why.reason))
+        return {
+            check: judge(group.vendor, CheckReading(check, None, why), _NO_THRESHOLD)
+            for check in group.checks
+        }
+
+    # records ---------------------------------------------------------------------------
+
+    def _record_attempt(
+        self, group: _Group, outcome: CallOutcome, verdicts: Mapping[Check, VendorVerdict]
+    ) -> None:
+        result, failure = outcome.result, outcome.failure
+        record = AttemptRecord(
+            vendor=group.vendor,
+            operation=group.operation,
+            checks=tuple(sorted(c.value for c in group.checks)),
+            attempt=outcome.attempt,
+            role=group.role if outcome.attempt == 1 else "retry",
+            started_at=outcome.started_at,
+            latency_ms=round(outcome.latency * 1000, 3),
+            http_status=outcome.http_status,
+            error_class=failure.error_class.value if failure else None,
+            reason=failure.reason if failure else None,
+            vendor_code=result.code if result else None,
+            vendor_message=result.message if result else None,
+            vendor_request_id=result.request_id if result else None,
+            possibly_billed=outcome.possibly_billed,
+            verdicts={c.value: v.verdict.value for c, v in verdicts.items()},
+            scores={c.value: v.score.as_dict() for c, v in verdicts.items() if v.score},
+            capture_issue=_first_issue(verdicts.values()),
+        )
+        self.attempts.append(record)
+        self.on_attempt(record)
+
+    def _record_cancelled(self, group: _Group, attempt: int, started: float) -> None:
+        record = AttemptRecord(
+            vendor=group.vendor,
+            operation=group.operation,
+            checks=tuple(sorted(c.value for c in group.checks)),
+            attempt=attempt,
+            role=group.role,
+            started_at=started,
+            latency_ms=round((self.clock.time() - started) * 1000, 3),
+            reason="cancelled",
+            # Cancelled mid-flight: the request may have reached the vendor.
+            possibly_billed=True,
+        )
+        self.attempts.append(record)
+        self.on_attempt(record)
+
+
+_NO_THRESHOLD = Threshold("vendor_verdict")
+
+
+def _ends_decision(mode: Mode, combine: str) -> bool:
+    return mode is Mode.FAILOVER or combine == "any_negative_rejects"
+
+
+def _first_issue(verdicts: Iterable[VendorVerdict]) -> str | None:
+    return next((v.capture_issue.value for v in verdicts if v.capture_issue), None)

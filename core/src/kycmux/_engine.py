@@ -1,0 +1,447 @@
+"""``Engine``: the embeddable entry point. One question in, one explained decision out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import secrets
+import threading
+import uuid
+from collections.abc import Coroutine, Iterable, Mapping
+from typing import Any, TypeVar
+
+import attrs
+
+from kycmux._call import VendorClient
+from kycmux._config import Config, VendorConfig
+from kycmux._decide import DecisionRun, Resilience
+from kycmux._evidence import Check, Evidence, EvidenceKind
+from kycmux._http import AsyncBackend, HttpClient
+from kycmux._plugins import PluginHost
+from kycmux._policy import Policy, VendorSettings
+from kycmux._privacy import keyed_hash
+from kycmux._record import AttemptRecord, CheckRecord, DecisionRecord
+from kycmux._resilience import (
+    CircuitBreaker,
+    Clock,
+    InMemoryStateStore,
+    LockoutSettings,
+    RateLimiter,
+    RetryBudget,
+    StateStore,
+    SubjectLockout,
+    SystemClock,
+    TransitionListener,
+)
+from kycmux._secret import reveal
+from kycmux._sink import JsonLinesSink
+from kycmux._verdict import CheckVerdict, Outcome, Verdict, combine, outcome_of
+from kycmux.exceptions import ConfigError, PolicyError
+
+__all__ = ["Decision", "Engine"]
+
+log = logging.getLogger("kycmux.engine")
+T = TypeVar("T")
+_ENGINE_KEYS = {"policy", "record_key", "records", "async_backend"}
+
+
+@attrs.frozen
+class Decision:
+    """The answer to one verification.
+
+    Attributes:
+        outcome: accept / reject / retry_capture / review / error.
+        reasons: Machine-readable reasons (``"liveness:linkface:score_below_threshold"``).
+        hint: For ``retry_capture``: what to tell the user, in plain language.
+        record: The full decision record (masked; safe to store and log).
+    """
+
+    outcome: Outcome
+    reasons: tuple[str, ...]
+    hint: str | None
+    record: DecisionRecord
+
+    @property
+    def request_id(self) -> str:
+        return self.record.request_id
+
+
+class _LoopThread:
+    """A private event loop in a daemon thread, so sync callers can use the async engine."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="kycmux")
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+        self._loop.close()
+
+
+def _record_key(config: Config, given: bytes | None) -> bytes:
+    if given is not None:
+        return given
+    value = config.engine.get("record_key")
+    if value is None:
+        # Hashes then join records within this process only; set [engine] record_key to join
+        # them across processes and restarts.
+        return secrets.token_bytes(32)
+    return str(reveal(value)).encode()
+
+
+@attrs.define
+class Engine:
+    """Answers verifications from the configured vendors, safely, within a deadline.
+
+    Build with ``Engine.from_config_file()`` or ``Engine.from_config()``; use it as an async
+    context manager (``await engine.verify(...)``) or a sync one (``engine.verify_sync(...)``),
+    not both at once. No globals: each engine has its own plugin host, HTTP client and state.
+    """
+
+    _host: PluginHost
+    _config: Config
+    _http: HttpClient
+    _clock: Clock
+    _store: StateStore
+    _record_key: bytes = attrs.field(repr=False)
+    _policies: dict[str, Policy] = attrs.field(factory=dict)
+    _default_policy: str = "default"
+    _breakers: dict[str, CircuitBreaker] = attrs.field(init=False, factory=dict)
+    _limiters: dict[str, RateLimiter] = attrs.field(init=False, factory=dict)
+    _budgets: dict[str, RetryBudget] = attrs.field(init=False, factory=dict)
+    _lockouts: dict[LockoutSettings, SubjectLockout] = attrs.field(init=False, factory=dict)
+    _listeners: list[TransitionListener] = attrs.field(init=False, factory=list)
+    _rng: random.Random = attrs.field(init=False, factory=random.Random)
+    _portal: _LoopThread | None = attrs.field(init=False, default=None)
+    _client: VendorClient = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._client = VendorClient(self._host, self._config.vendors, self._http, self._clock.time)
+
+    # construction ------------------------------------------------------------------------
+
+    @classmethod
+    def from_config_file(
+        cls, path: str | os.PathLike[str], *, host: PluginHost | None = None, **kwargs: Any
+    ) -> Engine:
+        """Load the TOML configuration at ``path`` (vendors, policies, engine settings)."""
+        host = host or PluginHost.from_entry_points()
+        env = kwargs.pop("env", None)
+        return cls.from_config(Config.from_file(path, host.vendors, env), host=host, **kwargs)
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Config,
+        *,
+        host: PluginHost | None = None,
+        http: HttpClient | None = None,
+        clock: Clock | None = None,
+        store: StateStore | None = None,
+        record_key: bytes | None = None,
+        policies: Iterable[Policy] = (),
+        async_backend: AsyncBackend | None = None,
+    ) -> Engine:
+        """An engine over ``config``; pass ``http`` to bring your own httpx clients."""
+        host = host or PluginHost.from_entry_points()
+        for key in config.engine:
+            if key not in _ENGINE_KEYS:
+                raise ConfigError(f"engine.{key}", f"unknown key (expected {sorted(_ENGINE_KEYS)})")
+        clock = clock or SystemClock()
+        backend = async_backend or config.engine.get("async_backend", "aiohttp")
+        engine = cls(
+            host,
+            config,
+            http or HttpClient.create(async_backend=backend),
+            clock,
+            store or InMemoryStateStore(clock),
+            _record_key(config, record_key),
+        )
+        for name, table in config.policies.items():
+            engine.add_policy(Policy.from_table(name, table))
+        for policy in policies:
+            engine.add_policy(policy)
+        if not engine._policies:
+            engine.add_policy(Policy.default(host.vendors, config.vendors))
+        engine._default_policy = config.engine.get("policy", next(iter(engine._policies)))
+        if "records" in config.engine:
+            host.register(JsonLinesSink(config.engine["records"]), "kycmux.records")
+        return engine
+
+    def add_policy(self, policy: Policy) -> None:
+        self._policies[policy.name] = policy.validate(self._host.vendors)
+
+    def policy(self, name: str | None = None) -> Policy:
+        name = name or self._default_policy
+        try:
+            return self._policies[name]
+        except KeyError:
+            raise PolicyError(f"policies.{name}", "no such policy") from None
+
+    @property
+    def host(self) -> PluginHost:
+        return self._host
+
+    @property
+    def vendor_configs(self) -> Mapping[str, VendorConfig]:
+        return self._config.vendors
+
+    # resilience state ----------------------------------------------------------------------
+
+    def breaker(self, vendor: str) -> CircuitBreaker:
+        if vendor not in self._breakers:
+            settings = self._vendor_setting(vendor, "breaker")
+            self._breakers[vendor] = CircuitBreaker.from_settings(
+                vendor, settings, clock=self._clock, store=self._store, listeners=self._listeners
+            )
+        return self._breakers[vendor]
+
+    def limiter(self, vendor: str) -> RateLimiter:
+        if vendor not in self._limiters:
+            settings = self._vendor_setting(vendor, "rate_limit")
+            self._limiters[vendor] = RateLimiter(vendor, settings, self._clock)
+        return self._limiters[vendor]
+
+    def _budget(self, vendor: str) -> RetryBudget:
+        if vendor not in self._budgets:
+            # Retries may add 20 % to the load in an outage, plus 10/s so a quiet service still retries.
+            self._budgets[vendor] = RetryBudget(ratio=0.2, min_per_second=10, clock=self._clock)
+        return self._budgets[vendor]
+
+    def _vendor_setting(self, vendor: str, name: str) -> Any:
+        """A per-vendor setting; every policy naming the vendor must agree (one state each)."""
+        values = {
+            getattr(p.vendors[vendor], name) for p in self._policies.values() if vendor in p.vendors
+        }
+        if len(values) > 1:
+            raise PolicyError(
+                f"policies.*.vendors.{vendor}.{name}",
+                "policies disagree; a vendor has one breaker and one rate limit per engine",
+            )
+        return values.pop() if values else getattr(VendorSettings(), name)
+
+    def on_breaker_transition(self, listener: TransitionListener) -> None:
+        """Call ``listener(vendor, old, new, at)`` on every breaker transition."""
+        self._listeners.append(listener)
+        for breaker in self._breakers.values():
+            breaker.add_listener(listener)
+
+    def _lockout(self, settings: LockoutSettings) -> SubjectLockout:
+        if settings not in self._lockouts:
+            self._lockouts[settings] = SubjectLockout(
+                settings, self._clock, self._store, self._record_key
+            )
+        return self._lockouts[settings]
+
+    # verification -----------------------------------------------------------------------
+
+    async def verify(
+        self,
+        evidence: Evidence,
+        *,
+        policy: str | Policy | None = None,
+        checks: Iterable[Check] | None = None,
+        vendor: str | None = None,
+        request_id: str | None = None,
+    ) -> Decision:
+        """Decide on ``evidence`` under ``policy`` (narrowed to ``checks`` / one ``vendor``)."""
+        chosen = policy if isinstance(policy, Policy) else self.policy(policy)
+        if checks is not None or vendor is not None:
+            chosen = chosen.only(checks, vendor).validate(self._host.vendors)
+        request_id = request_id or uuid.uuid4().hex
+        started, started_mono = self._clock.time(), self._clock.monotonic()
+        subject = evidence.subject_id or evidence.id_number
+        lockout = self._lockout(chosen.lockout)
+        if subject is not None and (wait := lockout.check(subject)) is not None:
+            decision = self._locked(chosen, evidence, request_id, started, wait)
+        else:
+            run = DecisionRun(
+                client=self._client,
+                policy=chosen,
+                evidence=evidence,
+                request_id=request_id,
+                clock=self._clock,
+                resilience=Resilience(self.breaker, self.limiter, self._budget),
+                rng=self._rng,
+                on_attempt=self._notify_attempt,
+            )
+            await run.run()
+            duration = self._clock.monotonic() - started_mono
+            decision = self._decide(chosen, evidence, run, started, duration)
+            if subject is not None:
+                self._count(lockout, subject, decision)
+        self._notify("on_decision", decision.record)
+        return decision
+
+    def verify_sync(self, evidence: Evidence, **kwargs: Any) -> Decision:
+        """``verify`` for sync callers: runs on a private event loop thread."""
+        if self._portal is None:
+            self._portal = _LoopThread()
+        return self._portal.run(self.verify(evidence, **kwargs))
+
+    @staticmethod
+    def _count(lockout: SubjectLockout, subject: str, decision: Decision) -> None:
+        if decision.outcome is Outcome.REJECT:
+            lockout.record_failure(subject)
+        elif decision.outcome is Outcome.ACCEPT:
+            lockout.record_success(subject)
+
+    # records ------------------------------------------------------------------------------
+
+    def _decide(
+        self, policy: Policy, evidence: Evidence, run: DecisionRun, started: float, duration: float
+    ) -> Decision:
+        results = {
+            check: combine(check, rule, run.verdicts.get(check, []))
+            for check, rule in policy.checks.items()
+        }
+        if run.timed_out:
+            results = {c: _timed_out(v) for c, v in results.items()}
+        outcome, reasons = outcome_of(results)
+        hint = _hint(results) if outcome is Outcome.RETRY_CAPTURE else None
+        record = DecisionRecord(
+            request_id=run.request_id,
+            started_at=started,
+            duration_ms=round(duration * 1000, 3),
+            policy=policy.name,
+            policy_hash=policy.digest(),
+            subject=self._subject(evidence),
+            evidence=_evidence_summary(evidence),
+            outcome=outcome.value,
+            reasons=reasons,
+            explanation=_explain(outcome, results, run.attempts),
+            hint=hint,
+            checks=tuple(_check_record(v) for v in results.values()),
+            attempts=tuple(run.attempts),
+            skipped=tuple(run.skipped),
+        )
+        return Decision(outcome, reasons, hint, record)
+
+    def _locked(
+        self, policy: Policy, evidence: Evidence, request_id: str, started: float, wait: float
+    ) -> Decision:
+        reasons = ("subject_locked",)
+        record = DecisionRecord(
+            request_id=request_id,
+            started_at=started,
+            duration_ms=0.0,
+            policy=policy.name,
+            policy_hash=policy.digest(),
+            subject=self._subject(evidence),
+            evidence=_evidence_summary(evidence),
+            outcome=Outcome.REJECT.value,
+            reasons=reasons,
+            explanation=(
+                f"Refused locally: {policy.lockout.limit} consecutive definitive failures for "
+                f"this subject; no vendor was asked. Cool-down ends in {wait:.0f} s."
+            ),
+        )
+        return Decision(Outcome.REJECT, reasons, None, record)
+
+    def _subject(self, evidence: Evidence) -> str | None:
+        subject = evidence.subject_id or evidence.id_number
+        return None if subject is None else keyed_hash(self._record_key, subject)
+
+    def _notify_attempt(self, record: AttemptRecord) -> None:
+        self._notify("on_attempt", record)
+
+    def _notify(self, hook: str, record: Any) -> None:
+        """Call every observer separately, so one failing observer cannot silence the rest."""
+        for impl in getattr(self._host.hook, hook).get_hookimpls():
+            try:
+                impl.function(*[{"record": record}[name] for name in impl.argnames])
+            except Exception:
+                log.exception("observer %s.%s failed; ignored", impl.plugin_name, hook)
+
+    # lifecycle ----------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def close(self) -> None:
+        if self._portal is not None:
+            self._portal.run(self._http.aclose())
+            self._portal.stop()
+            self._portal = None
+        else:
+            self._http.close()
+
+    async def __aenter__(self) -> Engine:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _timed_out(result: CheckVerdict) -> CheckVerdict:
+    if result.verdict in (Verdict.PASS, Verdict.FAIL):
+        return result
+    if result.verdict is Verdict.ERROR or not result.deciding:
+        return attrs.evolve(result, verdict=Verdict.ERROR, reason="deadline_exceeded")
+    return result
+
+
+def _hint(results: Mapping[Check, CheckVerdict]) -> str | None:
+    for result in results.values():
+        for verdict in result.deciding:
+            if result.verdict is Verdict.RETRY_CAPTURE and verdict.capture_issue is not None:
+                return verdict.capture_issue.hint
+    return None
+
+
+def _evidence_summary(evidence: Evidence) -> dict[str, str]:
+    summary = {}
+    for kind in EvidenceKind:
+        form = evidence.media_form(kind)
+        if form is not None:
+            text_kind = kind in (EvidenceKind.DIGITS, EvidenceKind.ID_NUMBER, EvidenceKind.ID_NAME)
+            summary[kind.value] = "present" if text_kind else form.value
+    return summary
+
+
+def _check_record(result: CheckVerdict) -> CheckRecord:
+    return CheckRecord(
+        check=result.check.value,
+        verdict=result.verdict.value,
+        vendors=tuple(v.vendor for v in result.deciding),
+        reason=result.reason,
+        scores={
+            v.vendor: {
+                **v.score.as_dict(),
+                "threshold": v.threshold.as_dict() if v.threshold else None,
+            }
+            for v in result.deciding
+            if v.score is not None
+        },
+    )
+
+
+def _explain(
+    outcome: Outcome, results: Mapping[Check, CheckVerdict], attempts: Iterable[AttemptRecord]
+) -> str:
+    parts = []
+    for result in results.values():
+        who = ", ".join(v.vendor for v in result.deciding) or "no vendor"
+        parts.append(f"{result.check.value}: {result.verdict.value} ({result.reason}; {who})")
+    calls = sum(1 for _ in attempts)
+    lead = {
+        Outcome.ACCEPT: "Accepted: every check passed",
+        Outcome.REJECT: "Rejected on a definitive negative; no failover after it",
+        Outcome.RETRY_CAPTURE: "The capture must be repeated",
+        Outcome.REVIEW: "Sent to manual review",
+        Outcome.ERROR: "No vendor could answer in time",
+    }[outcome]
+    return f"{lead}. " + "; ".join(parts) + f". {calls} vendor call(s)."

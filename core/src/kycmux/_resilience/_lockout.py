@@ -1,0 +1,107 @@
+"""Lock a subject out after too many consecutive definitive failures, across all vendors."""
+
+from __future__ import annotations
+
+import math
+import secrets
+from typing import Any
+
+import attrs
+
+from kycmux._privacy import keyed_hash
+from kycmux._resilience._clock import Clock, SystemClock
+from kycmux._resilience._state import InMemoryStateStore, StateStore
+
+__all__ = ["LockoutSettings", "SubjectLockout"]
+
+
+def _positive_finite(_inst: Any, attribute: attrs.Attribute[float], value: float) -> None:
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{attribute.name} must be a positive number of seconds, got {value!r}")
+
+
+@attrs.frozen
+class LockoutSettings:
+    """How many failures lock a subject out, and for how long.
+
+    Attributes:
+        limit: Consecutive definitive failures (not live, not the same person...) that lock
+            the subject; 5, the limit NIST SP 800-63B sets for biometric attempts.
+        cooldown: Seconds the subject stays locked; afterwards the count starts again at 0.
+        memory: Seconds a count survives without a new failure, so idle subjects do not fill
+            the store; failures further apart than this are not "consecutive".
+    """
+
+    limit: int = attrs.field(
+        default=5, validator=[attrs.validators.instance_of(int), attrs.validators.ge(1)]
+    )
+    cooldown: float = attrs.field(default=900.0, converter=float, validator=_positive_finite)
+    memory: float = attrs.field(default=86_400.0, converter=float, validator=_positive_finite)
+
+
+def _default_store(lockout: SubjectLockout) -> StateStore:
+    return InMemoryStateStore(lockout.clock)
+
+
+@attrs.define(eq=False)
+class SubjectLockout:
+    """Counts consecutive definitive failures per subject, whichever vendor gave them.
+
+    ``check`` before a decision (``SubjectLockedError`` if it returns a number),
+    ``record_failure`` after a definitive negative, ``record_success`` after a pass.
+
+    Subjects are stored under a keyed hash of their id, never the id itself (callers may use
+    something personal as the id). The key is random per instance unless given: give the same
+    secret ``hash_key`` to every process that shares ``store``. The lock's end is wall-clock
+    time, so processes sharing the store agree on it.
+
+    Attributes:
+        settings: Limit and durations.
+        clock: The clock.
+        store: Where counts and locks live (default: a private in-memory store on ``clock``).
+        hash_key: The HMAC key for subject ids (never shown in the repr).
+    """
+
+    settings: LockoutSettings = attrs.field(factory=LockoutSettings)
+    clock: Clock = attrs.field(factory=SystemClock)
+    store: StateStore = attrs.field(default=attrs.Factory(_default_store, takes_self=True))
+    hash_key: bytes = attrs.field(factory=lambda: secrets.token_bytes(32), repr=False)
+
+    def check(self, subject: str) -> float | None:
+        """Seconds until ``subject`` is unlocked, or ``None`` if it is not locked."""
+        lock = self.store.get(self._key(subject, "lock"))
+        if lock is None:
+            return None
+        left = float(lock["until"]) - self.clock.time()
+        return left if left > 0 else None
+
+    def record_failure(self, subject: str) -> float | None:
+        """Count a definitive failure; returns the lock's duration if this one locked it."""
+        count = self.store.incr(self._key(subject, "count"), 1, self.settings.memory)
+        if count < self.settings.limit:
+            return None
+        cooldown = self.settings.cooldown
+        self.store.set(
+            self._key(subject, "lock"), {"until": self.clock.time() + cooldown}, cooldown
+        )
+        self.store.delete(self._key(subject, "count"))
+        return cooldown
+
+    def record_success(self, subject: str) -> None:
+        """A pass: the failures before it no longer count as consecutive."""
+        self.store.delete(self._key(subject, "count"))
+
+    def failures(self, subject: str) -> int:
+        """Consecutive failures counted so far (0 right after a lock starts)."""
+        count = self.store.get(self._key(subject, "count"))
+        return int(count) if count is not None else 0
+
+    def unlock(self, subject: str) -> None:
+        """Clear the subject's lock and count (an operator's override)."""
+        self.store.delete(self._key(subject, "lock"))
+        self.store.delete(self._key(subject, "count"))
+
+    def _key(self, subject: str, what: str) -> str:
+        if not subject:
+            raise ValueError("subject id must not be empty")
+        return f"kycmux:lockout:{keyed_hash(self.hash_key, subject)}:{what}"

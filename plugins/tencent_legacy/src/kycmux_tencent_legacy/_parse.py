@@ -1,0 +1,179 @@
+"""Reading Tencent legacy responses, including the trailing commas of the vendor's samples.
+
+The documents print responses such as ``{"data":{..., "photo":"xxxx",}, "code":0, ...}``:
+the service evidently emits a comma before a closing brace, which strict JSON rejects. We
+drop commas that stand directly before ``}`` or ``]`` outside strings and then parse strictly
+(no ``NaN``/``Infinity``). Anything else that is not the documented shape is a
+``ProtocolError``: a malformed answer is never a pass.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from typing import Any, NoReturn
+
+from kycmux import (
+    Check,
+    CheckAnswer,
+    RawScore,
+    ScoreSpec,
+    VendorRequest,
+    VendorResponse,
+    VendorResult,
+)
+from kycmux.exceptions import ProtocolError
+from kycmux_tencent_legacy._errors import HTTP_CODE_PREFIX
+from kycmux_tencent_legacy._spec import LIVEDETECTFOUR, SIM_SCORE, SIMILARITY_SCORE, VENDOR
+
+__all__ = ["loads_lenient", "parse_response"]
+
+# A JSON string (skipped unchanged), or a comma followed only by JSON whitespace and a closer.
+_STRING_OR_TRAILING_COMMA = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|,(?=[ \t\r\n]*[}\]])', re.DOTALL)
+
+
+def _keep_strings(match: re.Match[str]) -> str:
+    text = match.group(0)
+    return text if text.startswith('"') else ""
+
+
+def _no_constants(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads_lenient(body: bytes) -> Any:
+    """Parse JSON that may carry trailing commas; ``ValueError`` for anything else invalid."""
+    text = body.decode("utf-8")
+    return json.loads(
+        _STRING_OR_TRAILING_COMMA.sub(_keep_strings, text), parse_constant=_no_constants
+    )
+
+
+def _fail(detail: str, response: VendorResponse) -> NoReturn:
+    raise ProtocolError(VENDOR, detail, http_status=response.status_code)
+
+
+def _document(response: VendorResponse) -> Mapping[str, Any] | None:
+    try:
+        doc = loads_lenient(response.body)
+    except ValueError:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return None
+    if not isinstance(doc, Mapping):
+        _fail("top level is not a JSON object", response)
+    return doc
+
+
+def _int(doc: Mapping[str, Any], key: str, response: VendorResponse) -> int:
+    value = doc.get(key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        _fail(f"{key} is missing or not an integer", response)
+    return value
+
+
+def _text(doc: Mapping[str, Any], key: str, response: VendorResponse) -> str:
+    value = doc.get(key, "")
+    if not isinstance(value, str):
+        _fail(f"{key} is not a string", response)
+    return value
+
+
+def _score(data: Mapping[str, Any], spec: ScoreSpec, response: VendorResponse) -> RawScore:
+    value = data.get(spec.name)
+    if value is None:
+        _fail(f"score {spec.name} is missing", response)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        _fail(f"score {spec.name} is not a number", response)
+    number = float(value)
+    if not math.isfinite(number) or not spec.in_range(number):
+        _fail(f"score {spec.name} is outside [{spec.low:g}, {spec.high:g}]", response)
+    return RawScore(spec.name, number)
+
+
+def _compare_answer(
+    data: Mapping[str, Any], live_status: int, live_msg: str, response: VendorResponse
+) -> CheckAnswer:
+    if "compare_status" not in data:
+        if live_status != 0:
+            # Liveness failed first and no comparison was made.
+            return CheckAnswer(Check.FACE_MATCH, False, str(live_status), live_msg)
+        _fail("compare_status is missing although compare_flag was true", response)
+    status = _int(data, "compare_status", response)
+    message = _text(data, "compare_msg", response)
+    if status != 0:
+        return CheckAnswer(Check.FACE_MATCH, False, str(status), message)
+    score = _score(data, SIM_SCORE, response)
+    return CheckAnswer(Check.FACE_MATCH, True, "0", message, score=score)
+
+
+def _livedetectfour(
+    request: VendorRequest, data: Mapping[str, Any], response: VendorResponse
+) -> dict[Check, CheckAnswer]:
+    # The document's order: live_status, then compare_status, then sim.
+    live_status = _int(data, "live_status", response)
+    live_msg = _text(data, "live_msg", response)
+    answers: dict[Check, CheckAnswer] = {}
+    if Check.LIVENESS in request.checks:
+        live = live_status == 0
+        answers[Check.LIVENESS] = CheckAnswer(
+            Check.LIVENESS, live, str(live_status), live_msg, passed=True if live else None
+        )
+    if Check.FACE_MATCH in request.checks:
+        answers[Check.FACE_MATCH] = _compare_answer(data, live_status, live_msg, response)
+    return answers
+
+
+def _idcardcompare(data: Mapping[str, Any], response: VendorResponse) -> dict[Check, CheckAnswer]:
+    score = _score(data, SIMILARITY_SCORE, response)
+    return {Check.ID_REGISTRY_MATCH: CheckAnswer(Check.ID_REGISTRY_MATCH, True, "0", score=score)}
+
+
+def _without_body(request: VendorRequest, response: VendorResponse) -> VendorResult:
+    status = response.status_code
+    if status < 500 and status != 429:
+        _fail("body is not JSON", response)
+    # An overloaded front end answers with its own error page, not a Tencent body.
+    return VendorResult(
+        vendor=VENDOR,
+        operation=request.operation,
+        http_status=status,
+        ok=False,
+        code=f"{HTTP_CODE_PREFIX}{status}",
+        message=f"HTTP {status} without a Tencent JSON body",
+    )
+
+
+def parse_response(request: VendorRequest, response: VendorResponse) -> VendorResult:
+    """The typed result of one Tencent answer; ``ProtocolError`` for anything malformed."""
+    doc = _document(response)
+    if doc is None:
+        return _without_body(request, response)
+    code = _int(doc, "code", response)
+    message = _text(doc, "message", response)
+    if code != 0:
+        return VendorResult(
+            VENDOR, request.operation, response.status_code, False, str(code), message
+        )
+    if not 200 <= response.status_code < 300:
+        _fail(f"code 0 with HTTP status {response.status_code}", response)
+    data = doc.get("data")
+    if not isinstance(data, Mapping):
+        _fail("data is missing or not an object", response)
+    if request.operation == LIVEDETECTFOUR:
+        answers = _livedetectfour(request, data, response)
+        extras: dict[str, str] = {}
+    else:
+        answers = _idcardcompare(data, response)
+        session = data.get("session_id")
+        extras = {"session_id": session} if isinstance(session, str) and session else {}
+    return VendorResult(
+        vendor=VENDOR,
+        operation=request.operation,
+        http_status=response.status_code,
+        ok=True,
+        code="0",
+        message=message,
+        answers=answers,
+        extras=extras,
+    )
