@@ -61,10 +61,10 @@ async def test_non_transient_errors_fail_over_without_retry(evidence: Evidence, 
 @pytest.mark.parametrize(
     ("reply", "reason"),
     [
-        (answer("SPOOF"), "liveness:alpha:alpha:SPOOF"),
+        (answer("SPOOF"), "liveness:alpha:SPOOF"),
         (answer(live=False), "liveness:alpha:vendor_verdict"),
         (answer(score=0.55), "face_match:alpha:score_below_threshold"),
-        (answer("MISMATCH"), "liveness:alpha:alpha:MISMATCH"),
+        (answer("MISMATCH"), "liveness:alpha:MISMATCH"),
     ],
 )
 async def test_definitive_negatives_never_fail_over(evidence: Evidence, reply: httpx.Response, reason: str) -> None:

@@ -51,7 +51,9 @@ def _mp4(path: Path, size: int) -> Path:
 def build(
     hooks: VendorHooks, spec: VendorSpec, config: VendorConfig, context: AttemptContext
 ) -> Callable[..., VendorRequest]:
-    def run(checks: frozenset[Check], evidence: Evidence, cfg: VendorConfig = config) -> VendorRequest:
+    def run(
+        checks: frozenset[Check], evidence: Evidence, cfg: VendorConfig = config
+    ) -> VendorRequest:
         request = hooks.build_request(
             vendor=spec, checks=checks, evidence=evidence, config=cfg, context=context
         )
@@ -78,7 +80,8 @@ def test_liveness_only_is_livedetectfour_without_compare(
     )
     (video,) = request.files
     assert (video.field, video.filename, video.content_type) == ("video", "video.mp4", "video/mp4")
-    assert video.path == mp4_file and video.content is None  # streamed from disk
+    assert video.path == mp4_file
+    assert video.content is None
     assert request.json is None
 
 
@@ -125,7 +128,8 @@ def test_idcardcompare_json_with_url_when_the_photo_is_a_url(
         "url": url,
         "session_id": "req-0001",
     }
-    assert request.fields == () and request.files == ()
+    assert request.fields == ()
+    assert request.files == ()
 
 
 def test_filenames_never_carry_the_callers_file_names(
@@ -194,7 +198,8 @@ def test_video_over_the_documented_3_mb_is_refused(
     assert build(LIVENESS, Evidence(video=at_limit, digits="9532")).files[0].size() == 3 * MIB
     over = _mp4(tmp_path / "big.mp4", 3 * MIB + 1)
     error = _rejects(build, LIVENESS, Evidence(video=over, digits="9532"), "video", "3145728")
-    assert "3 MiB" in error.rule and str(3 * MIB + 1) in error.rule
+    assert "3 MiB" in error.rule
+    assert str(3 * MIB + 1) in error.rule
 
 
 def test_video_limit_is_configurable(

@@ -97,7 +97,7 @@ def test_samples_here_are_the_documents_verbatim(document: str, sample: str) -> 
 
 
 def test_strict_json_rejects_the_samples() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(json.JSONDecodeError, match="property name"):
         json.loads(LIVEDETECTFOUR_SAMPLE)
 
 
@@ -161,7 +161,11 @@ def test_liveness_failed_but_comparison_done_is_reported_as_is(parse: Parse) -> 
 
 def test_top_level_error_code_fails_the_call(parse: Parse) -> None:
     result = parse('{"code":14,"message":"signature verification failed",}')
-    assert (result.ok, result.code, result.message) == (False, "14", "signature verification failed")
+    assert (result.ok, result.code, result.message) == (
+        False,
+        "14",
+        "signature verification failed",
+    )
     assert result.answers == {}
 
 
@@ -224,7 +228,8 @@ MALFORMED = {
 def test_malformed_livedetectfour_bodies_are_protocol_errors(parse: Parse, body: str) -> None:
     with pytest.raises(ProtocolError) as info:
         parse(body)
-    assert info.value.vendor == "tencent_legacy" and info.value.http_status == 200
+    assert info.value.vendor == "tencent_legacy"
+    assert info.value.http_status == 200
 
 
 @pytest.mark.parametrize(

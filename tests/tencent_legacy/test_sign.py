@@ -48,9 +48,7 @@ def _sign(hooks: VendorHooks, spec: object, config: VendorConfig, ctx: AttemptCo
 def test_signature_matches_an_independent_computation(
     hooks: VendorHooks, spec: object, config: VendorConfig, context: AttemptContext
 ) -> None:
-    original = (
-        b"a=1250000000&b=&k=AKIDkycmuxEXAMPLE&e=1700000060&t=1700000000&r=1234567890&f="
-    )
+    original = b"a=1250000000&b=&k=AKIDkycmuxEXAMPLE&e=1700000060&t=1700000000&r=1234567890&f="
     digest = hmac.new(b"kycmux-example-key", original, hashlib.sha1).digest()
     expected = base64.b64encode(digest + original).decode()
     assert _sign(hooks, spec, config, context) == expected

@@ -169,16 +169,19 @@ class DecisionRun:
 
     def _absorb(self, group: _Group, readings: Mapping[Check, VendorVerdict]) -> None:
         moving: dict[tuple[str, str], set[Check]] = defaultdict(set)
+        ended = False
         for check in group.checks:
             verdict = readings[check]
             self.verdicts[check].append(verdict)
             rule = self.policy.checks[check]
             if verdict.definitive_negative and _ends_decision(rule.mode, rule.combine.value):
-                raise _Ended
-            if rule.mode is Mode.FAILOVER and verdict.may_fail_over:
+                ended = True
+            elif rule.mode is Mode.FAILOVER and verdict.may_fail_over:
                 nxt = self._advance(check)
                 if nxt is not None:
                     moving[nxt].add(check)
+        if ended:
+            raise _Ended
         for (vendor, op), checks in moving.items():
             self._spawn(_Group(vendor, op, frozenset(checks), "failover"))
 

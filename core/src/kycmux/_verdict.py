@@ -158,7 +158,9 @@ def combine(check: Check, rule: CheckPolicy, verdicts: Sequence[VendorVerdict]) 
         return CheckVerdict(check, Verdict.ERROR, "no_vendor_could_serve", ())
     if rule.mode is Mode.FAILOVER:
         last = verdicts[-1]
-        return CheckVerdict(check, last.verdict, f"{last.vendor}:{last.reason}", (last,))
+        prefix = f"{last.vendor}:"
+        reason = last.reason if last.reason.startswith(prefix) else prefix + last.reason
+        return CheckVerdict(check, last.verdict, reason, (last,))
     return _combine_all(check, rule.combine, tuple(verdicts))
 
 

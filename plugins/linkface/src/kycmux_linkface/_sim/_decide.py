@@ -139,10 +139,12 @@ def _selfie(data: bytes, field: str) -> ImageTruth | Failure:
     if len(data) > MAX_SELFIE_BYTES:
         return Failure("IMAGE_FILE_SIZE_TOO_BIG", field)
     info = image_info(data)
-    if info is None or info.width is None or info.height is None:
+    if info is None:
         return Failure("CORRUPT_IMAGE", field)
     if info.format not in SELFIE_FORMATS:
         return Failure("INVALID_IMAGE_FORMAT_OR_SIZE", field)
+    if info.width is None or info.height is None:
+        return Failure("CORRUPT_IMAGE", field)
     if not all(MIN_SIDE_EXCLUSIVE < side <= MAX_SIDE for side in (info.width, info.height)):
         return Failure("INVALID_IMAGE_FORMAT_OR_SIZE", field)
     truth = read_truth(data[:HEAD_SIZE])

@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 
-class Rejected(Exception):  # noqa: N818 - a control-flow signal carrying the vendor's answer
+class Rejected(Exception):
     """The request is answered with a top-level Tencent ``code`` (and ``message``)."""
 
     def __init__(self, code: int, message: str = "") -> None:
@@ -47,6 +47,10 @@ class AccountStatus(enum.StrEnum):
     NOT_ENABLED = "not_enabled"
 
 
+def _names(value: Iterable[str]) -> frozenset[str]:
+    return frozenset(value)
+
+
 @attrs.frozen
 class Account:
     """One AppID with its API key.
@@ -63,7 +67,7 @@ class Account:
     appid: str
     secret_id: str
     secret_key: str = attrs.field(repr=False)
-    buckets: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
+    buckets: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
     status: AccountStatus = AccountStatus.ACTIVE
     quota: int | None = None
 
@@ -77,8 +81,8 @@ class Account:
 
 
 DEFAULT_ACCOUNTS = (
-    Account("1250000000", "AKIDkycmuxSimulatorMainKey0000000000", "kycmuxSimulatorMainSecret0000000",
-            buckets={"kycmux"}),
+    Account("1250000000", "AKIDkycmuxSimulatorMainKey0000000000",
+            "kycmuxSimulatorMainSecret0000000", buckets={"kycmux"}),
     # The documents' sample requests use AppID 123456.
     Account("123456", "AKIDkycmuxSimulatorDocsSample000000", "kycmuxSimulatorDocsSecret0000000"),
     Account("1250000003", "AKIDkycmuxSimulatorArrears000000000", "kycmuxSimulatorArrearsSecret000",

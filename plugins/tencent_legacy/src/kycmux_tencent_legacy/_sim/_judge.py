@@ -213,4 +213,3 @@ def similarity_for(photo: ImageTruth, person: Person) -> float:
         photo.person, person.person_id, difficulty=difficulty, salt=f"{SALT}/idcardcompare"
     )
     return round(_curve(_SIMILARITY_CURVE, strength), 2)
-

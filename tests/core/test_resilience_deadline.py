@@ -1,0 +1,115 @@
+"""Deadline arithmetic and clock_timeout on the fake clock."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import pytest
+
+from kycmux._resilience import Deadline, SystemClock, clock_timeout
+from kycmux.testing import FakeClock
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(monotonic_start=100.0)
+
+
+def test_remaining_and_expired_follow_the_clock(clock: FakeClock) -> None:
+    deadline = Deadline(clock, 5.0)
+    assert deadline.at == 105.0
+    assert (deadline.remaining(), deadline.expired) == (5.0, False)
+    clock.advance(3.0)
+    assert deadline.remaining() == 2.0
+    clock.advance(2.0)
+    assert (deadline.remaining(), deadline.expired) == (0.0, True)
+    clock.advance(1.0)
+    assert deadline.remaining() == 0.0
+
+
+def test_timeout_for_attempt_is_the_smaller_of_cap_and_remaining(clock: FakeClock) -> None:
+    deadline = Deadline(clock, 10.0)
+    assert deadline.timeout_for_attempt(3.0) == 3.0
+    clock.advance(8.0)
+    assert deadline.timeout_for_attempt(3.0) == 2.0
+
+
+def test_shorter_never_extends(clock: FakeClock) -> None:
+    deadline = Deadline(clock, 10.0)
+    assert deadline.shorter(3.0).at == 103.0
+    assert deadline.shorter(30.0).at == 110.0
+
+
+def test_from_at_and_infinite_deadlines(clock: FakeClock) -> None:
+    assert Deadline.from_at(clock, 104.0).remaining() == 4.0
+    assert Deadline.from_at(clock, 50.0).expired
+    forever = Deadline(clock, math.inf)
+    clock.advance(1e9)
+    assert not forever.expired
+    assert forever.timeout_for_attempt(7.0) == 7.0
+
+
+@pytest.mark.parametrize("seconds", [-1.0, float("nan")])
+def test_negative_budgets_are_refused(clock: FakeClock, seconds: float) -> None:
+    with pytest.raises(ValueError, match="seconds"):
+        Deadline(clock, seconds)
+
+
+@pytest.mark.anyio
+async def test_clock_timeout_raises_when_the_body_hangs(clock: FakeClock) -> None:
+    async def hanging_vendor() -> None:
+        await asyncio.Event().wait()
+
+    async with clock.autojump():
+        with pytest.raises(TimeoutError):
+            async with clock_timeout(clock, 30.0) as scope:
+                await hanging_vendor()
+    assert scope.expired
+    assert clock.elapsed == 30.0
+
+
+@pytest.mark.anyio
+async def test_clock_timeout_lets_a_quick_body_finish(clock: FakeClock) -> None:
+    async with clock.autojump():
+        async with clock_timeout(clock, 30.0) as scope:
+            await clock.sleep(29.0)
+        await clock.sleep(10.0)  # the cancelled watcher does not fire later
+    assert not scope.expired
+    assert clock.elapsed == 39.0
+
+
+@pytest.mark.anyio
+async def test_an_outer_cancellation_is_not_turned_into_a_timeout(clock: FakeClock) -> None:
+    entered = asyncio.Event()
+
+    async def guarded() -> None:
+        async with clock_timeout(clock, 30.0):
+            entered.set()
+            await asyncio.Event().wait()
+
+    task = asyncio.create_task(guarded())
+    await entered.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+@pytest.mark.anyio
+async def test_nested_timeouts_report_the_one_that_fired(clock: FakeClock) -> None:
+    async with clock.autojump():
+        async with clock_timeout(clock, 100.0) as outer:
+            with pytest.raises(TimeoutError):
+                async with clock_timeout(clock, 5.0) as inner:
+                    await clock.sleep(50.0)
+            await clock.sleep(1.0)
+    assert inner.expired
+    assert not outer.expired
+    assert clock.elapsed == 6.0
+
+
+@pytest.mark.anyio
+async def test_clock_timeout_on_the_system_clock() -> None:
+    with pytest.raises(TimeoutError):
+        async with clock_timeout(SystemClock(), 0.0):
+            await asyncio.Event().wait()
