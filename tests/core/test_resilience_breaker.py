@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+
 import pytest
 
 from kycmux import ErrorClass
@@ -323,9 +324,7 @@ def test_reset_closes_an_open_breaker(breaker: CircuitBreaker) -> None:
         (ErrorClass.REQUEST_INVALID, Outcome.NEUTRAL),
     ],
 )
-def test_outcome_for_follows_the_taxonomy(
-    error_class: ErrorClass | None, outcome: Outcome
-) -> None:
+def test_outcome_for_follows_the_taxonomy(error_class: ErrorClass | None, outcome: Outcome) -> None:
     assert outcome_for(error_class) is outcome
 
 

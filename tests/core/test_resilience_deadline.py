@@ -97,12 +97,11 @@ async def test_an_outer_cancellation_is_not_turned_into_a_timeout(clock: FakeClo
 
 @pytest.mark.anyio
 async def test_nested_timeouts_report_the_one_that_fired(clock: FakeClock) -> None:
-    async with clock.autojump():
-        async with clock_timeout(clock, 100.0) as outer:
-            with pytest.raises(TimeoutError):
-                async with clock_timeout(clock, 5.0) as inner:
-                    await clock.sleep(50.0)
-            await clock.sleep(1.0)
+    async with clock.autojump(), clock_timeout(clock, 100.0) as outer:
+        with pytest.raises(TimeoutError):
+            async with clock_timeout(clock, 5.0) as inner:
+                await clock.sleep(50.0)
+        await clock.sleep(1.0)
     assert inner.expired
     assert not outer.expired
     assert clock.elapsed == 6.0
@@ -113,3 +112,21 @@ async def test_clock_timeout_on_the_system_clock() -> None:
     with pytest.raises(TimeoutError):
         async with clock_timeout(SystemClock(), 0.0):
             await asyncio.Event().wait()
+
+
+@pytest.mark.anyio
+async def test_an_outer_cancellation_wins_over_a_simultaneous_timeout(clock: FakeClock) -> None:
+    entered = asyncio.Event()
+
+    async def guarded() -> None:
+        async with clock_timeout(clock, 1.0):
+            entered.set()
+            await asyncio.Event().wait()
+
+    task = asyncio.create_task(guarded())
+    await entered.wait()
+    clock.advance(1.0)
+    await asyncio.sleep(0)  # the watcher runs and cancels the task for the timeout...
+    task.cancel()  # ...and before the task resumes, someone else cancels it too
+    with pytest.raises(asyncio.CancelledError):
+        await task

@@ -112,5 +112,5 @@ def test_empty_subject_is_refused(lockout: SubjectLockout) -> None:
 
 @pytest.mark.parametrize("kwargs", [{"limit": 0}, {"cooldown": 0}, {"memory": float("inf")}])
 def test_settings_are_validated(kwargs: dict[str, float]) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"limit|cooldown|memory"):
         LockoutSettings(**kwargs)  # type: ignore[arg-type]

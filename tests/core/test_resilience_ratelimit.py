@@ -41,7 +41,7 @@ def test_settings_defaults_and_validation() -> None:
     for bad in ({"rate": 0}, {"rate": float("inf")}, {"burst": 0}, {"max_in_flight": 0}):
         with pytest.raises((ValueError, TypeError)):
             RateLimitSettings(**bad)  # type: ignore[arg-type]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="pause_on_limit"):
         RateLimitSettings(pause_on_limit=-1)
 
 

@@ -163,5 +163,5 @@ def test_min_per_second_retries_are_always_allowed() -> None:
     "kwargs", [{"ratio": 0}, {"cap": 0.5}, {"min_per_second": -1}, {"ratio": float("nan")}]
 )
 def test_budget_is_validated(kwargs: dict[str, float]) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"ratio|cap|min_per_second"):
         RetryBudget(**kwargs, clock=FakeClock())  # type: ignore[arg-type]

@@ -38,7 +38,7 @@ def test_values_are_copied_in_and_out(store: InMemoryStateStore) -> None:
 
 @pytest.mark.parametrize("bad", [object(), float("nan"), {1.5: "x"}, None])
 def test_non_json_values_are_refused(store: InMemoryStateStore, bad: object) -> None:
-    with pytest.raises(ValueError, match="JSON|None"):
+    with pytest.raises(ValueError, match=r"JSON|None"):
         store.set("k", bad)
 
 

@@ -116,7 +116,9 @@ class EchoSim(SimulatorApp):
 
     async def form(self, request: SimRequest) -> SimResponse:
         form = request.form()
-        files = {k: [[f.filename, f.content_type, f.size] for f in v] for k, v in form.files.items()}
+        files = {
+            k: [[f.filename, f.content_type, f.size] for f in v] for k, v in form.files.items()
+        }
         return SimResponse.json(200, {"fields": dict(form.fields), "files": files})
 
     def echo_json(self, request: SimRequest) -> SimResponse:
@@ -202,7 +204,16 @@ def test_fault_parse_reads_every_documented_spec(spec: str, expected: Fault) -> 
 
 @pytest.mark.parametrize(
     "spec",
-    ["explode", "latency", "latency=", "latency=abc", "latency=-1", "http_5xx=404", "vendor_code", "reset=1"],
+    [
+        "explode",
+        "latency",
+        "latency=",
+        "latency=abc",
+        "latency=-1",
+        "http_5xx=404",
+        "vendor_code",
+        "reset=1",
+    ],
 )
 def test_fault_parse_rejects_bad_specs(spec: str) -> None:
     with pytest.raises(FaultSpecError):
@@ -311,7 +322,8 @@ def test_parses_tencent_livedetectfour_sample(line_ends: str) -> None:
     form = parse_multipart(body, SAMPLE_CONTENT_TYPE)
     assert form.fields == {"appid": ["123456"], "validate_data": ["9532"], "compare_flag": ["true"]}
     video, card = form.file("video"), form.file("card")
-    assert video is not None and card is not None
+    assert video is not None
+    assert card is not None
     assert (video.filename, video.content_type, video.data) == (
         "video.flv",
         "application/octet-stream",
@@ -333,7 +345,8 @@ def test_parses_tencent_idcardcompare_sample_with_utf8_name() -> None:
     assert form.field("idcard_number") == "110110199909090909"
     assert form.names() == {"appid", "idcard_number", "idcard_name", "image"}
     image = form.file("image")
-    assert image is not None and image.data == b"x" * 46
+    assert image is not None
+    assert image.data == b"x" * 46
 
 
 def test_parses_what_httpx_generates() -> None:
@@ -380,9 +393,7 @@ def test_multipart_empty_form_and_charset_parts() -> None:
     assert parse_multipart(b"--xyz--\r\n", "multipart/form-data; boundary=xyz") == FormData()
     body = (
         b"--xyz\r\nContent-Disposition: form-data; name=n\r\n"
-        b"Content-Type: text/plain; charset=gbk\r\n\r\n"
-        + "张".encode("gbk")
-        + b"\r\n--xyz--"
+        b"Content-Type: text/plain; charset=gbk\r\n\r\n" + "张".encode("gbk") + b"\r\n--xyz--"
     )
     assert parse_multipart(body, "multipart/form-data; boundary=xyz").fields == {"n": ["张"]}
 
@@ -448,9 +459,11 @@ def test_urlencoded_form_query_and_json() -> None:
 
 def test_sim_values_keep_content_out_of_reprs() -> None:
     request = SimRequest.from_parts("POST", "/p", headers={"Authorization": "sig"}, body=b"BODY")
-    assert "BODY" not in repr(request) and "sig" not in repr(request)
+    assert "BODY" not in repr(request)
+    assert "sig" not in repr(request)
     form = parse_multipart(crlf(IDCARDCOMPARE_SAMPLE), SAMPLE_CONTENT_TYPE)
-    assert "xxxx" not in repr(form) and "张三" not in repr(form)
+    assert "xxxx" not in repr(form)
+    assert "张三" not in repr(form)
 
 
 def test_sim_response_defaults_and_hand_written_json() -> None:
@@ -525,7 +538,9 @@ def test_routes_sync_and_async_handlers(client: httpx.Client, app: EchoSim) -> N
     assert response.headers["content-type"] == "application/json"
     assert response.json() == {"pong": "echo", "query": {"q": ["1", "2"]}}
     posted = client.post(
-        "/form", data={"appid": "123456", "名": "张三"}, files={"card": ("c.jpg", b"abc", "image/jpeg")}
+        "/form",
+        data={"appid": "123456", "名": "张三"},
+        files={"card": ("c.jpg", b"abc", "image/jpeg")},
     )
     assert posted.json() == {
         "fields": {"appid": ["123456"], "名": ["张三"]},
@@ -819,7 +834,8 @@ def test_serve_many_serves_each_app_on_its_own_port() -> None:
         assert sims["a"].port != sims["b"].port
         assert c.get(sims["a"].base_url + "/ping").json()["pong"] == "first"
         assert c.get(sims["b"].base_url + "/ping").json()["pong"] == "second"
-    assert not sims["a"].running and not sims["b"].running
+    assert not sims["a"].running
+    assert not sims["b"].running
 
 
 def test_serve_reports_a_port_already_taken() -> None:

@@ -10,7 +10,6 @@ import struct
 import subprocess
 import sys
 import zlib
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -75,15 +74,22 @@ LIVENESS_TRUTHS = [
     LivenessDataTruth(None, readable=False),
 ]
 
-# (fmt, builder(truth, pad_to), sample truth) for every format.
-Build = Callable[[Truth, "int | None"], bytes]
-FORMATS: dict[str, tuple[Build, Truth]] = {
-    "png": (lambda t, p: image_bytes(t, fmt="png", pad_to=p), IMAGE_TRUTHS[0]),  # type: ignore[arg-type]
-    "jpeg": (lambda t, p: image_bytes(t, fmt="jpeg", pad_to=p), IMAGE_TRUTHS[0]),  # type: ignore[arg-type]
-    "mp4": (lambda t, p: video_bytes(t, fmt="mp4", pad_to=p), VIDEO_TRUTHS[0]),  # type: ignore[arg-type]
-    "flv": (lambda t, p: video_bytes(t, fmt="flv", pad_to=p), VIDEO_TRUTHS[0]),  # type: ignore[arg-type]
-    "protobuf": (lambda t, p: liveness_data_bytes(t, pad_to=p), LIVENESS_TRUTHS[0]),  # type: ignore[arg-type]
+# A sample truth for every format.
+SAMPLES: dict[str, Truth] = {
+    "png": IMAGE_TRUTHS[0],
+    "jpeg": IMAGE_TRUTHS[0],
+    "mp4": VIDEO_TRUTHS[0],
+    "flv": VIDEO_TRUTHS[0],
+    "protobuf": LIVENESS_TRUTHS[0],
 }
+
+
+def build(fmt: str, truth: Truth, pad_to: int | None = None) -> bytes:
+    if isinstance(truth, ImageTruth):
+        return image_bytes(truth, fmt=fmt, pad_to=pad_to)
+    if isinstance(truth, VideoTruth):
+        return video_bytes(truth, fmt=fmt, pad_to=pad_to)
+    return liveness_data_bytes(truth, pad_to=pad_to)
 
 
 # --- helpers: independent parsers of the formats --------------------------------------------
@@ -172,7 +178,7 @@ def decode_jpeg_scan(data: bytes) -> int:
                 tables[body[0]] = codes
                 body = body[size:]
     sof = next(body for marker, body in segments if marker == 0xC0)
-    height, width = struct.unpack(">HH", sof[1:5])
+    height, width = (int(v) for v in struct.unpack(">HH", sof[1:5]))
     scan, markers = jpeg_after_scan(data, start)
     if any(m not in (0xFE, 0xD9) for m in markers):
         raise ValueError("reserved marker in the scan")
@@ -261,7 +267,7 @@ def protobuf_fields(data: bytes) -> list[tuple[int, int, bytes | int]]:
 # --- truth values -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("truth", IMAGE_TRUTHS + VIDEO_TRUTHS + LIVENESS_TRUTHS, ids=repr)
+@pytest.mark.parametrize("truth", [*IMAGE_TRUTHS, *VIDEO_TRUTHS, *LIVENESS_TRUTHS], ids=repr)
 def test_truth_json_round_trip(truth: Truth) -> None:
     text = truth.to_json()
     assert type(truth).from_json(text) == truth
@@ -466,12 +472,12 @@ def test_evidence_accepts_every_synthetic_file(tmp_path: Path) -> None:
 # --- pad_to -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fmt", sorted(FORMATS))
+@pytest.mark.parametrize("fmt", sorted(SAMPLES))
 def test_pad_to_gives_exact_sizes_and_keeps_the_truth(fmt: str) -> None:
-    build, truth = FORMATS[fmt]
-    natural = len(build(truth, None))
+    truth = SAMPLES[fmt]
+    natural = len(build(fmt, truth))
     for extra in [*range(40), 127, 128, 129, 130, 16_385, 70_000, 1_000_003]:
-        data = build(truth, natural + extra)
+        data = build(fmt, truth, natural + extra)
         assert len(data) == natural + extra, extra
         assert read_truth(data[:HEAD_SIZE]) == truth, extra
 
@@ -485,7 +491,8 @@ def test_padded_files_keep_their_format(tmp_path: Path) -> None:
     assert decode_jpeg_scan(jpeg) == 7 * 5
     assert set(jpeg_after_scan(jpeg, jpeg_segments(jpeg)[1])[1]) == {0xFE, 0xD9}
     for name, data in (("p.png", png), ("p.jpg", jpeg)):
-        info = read_image_info(write_bytes(tmp_path / name, data))
+        (tmp_path / name).write_bytes(data)
+        info = read_image_info(tmp_path / name)
         assert info is not None
         assert (info.width, info.height) == (50, 40)
     video = VideoTruth("P0001")
@@ -495,11 +502,6 @@ def test_padded_files_keep_their_format(tmp_path: Path) -> None:
     assert all(body.startswith(b"\x02\x00\x0ekycmux-padding\x0c") for _, body in flv[1:])
     fields = protobuf_fields(liveness_data_bytes(LivenessDataTruth("P0001"), pad_to=5000))
     assert fields[-1][:2] == (15, 2)
-
-
-def write_bytes(path: Path, data: bytes) -> Path:
-    path.write_bytes(data)
-    return path
 
 
 def test_a_six_megabyte_selfie_reads_from_its_head(tmp_path: Path) -> None:
@@ -549,10 +551,10 @@ def test_foreign_content_has_no_truth(data: bytes) -> None:
     assert read_truth(data) is None
 
 
-@pytest.mark.parametrize("fmt", sorted(FORMATS))
+@pytest.mark.parametrize("fmt", sorted(SAMPLES))
 def test_prefixes_and_damaged_copies_never_raise(fmt: str) -> None:
-    build, truth = FORMATS[fmt]
-    data = build(truth, None)
+    truth = SAMPLES[fmt]
+    data = build(fmt, truth)
     rng = random.Random(fmt)
     results = [read_truth(data[:n]) for n in range(len(data) + 1)]
     assert results[-1] == truth
@@ -660,6 +662,14 @@ def test_id_numbers_are_derived_from_the_person_id() -> None:
     assert int(id_number_for("P0042", female=True)[16]) % 2 == 0
     assert int(id_number_for("P0042", female=False)[16]) % 2 == 1
     assert Person.from_id("P0001", "张伟", female=False) == Population.default().by_id("P0001")
+
+
+def test_person_repr_masks_the_id_number_and_name() -> None:
+    person = Population.default().by_id("P0005")
+    text = repr(person)
+    assert person.id_number not in text
+    assert person.name not in text
+    assert "P0005" in text
 
 
 def test_population_rejects_duplicates_and_invalid_numbers() -> None:
@@ -792,3 +802,5 @@ def test_demo_set_from_a_generated_population(tmp_path: Path) -> None:
     assert read_truth_file(demo["impostor_selfie"]) == ImageTruth(population.persons[1].person_id)
     with pytest.raises(ValueError, match="two persons"):
         write_demo_set(tmp_path / "x", Population(population.persons[17:19]))
+    with pytest.raises(ValueError, match="two persons"):
+        write_demo_set(tmp_path / "y", Population(()))

@@ -206,7 +206,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoSet:
     return write_demo_set(tmp_path_factory.mktemp("demo"))
 
 
-def config_for(running: RunningSimulator, spec: VendorSpec, **values: Any) -> VendorConfig:
+def _config_for(running: RunningSimulator, spec: VendorSpec, **values: Any) -> VendorConfig:
     """A config pointing at a running simulator, with the credentials it hands out."""
     settings = dict(running.client_settings())
     base_url = str(settings.pop("base_url"))
@@ -227,7 +227,17 @@ def sim() -> Iterator[RunningSimulator]:
 @pytest.fixture
 def sim_config(sim: RunningSimulator, spec: VendorSpec) -> Callable[..., VendorConfig]:
     def make(**values: Any) -> VendorConfig:
-        return config_for(sim, spec, **values)
+        return _config_for(sim, spec, **values)
+
+    return make
+
+
+@pytest.fixture
+def config_for(spec: VendorSpec) -> Callable[..., VendorConfig]:
+    """``config_for(running, **values)``: a config for any running simulator."""
+
+    def make(running: RunningSimulator, **values: Any) -> VendorConfig:
+        return _config_for(running, spec, **values)
 
     return make
 
@@ -280,6 +290,10 @@ class Flow:
             return Outcome(response, None, exc, self.classify(error=exc))
         classification = None if result.ok else self.classify(result=result)
         return Outcome(response, result, None, classification)
+
+    def using(self, client: httpx.Client) -> Flow:
+        """The same flow over another client (a short timeout, say)."""
+        return Flow(self.hooks, self.spec, client)
 
     def classify(self, **kwargs: Any) -> Classification:
         answer: Classification = self.hooks.classify_error(

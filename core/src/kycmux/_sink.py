@@ -15,7 +15,7 @@ from kycmux._record import DecisionRecord
 __all__ = ["JsonLinesSink"]
 
 
-@attrs.define
+@attrs.define(eq=False)  # plugins must be hashable: pluggy keeps them in sets
 class JsonLinesSink:
     """An ``on_decision`` plugin appending every decision record as one JSON line.
 

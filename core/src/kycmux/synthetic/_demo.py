@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 import attrs
 
@@ -118,7 +119,7 @@ def write_demo_set(
     With the default population the subject is P0001 (张伟), the impostor P0002 (王秀英), and
     ``registry_<status>_selfie`` files show the persons whose registry entry is not OK.
     """
-    population = population or Population.default()
+    population = Population.default() if population is None else population
     subject, impostor = _subject_and_impostor(population)
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
@@ -127,7 +128,7 @@ def write_demo_set(
     for name, (filename, truth) in demo_truths(population).items():
         paths[name] = _write(folder / filename, truth)
         truths[name] = truth
-    return DemoSet(folder, paths, truths, subject, impostor)
+    return DemoSet(folder, MappingProxyType(paths), MappingProxyType(truths), subject, impostor)
 
 
 def _write(path: Path, truth: Truth) -> Path:

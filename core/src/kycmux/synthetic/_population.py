@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 
 from kycmux._idnumber import check_digit, id_number_problem
+from kycmux._privacy import mask_id_number, mask_name
 
 __all__ = ["Person", "Population", "RegistryStatus", "id_number_for"]
 
@@ -74,7 +75,8 @@ def _name(_inst: Any, _attribute: attrs.Attribute[Any], value: str) -> None:
 
 @attrs.frozen
 class Person:
-    """One synthetic person. ``repr`` masks nothing: these people do not exist.
+    """One synthetic person. These people do not exist, but the repr masks the ID number and
+    name all the same, so logs of synthetic runs look like logs of real ones.
 
     Attributes:
         person_id: Stable id (``"P0001"``) that synthetic files name in their truth.
@@ -84,8 +86,8 @@ class Person:
     """
 
     person_id: str
-    id_number: str = attrs.field(validator=_id_number)
-    name: str = attrs.field(validator=_name)
+    id_number: str = attrs.field(validator=_id_number, repr=lambda v: repr(mask_id_number(v)))
+    name: str = attrs.field(validator=_name, repr=lambda v: repr(mask_name(v)))
     registry: RegistryStatus = attrs.field(default=RegistryStatus.OK, converter=RegistryStatus)
 
     @classmethod

@@ -115,9 +115,8 @@ class LinkfaceSimulator(SimulatorApp):
         quota: Calls allowed per account in total (403 OUT_OF_QUOTA beyond); None = unlimited.
         download_timeout: Seconds a URL input may take to download (DOWNLOAD_TIMEOUT).
         clock: Monotonic clock for the rate limiter (tests pass a fake one).
+        max_body: Largest request body read (400 IMAGE_FILE_SIZE_TOO_BIG beyond).
     """
-
-    max_body = 16 * 1024 * 1024
 
     accounts: tuple[Account, ...] = attrs.field(default=DEFAULT_ACCOUNTS, converter=tuple)
     score_format: ScoreFormat = attrs.field(default=ScoreFormat.STRING, converter=ScoreFormat)
@@ -126,6 +125,7 @@ class LinkfaceSimulator(SimulatorApp):
     quota: int | None = None
     download_timeout: float = 3.0
     clock: Callable[[], float] = time.monotonic
+    max_body: int = 16 * 1024 * 1024
     _store: MediaStore = attrs.field(init=False, factory=MediaStore)
     _buckets: dict[str, TokenBucket] = attrs.field(init=False, factory=dict)
     _quotas: dict[str, Quota] = attrs.field(init=False, factory=dict)
