@@ -6,6 +6,7 @@ import struct
 from pathlib import Path
 
 import pytest
+
 from support.images import tiny_png
 
 

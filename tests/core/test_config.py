@@ -7,10 +7,10 @@ import pickle
 from pathlib import Path
 
 import pytest
-from support.fakevendor import FakeVendor
 
 from kycmux import Config, PluginHost, Secret, VendorConfig, check_base_url
 from kycmux.exceptions import ConfigError, MissingSecretError, UnsafeURLError
+from support.fakevendor import FakeVendor
 
 CANARY = "canary-7f3a9c-secret-value"
 
@@ -42,7 +42,9 @@ def test_env_references_are_resolved_and_defaults_applied(tmp_path: Path, specs:
 
 def test_non_secret_fields_may_reference_env_too(specs: dict) -> None:  # type: ignore[type-arg]
     config = Config.from_mapping(
-        {"vendors": {"alpha": {"token": "${T}", "retries": "${N}"}}}, specs, env={"T": "x", "N": "7"}
+        {"vendors": {"alpha": {"token": "${T}", "retries": "${N}"}}},
+        specs,
+        env={"T": "x", "N": "7"},
     )
     assert config.vendors["alpha"]["retries"] == 7
 
@@ -54,7 +56,12 @@ def test_non_secret_fields_may_reference_env_too(specs: dict) -> None:  # type: 
         ({}, {}, "vendors.alpha.token", "is required"),
         ({"token": "literal"}, {}, "vendors.alpha.token", "${ENV_VAR} reference"),
         ({"token": "${T}", "retries": "three"}, {"T": "x"}, "vendors.alpha.retries", "type int"),
-        ({"token": "${T}", "retries": "${N}"}, {"T": "x", "N": "x"}, "vendors.alpha.retries", "type int"),
+        (
+            {"token": "${T}", "retries": "${N}"},
+            {"T": "x", "N": "x"},
+            "vendors.alpha.retries",
+            "type int",
+        ),
         ({"token": "${T}", "retries": True}, {"T": "x"}, "vendors.alpha.retries", "type int"),
         ({"token": "${T}", "base_url": 5}, {"T": "x"}, "vendors.alpha.base_url", "string"),
     ],
@@ -94,13 +101,16 @@ def test_http_is_accepted_for_loopback(url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["http://example.com", "http://10.0.0.1:8000", "http://localhost.evil.com", "http://0.0.0.0"]
+    "url",
+    ["http://example.com", "http://10.0.0.1:8000", "http://localhost.evil.com", "http://0.0.0.0"],
 )
 def test_http_is_refused_elsewhere(url: str, specs: dict) -> None:  # type: ignore[type-arg]
     with pytest.raises(UnsafeURLError, match="https"):
         check_base_url(url)
     with pytest.raises(UnsafeURLError):
-        Config.from_mapping({"vendors": {"alpha": {"token": "${T}", "base_url": url}}}, specs, env={"T": "x"})
+        Config.from_mapping(
+            {"vendors": {"alpha": {"token": "${T}", "base_url": url}}}, specs, env={"T": "x"}
+        )
 
 
 def test_ftp_and_relative_urls_are_refused() -> None:
@@ -118,8 +128,17 @@ def test_secrets_never_show(specs: dict, caplog: pytest.LogCaptureFixture) -> No
     with caplog.at_level(logging.DEBUG):
         logging.getLogger("test").info("config %s %r %s", alpha, alpha, secret)
         logging.getLogger("test").info(f"{secret} {alpha.values}")
-    rendered = [repr(config), str(config), repr(alpha), str(alpha), repr(secret), str(secret),
-                f"{secret}", f"{secret:>40}", caplog.text]
+    rendered = [
+        repr(config),
+        str(config),
+        repr(alpha),
+        str(alpha),
+        repr(secret),
+        str(secret),
+        f"{secret}",
+        f"{secret:>40}",
+        caplog.text,
+    ]
     for text in rendered:
         assert CANARY not in text
     with pytest.raises(TypeError):

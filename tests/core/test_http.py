@@ -8,7 +8,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support.fakevendor import FakeVendor
 
 from kycmux import (
     Check,
@@ -22,6 +21,7 @@ from kycmux import (
 )
 from kycmux._call import VendorClient
 from kycmux._http import HttpClient
+from support.fakevendor import FakeVendor
 
 CANARY = "canary-0b1e-secret"
 
@@ -58,11 +58,14 @@ def test_secrets_are_revealed_on_the_wire_only(tmp_path: Path) -> None:
     client = HttpClient.create(transport=httpx.MockTransport(handler))
     request = request_with_file(video)
     sent = client.send(request, timeout=5)
-    assert sent.response is not None and sent.response.status_code == 200
+    assert sent.response is not None
+    assert sent.response.status_code == 200
     assert sent.body_sent
-    assert seen["auth"] == "sig-" + CANARY and seen["secret"] == CANARY
+    assert seen["auth"] == "sig-" + CANARY
+    assert seen["secret"] == CANARY
     assert seen["has_name"] is True
-    assert isinstance(seen["size"], int) and seen["size"] > 200_000
+    assert isinstance(seen["size"], int)
+    assert seen["size"] > 200_000
     assert CANARY not in repr(request)
     assert "张三" not in repr(request)
     client.close()
@@ -77,11 +80,10 @@ def test_transport_errors_are_returned_not_raised(tmp_path: Path) -> None:
         def handle_request(self, request: httpx.Request) -> httpx.Response:
             raise httpx.ConnectError("refused", request=request)
 
-    sent = HttpClient.create(transport=Refusing()).send(
-        request_with_file(video), timeout=1
-    )
+    sent = HttpClient.create(transport=Refusing()).send(request_with_file(video), timeout=1)
     assert isinstance(sent.error, httpx.ConnectError)
-    assert sent.response is None and not sent.body_sent
+    assert sent.response is None
+    assert not sent.body_sent
 
 
 @pytest.mark.anyio
@@ -139,7 +141,9 @@ def test_one_call_parses_normalizes_and_signs() -> None:
     assert outcome.failure is None
     assert outcome.readings[Check.LIVENESS].answer.passed is True  # type: ignore[union-attr]
     score = outcome.readings[Check.FACE_MATCH].score
-    assert score is not None and score.calibrated and score.far == pytest.approx(1e-3)
+    assert score is not None
+    assert score.calibrated
+    assert score.far == pytest.approx(1e-3)
     assert [c for c, _ in vendor.calls] == ["build_request", "sign", "parse"]
 
 
@@ -151,12 +155,16 @@ def test_malformed_body_is_classified_never_a_pass() -> None:
     assert outcome.failure.error_class is ErrorClass.VENDOR_UNAVAILABLE
     assert outcome.failure.reason == "malformed_response"
     reading = outcome.readings[Check.LIVENESS]
-    assert reading.answer is None and reading.failure == outcome.failure
+    assert reading.answer is None
+    assert reading.failure == outcome.failure
 
 
 def test_vendor_error_code_goes_through_the_plugin_classifier() -> None:
-    client, _ = make_client(lambda r: httpx.Response(200, json={"code": "E42", "live": False, "score": 0}))
+    client, _ = make_client(
+        lambda r: httpx.Response(200, json={"code": "E42", "live": False, "score": 0})
+    )
     request = client.prepare("alpha", frozenset({Check.LIVENESS}), Evidence(), "req-3")
     outcome = client.call(request, "req-3", attempt=1, timeout=5)
-    assert outcome.failure is not None and outcome.failure.reason == "alpha:E42"
+    assert outcome.failure is not None
+    assert outcome.failure.reason == "alpha:E42"
     assert json.dumps(outcome.http_status) == "200"

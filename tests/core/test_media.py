@@ -6,7 +6,6 @@ import struct
 from pathlib import Path
 
 from kycmux.media import ImageFormat, VideoFormat, read_image_info, sniff_video_format
-
 from support.images import tiny_png
 
 
@@ -30,7 +29,8 @@ def test_gif_animation_is_detected(tmp_path: Path) -> None:
     still.write_bytes(gif(1))
     animated.write_bytes(gif(3))
     s, a = read_image_info(still), read_image_info(animated)
-    assert s is not None and a is not None
+    assert s is not None
+    assert a is not None
     assert (s.width, s.height, s.animated) == (10, 20, False)
     assert a.animated is True
 
@@ -52,8 +52,10 @@ def test_bmp_and_tiff(tmp_path: Path) -> None:
     entries = struct.pack("<HHII", 256, 3, 1, 300) + struct.pack("<HHII", 257, 4, 1, 200)
     tiff.write_bytes(b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 2) + entries)
     b, t = read_image_info(bmp), read_image_info(tiff)
-    assert b is not None and (b.width, b.height) == (100, 50)
-    assert t is not None and (t.format, t.width, t.height) == (ImageFormat.TIFF, 300, 200)
+    assert b is not None
+    assert (b.width, b.height) == (100, 50)
+    assert t is not None
+    assert (t.format, t.width, t.height) == (ImageFormat.TIFF, 300, 200)
 
 
 def test_not_an_image(tmp_path: Path) -> None:

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.fakevendor import FakeVendor
 
 import kycmux
 from kycmux import AttemptContext, Check, Evidence, PluginHost, VendorConfig, VendorRequest
 from kycmux.exceptions import UnknownVendorError
+from support.fakevendor import FakeVendor
 
-PLUGIN_SOURCE = '''
+PLUGIN_SOURCE = """
 import kycmux
 from kycmux import Check, CheckOffer, EvidenceKind, Need, VendorSpec
 
@@ -26,10 +26,21 @@ def register_vendors():
         default_base_url="https://installed.example.com",
         offers=(CheckOffer(Check.LIVENESS, "live", (Need(EvidenceKind.VIDEO),)),),
     )]
-'''
+"""
 
 
-def install_distribution(root: Path, dist: str, entry_points: dict[str, str], modules: dict[str, str]) -> None:
+BAD_SPEC_SOURCE = """
+import kycmux
+
+@kycmux.hookimpl
+def register_vendors():
+    return ["not a spec"]
+"""
+
+
+def install_distribution(
+    root: Path, dist: str, entry_points: dict[str, str], modules: dict[str, str]
+) -> None:
     """Lay out a real installed distribution (dist-info with entry points) under ``root``."""
     info = root / f"{dist}-1.2.3.dist-info"
     info.mkdir(parents=True)
@@ -43,7 +54,7 @@ def install_distribution(root: Path, dist: str, entry_points: dict[str, str], mo
 @pytest.fixture
 def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Generator[Path, None, None]:
     monkeypatch.syspath_prepend(str(tmp_path))
-    yield tmp_path
+    return tmp_path
 
 
 def entry_points_under(root: Path) -> list[md.EntryPoint]:
@@ -57,19 +68,27 @@ def entry_points_under(root: Path) -> list[md.EntryPoint]:
 
 def test_installed_plugin_is_discovered_with_its_distribution(site: Path) -> None:
     install_distribution(
-        site, "kycmux-testvendor", {"testvendor": "kycmux_testvendor_mod"},
+        site,
+        "kycmux-testvendor",
+        {"testvendor": "kycmux_testvendor_mod"},
         {"kycmux_testvendor_mod": PLUGIN_SOURCE.format(name="installed")},
     )
     host = PluginHost.from_entry_points(env={}, entry_points=entry_points_under(site))
     assert list(host.vendors) == ["installed"]
     origin = host.origin("installed")
-    assert (origin.distribution, origin.version, origin.plugin) == ("kycmux-testvendor", "1.2.3", "testvendor")
+    assert (origin.distribution, origin.version, origin.plugin) == (
+        "kycmux-testvendor",
+        "1.2.3",
+        "testvendor",
+    )
     assert host.failures == ()
 
 
 def test_broken_plugins_are_reported_and_skipped(site: Path) -> None:
     install_distribution(
-        site, "kycmux-mixed", {
+        site,
+        "kycmux-mixed",
+        {
             "good": "kycmux_good_mod",
             "broken_import": "kycmux_broken_mod",
             "bad_spec": "kycmux_badspec_mod",
@@ -78,7 +97,7 @@ def test_broken_plugins_are_reported_and_skipped(site: Path) -> None:
         {
             "kycmux_good_mod": PLUGIN_SOURCE.format(name="good"),
             "kycmux_broken_mod": "raise ImportError('missing native library')\n",
-            "kycmux_badspec_mod": "import kycmux\n@kycmux.hookimpl\ndef register_vendors():\n    return ['not a spec']\n",
+            "kycmux_badspec_mod": BAD_SPEC_SOURCE,
             "kycmux_dup_mod": PLUGIN_SOURCE.format(name="good"),
         },
     )
@@ -94,7 +113,9 @@ def test_broken_plugins_are_reported_and_skipped(site: Path) -> None:
 
 def test_invalid_vendor_name_is_reported(site: Path) -> None:
     install_distribution(
-        site, "kycmux-badname", {"badname": "kycmux_badname_mod"},
+        site,
+        "kycmux-badname",
+        {"badname": "kycmux_badname_mod"},
         {"kycmux_badname_mod": PLUGIN_SOURCE.format(name="Bad Name!")},
     )
     host = PluginHost.from_entry_points(env={}, entry_points=entry_points_under(site))
@@ -104,12 +125,21 @@ def test_invalid_vendor_name_is_reported(site: Path) -> None:
 
 def test_allow_and_deny_lists(site: Path) -> None:
     install_distribution(
-        site, "kycmux-two", {"one": "kycmux_one_mod", "two": "kycmux_two_mod"},
-        {"kycmux_one_mod": PLUGIN_SOURCE.format(name="one"), "kycmux_two_mod": PLUGIN_SOURCE.format(name="two")},
+        site,
+        "kycmux-two",
+        {"one": "kycmux_one_mod", "two": "kycmux_two_mod"},
+        {
+            "kycmux_one_mod": PLUGIN_SOURCE.format(name="one"),
+            "kycmux_two_mod": PLUGIN_SOURCE.format(name="two"),
+        },
     )
     eps = entry_points_under(site)
-    assert list(PluginHost.from_entry_points(env={"KYCMUX_PLUGINS": "two"}, entry_points=eps).vendors) == ["two"]
-    denied = PluginHost.from_entry_points(env={"KYCMUX_DISABLE_PLUGINS": "two, one"}, entry_points=eps)
+    assert list(
+        PluginHost.from_entry_points(env={"KYCMUX_PLUGINS": "two"}, entry_points=eps).vendors
+    ) == ["two"]
+    denied = PluginHost.from_entry_points(
+        env={"KYCMUX_DISABLE_PLUGINS": "two, one"}, entry_points=eps
+    )
     assert denied.vendors == {}
 
 
@@ -132,19 +162,27 @@ class Wrapper:
         return request.with_header("X-Wrapped", "yes")
 
 
-def test_vendor_implementations_only_see_their_own_calls_and_wrappers_see_all(tmp_path: Path) -> None:
+def test_vendor_implementations_only_see_their_own_calls_and_wrappers_see_all(
+    tmp_path: Path,
+) -> None:
     a, b, wrapper = FakeVendor("alpha"), FakeVendor("beta"), Wrapper()
     host = PluginHost()
     for name, plugin in (("a", a), ("b", b), ("wrap", wrapper)):
         assert host.register(plugin, name)
     config_a = VendorConfig("alpha", "https://api.example.com", {"token": kycmux.Secret("t")})
     request = host.hooks_for("alpha").build_request(
-        vendor=host.vendor("alpha"), checks=frozenset({Check.LIVENESS}), evidence=Evidence(),
-        config=config_a, context=AttemptContext("r1"),
+        vendor=host.vendor("alpha"),
+        checks=frozenset({Check.LIVENESS}),
+        evidence=Evidence(),
+        config=config_a,
+        context=AttemptContext("r1"),
     )
     host.hooks_for("beta").build_request(
-        vendor=host.vendor("beta"), checks=frozenset({Check.LIVENESS}), evidence=Evidence(),
-        config=config_a, context=AttemptContext("r2"),
+        vendor=host.vendor("beta"),
+        checks=frozenset({Check.LIVENESS}),
+        evidence=Evidence(),
+        config=config_a,
+        context=AttemptContext("r2"),
     )
     assert a.calls == [("build_request", "alpha")]
     assert b.calls == [("build_request", "beta")]

@@ -262,3 +262,26 @@ async def test_system_clock_reads_the_real_time() -> None:
     await clock.sleep(0)
     assert clock.monotonic() >= before
     assert clock.time() > 1_600_000_000
+
+
+async def test_negative_infinity_yields_and_infinity_waits_forever() -> None:
+    clock = FakeClock()
+    await clock.sleep(float("-inf"))
+    forever = asyncio.create_task(clock.sleep(float("inf")))
+    await asyncio.sleep(0)
+    clock.advance(1e9)
+    await asyncio.sleep(0)
+    assert not forever.done()
+    forever.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await forever
+
+
+async def test_cancelled_sleepers_do_not_pile_up() -> None:
+    clock = FakeClock()
+    tasks = [asyncio.create_task(clock.sleep(30.0)) for _ in range(100)]
+    await asyncio.sleep(0)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert clock._sleepers == []

@@ -40,7 +40,7 @@ def test_settings_defaults_and_validation() -> None:
     assert (settings.rate, settings.max_in_flight, settings.pause_on_limit) == (None, 16, 1.0)
     for bad in ({"rate": 0}, {"rate": float("inf")}, {"burst": 0}, {"max_in_flight": 0}):
         with pytest.raises((ValueError, TypeError)):
-            RateLimitSettings(**bad)  # type: ignore[arg-type]
+            RateLimitSettings(**bad)
     with pytest.raises(ValueError, match="pause_on_limit"):
         RateLimitSettings(pause_on_limit=-1)
 

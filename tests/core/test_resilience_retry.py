@@ -59,7 +59,7 @@ def test_seeded_jitter_is_reproducible() -> None:
 
 def test_other_jitters() -> None:
     equal = RetryPolicy(jitter=Jitter.EQUAL)
-    none = RetryPolicy(jitter="none")  # type: ignore[arg-type]
+    none = RetryPolicy(jitter="none")
     assert equal.delay(3, Fixed(0.0)) == pytest.approx(0.2)
     assert equal.delay(3, Fixed(0.999)) == pytest.approx(0.3998)
     assert none.delay(3, Fixed(0.5)) == pytest.approx(0.4)
@@ -164,4 +164,4 @@ def test_min_per_second_retries_are_always_allowed() -> None:
 )
 def test_budget_is_validated(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match=r"ratio|cap|min_per_second"):
-        RetryBudget(**kwargs, clock=FakeClock())  # type: ignore[arg-type]
+        RetryBudget(**kwargs, clock=FakeClock())

@@ -32,7 +32,9 @@ def test_values_are_copied_in_and_out(store: InMemoryStateStore) -> None:
     value = {"items": [1]}
     store.set("k", value)
     value["items"].append(2)
-    store.get("k")["items"].append(3)
+    copy = store.get("k")
+    assert copy is not None
+    copy["items"].append(3)
     assert store.get("k") == {"items": [1]}
 
 

@@ -286,7 +286,8 @@ def test_oldest_matching_window_wins_and_windows_can_be_removed_or_cleared() -> 
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"count": 0}, {"count": True}, {"duration": 0}, {"duration": float("inf")}]
+    "kwargs",
+    [{"count": 0}, {"count": True}, {"count": 1.5}, {"duration": 0}, {"duration": float("inf")}],
 )
 def test_inject_rejects_empty_or_endless_limits(kwargs: dict[str, Any]) -> None:
     with pytest.raises(FaultSpecError):

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support.engine_rig import CANARY, answer, dumps, hang, make_rig, policy
 
 from kycmux import (
     Check,
@@ -19,6 +18,7 @@ from kycmux import (
     VendorSettings,
 )
 from kycmux.exceptions import PolicyError
+from support.engine_rig import CANARY, answer, dumps, hang, make_rig, policy
 
 pytestmark = pytest.mark.anyio
 
@@ -46,7 +46,12 @@ async def test_transient_errors_are_retried_then_fail_over(evidence: Evidence) -
     assert decision.outcome is Outcome.ACCEPT
     assert rig.calls == {"alpha": 3, "beta": 1}
     roles = [(a.vendor, a.role) for a in decision.record.attempts]
-    assert roles == [("alpha", "primary"), ("alpha", "retry"), ("alpha", "retry"), ("beta", "failover")]
+    assert roles == [
+        ("alpha", "primary"),
+        ("alpha", "retry"),
+        ("alpha", "retry"),
+        ("beta", "failover"),
+    ]
 
 
 @pytest.mark.parametrize("code", ["BADREQ", "AUTH"])
@@ -67,7 +72,9 @@ async def test_non_transient_errors_fail_over_without_retry(evidence: Evidence, 
         (answer("MISMATCH"), "liveness:alpha:MISMATCH"),
     ],
 )
-async def test_definitive_negatives_never_fail_over(evidence: Evidence, reply: httpx.Response, reason: str) -> None:
+async def test_definitive_negatives_never_fail_over(
+    evidence: Evidence, reply: httpx.Response, reason: str
+) -> None:
     rig = make_rig()
     rig.script("alpha", reply)
     decision = await rig.engine(policy(hedge_after=0.5)).verify(evidence)
@@ -100,7 +107,8 @@ async def test_hedge_asks_the_next_vendor_and_cancels_the_loser(evidence: Eviden
     assert rig.calls == {"alpha": 1, "beta": 1}
     by_vendor = {a.vendor: a for a in decision.record.attempts}
     assert by_vendor["beta"].role == "hedge"
-    assert by_vendor["alpha"].reason == "cancelled" and by_vendor["alpha"].possibly_billed
+    assert by_vendor["alpha"].reason == "cancelled"
+    assert by_vendor["alpha"].possibly_billed
     assert rig.clock.elapsed < 1.0
 
 
@@ -109,7 +117,8 @@ async def test_capture_errors_ask_for_a_new_capture_without_failover(evidence: E
     rig.script("alpha", answer("NOFACE"))
     decision = await rig.engine(policy()).verify(evidence)
     assert decision.outcome is Outcome.RETRY_CAPTURE
-    assert decision.hint is not None and "face" in decision.hint
+    assert decision.hint is not None
+    assert "face" in decision.hint
     assert rig.calls["beta"] == 0
 
 
@@ -131,7 +140,9 @@ async def test_deadline_is_never_exceeded_with_a_hanging_vendor(evidence: Eviden
     assert decision.outcome is Outcome.ERROR
     assert rig.clock.elapsed == pytest.approx(2.0, abs=1e-6)
     assert decision.record.duration_ms <= 2000.0 + 1e-6
-    assert all(c.reason in ("deadline_exceeded",) or c.verdict == "error" for c in decision.record.checks)
+    assert all(
+        c.reason in ("deadline_exceeded",) or c.verdict == "error" for c in decision.record.checks
+    )
 
 
 async def test_attempt_timeout_caps_each_attempt(evidence: Evidence) -> None:
@@ -155,7 +166,8 @@ async def test_possibly_billed_is_not_retried_blindly(evidence: Evidence) -> Non
     assert decision.outcome is Outcome.ACCEPT
     assert rig.calls == {"alpha": 1, "beta": 1}
     alpha = decision.record.attempts[0]
-    assert alpha.error_class == "possibly_billed" and alpha.possibly_billed
+    assert alpha.error_class == "possibly_billed"
+    assert alpha.possibly_billed
 
 
 async def test_retries_respect_max_attempts(evidence: Evidence) -> None:

@@ -8,7 +8,6 @@ from typing import Any
 
 import attrs
 import httpx
-from support.fakevendor import FakeVendor
 
 from kycmux import (
     Check,
@@ -22,6 +21,7 @@ from kycmux import (
     VendorConfig,
 )
 from kycmux.testing import FakeClock
+from support.fakevendor import FakeVendor
 
 CANARY = "canary-secret-91c2"
 Reply = Callable[[FakeClock], Awaitable[httpx.Response]]

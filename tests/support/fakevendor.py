@@ -81,7 +81,9 @@ class FakeVendor:
         return request.with_header("X-Token", config["token"])
 
     @kycmux.hookimpl
-    def parse(self, vendor: VendorSpec, request: VendorRequest, response: VendorResponse) -> VendorResult:
+    def parse(
+        self, vendor: VendorSpec, request: VendorRequest, response: VendorResponse
+    ) -> VendorResult:
         self.calls.append(("parse", vendor.name))
         try:
             body = json.loads(response.body)
@@ -95,12 +97,18 @@ class FakeVendor:
                 Check.FACE_MATCH, True, "OK", score=RawScore("score", float(body["score"]))
             )
         return VendorResult(
-            vendor.name, "verify", response.status_code, body["code"] == "OK", body["code"],
+            vendor.name,
+            "verify",
+            response.status_code,
+            body["code"] == "OK",
+            body["code"],
             answers=answers,
         )
 
     @kycmux.hookimpl
-    def classify_error(self, vendor: VendorSpec, result: VendorResult | None) -> Classification | None:
+    def classify_error(
+        self, vendor: VendorSpec, result: VendorResult | None
+    ) -> Classification | None:
         self.calls.append(("classify_error", vendor.name))
         if result is None:
             return None

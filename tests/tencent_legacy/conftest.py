@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import secrets
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -172,10 +173,15 @@ class Wire:
             self.faults.spec = None
 
     def sign(
-        self, request: VendorRequest, config: VendorConfig | None = None, *, nonce: int = 7
+        self,
+        request: VendorRequest,
+        config: VendorConfig | None = None,
+        *,
+        nonce: int | None = None,
     ) -> VendorRequest:
-        """Sign with the real clock and a pinned nonce."""
-        context = AttemptContext("req-wire", now=time.time, randbelow=lambda _n: nonce)
+        """Sign with the real clock, and a random nonce unless one is pinned."""
+        randbelow = secrets.randbelow if nonce is None else (lambda _n: nonce)
+        context = AttemptContext("req-wire", now=time.time, randbelow=randbelow)
         signed = self.hooks.sign(
             vendor=self.spec, request=request, config=config or self.config(), context=context
         )

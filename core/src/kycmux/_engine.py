@@ -211,7 +211,7 @@ class Engine:
 
     def _budget(self, vendor: str) -> RetryBudget:
         if vendor not in self._budgets:
-            # Retries may add 20 % to the load in an outage, plus 10/s so a quiet service still retries.
+            # Retries add at most 20 % load in an outage, plus 10/s so a quiet service retries.
             self._budgets[vendor] = RetryBudget(ratio=0.2, min_per_second=10, clock=self._clock)
         return self._budgets[vendor]
 

@@ -123,21 +123,25 @@ class FakeClock:
     async def sleep(self, seconds: float) -> None:
         if math.isnan(seconds):
             raise ValueError("sleep seconds must be a number")
-        ns = None if math.isinf(seconds) else _to_ns(seconds)
-        if ns is not None and ns <= 0:  # includes positive amounts under half a nanosecond
+        forever = math.isinf(seconds) and seconds > 0
+        # Also yields for positive amounts under half a nanosecond.
+        if not forever and (seconds <= 0 or _to_ns(seconds) <= 0):
             await asyncio.sleep(0)
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        wake_ns = None if ns is None else self._elapsed_ns + ns
-        if wake_ns is not None:
-            sleeper = _Sleeper(wake_ns, next(self._seq), future)
-            heapq.heappush(self._sleepers, (sleeper.sort_key(), sleeper))
+        entry = None
+        if not forever:
+            sleeper = _Sleeper(self._elapsed_ns + _to_ns(seconds), next(self._seq), future)
+            entry = (sleeper.sort_key(), sleeper)
+            heapq.heappush(self._sleepers, entry)
         self._touch()
         try:
             await future
         finally:
-            # A cancelled sleeper stays in the heap until it reaches the top; it is skipped.
             self._activity += 1
+            if entry is not None and future.cancelled():
+                # Cancelled timeouts pile up in long tests otherwise.
+                self._forget(entry)
 
     def advance(self, seconds: float) -> None:
         """Move both clocks forward by ``seconds`` and wake the sleepers now due, in order."""
@@ -245,6 +249,11 @@ class FakeClock:
         self._activity += 1
         if self._changed is not None:
             self._changed.set()
+
+    def _forget(self, entry: tuple[tuple[int, int], _Sleeper]) -> None:
+        with contextlib.suppress(ValueError):  # already popped by a jump
+            self._sleepers.remove(entry)
+            heapq.heapify(self._sleepers)
 
     def _drop_done(self) -> None:
         while self._sleepers and self._sleepers[0][1].future.done():

@@ -89,7 +89,7 @@ class SubjectLockout:
 
     def record_success(self, subject: str) -> None:
         """A pass: the failures before it no longer count as consecutive."""
-        pass
+        self.store.delete(self._key(subject, "count"))
 
     def failures(self, subject: str) -> int:
         """Consecutive failures counted so far (0 right after a lock starts)."""

@@ -221,7 +221,9 @@ class FaultPlan:
         fault = Fault.parse(fault) if isinstance(fault, str) else fault
         if duration is not None and not (math.isfinite(duration) and duration > 0):
             raise FaultSpecError(f"duration must be a number of seconds > 0, got {duration!r}")
-        if count is not None and (isinstance(count, bool) or count < 1):
+        if count is not None and (
+            isinstance(count, bool) or not isinstance(count, int) or count < 1
+        ):
             raise FaultSpecError(f"count must be an integer >= 1, got {count!r}")
         with self._lock:
             expires = None if duration is None else self._clock() + duration

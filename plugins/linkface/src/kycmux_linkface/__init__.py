@@ -2,13 +2,15 @@
 
 One call serves ``liveness`` (from ``hack_score``) and ``face_match`` (from ``verify_score``),
 from the data file of Linkface's mobile liveness SDK and a selfie. This module is the plugin
-registered through the ``kycmux`` entry point: its ``@hookimpl`` functions are the
-implementations; the work is done in the private modules beside it.
+(entry point ``kycmux: linkface``); its hook implementations only ever see this vendor's
+calls, and the work is done in the private modules beside it. A faithful simulator of the
+wire protocol ships with it (``simulator()``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from kycmux import (
     AttemptContext,
@@ -23,7 +25,10 @@ from kycmux import (
     hookimpl,
 )
 from kycmux_linkface import _build, _errors, _parse, _sign
-from kycmux_linkface._spec import VENDOR, build_spec
+from kycmux_linkface._spec import VENDOR, make_spec
+
+if TYPE_CHECKING:
+    from kycmux_linkface._sim import LinkfaceSimulator
 
 __all__ = [
     "VENDOR",
@@ -32,12 +37,21 @@ __all__ = [
     "parse",
     "register_vendors",
     "sign",
+    "simulator",
 ]
+
+
+def simulator() -> LinkfaceSimulator:
+    """A fresh simulator of the vendor, with its default accounts (see the vendor docs page)."""
+    # Imported on demand: a process calling the real vendor never needs the server machinery.
+    from kycmux_linkface._sim import LinkfaceSimulator
+
+    return LinkfaceSimulator()
 
 
 @hookimpl
 def register_vendors() -> Sequence[VendorSpec]:
-    return [build_spec()]
+    return [make_spec(simulator)]
 
 
 @hookimpl

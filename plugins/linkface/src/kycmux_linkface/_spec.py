@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from kycmux import (
     Check,
@@ -24,15 +25,17 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_LIVENESS_THRESHOLD",
     "DEFAULT_MAX_SELFIE_BYTES",
+    "DISPLAY_NAME",
     "HACK_SCORE",
     "OPERATION",
     "PATH",
     "VENDOR",
     "VERIFY_SCORE",
-    "build_spec",
+    "make_spec",
 ]
 
 VENDOR = "linkface"
+DISPLAY_NAME = "Linkface liveness + selfie verification"
 OPERATION = "liveness_selfie_verification"
 PATH = "/identity/liveness_selfie_verification"
 DEFAULT_BASE_URL = "https://cloudapi.linkface.cn"
@@ -40,8 +43,16 @@ DOCS_URL = "https://cloudapi.linkface.cn/identity/liveness_selfie_verification"
 DEFAULT_LIVENESS_THRESHOLD = 0.5
 DEFAULT_MAX_SELFIE_BYTES = 5 * 1024 * 1024
 
-_ANY_FORM = frozenset({MediaForm.FILE, MediaForm.URL, MediaForm.VENDOR_ID})
-_NEEDS = (Need(EvidenceKind.LIVENESS_DATA, _ANY_FORM), Need(EvidenceKind.SELFIE, _ANY_FORM))
+
+def _need(kind: EvidenceKind) -> Need:
+    # Need.forms converts with a bare ``frozenset``, which mypy cannot type; the cast keeps
+    # the call checked everywhere else.
+    every_form: Any = frozenset({MediaForm.FILE, MediaForm.URL, MediaForm.VENDOR_ID})
+    return Need(kind, every_form)
+
+
+# Each piece as a file, a URL the vendor fetches, or the id of an earlier upload.
+_NEEDS = (_need(EvidenceKind.LIVENESS_DATA), _need(EvidenceKind.SELFIE))
 
 # The vendor's own table: one decade of false-accept rate per 0.1 of verify_score.
 _VERIFY_FAR = LogLinearCalibration(
@@ -106,19 +117,11 @@ _CONFIG_FIELDS = (
 )
 
 
-def _simulator() -> Simulator:
-    # Imported on demand: the simulator pulls in the simkit server machinery, which a
-    # production process that only calls the real vendor never needs.
-    from kycmux_linkface._sim import LinkfaceSimulator
-
-    return LinkfaceSimulator()
-
-
-def build_spec() -> VendorSpec:
-    """The vendor spec ``register_vendors`` returns."""
+def make_spec(simulator: Callable[[], Simulator] | None) -> VendorSpec:
+    """The vendor spec ``register_vendors`` returns, with the simulator factory shipped."""
     return VendorSpec(
         name=VENDOR,
-        display_name="Linkface liveness + selfie verification",
+        display_name=DISPLAY_NAME,
         default_base_url=DEFAULT_BASE_URL,
         offers=(
             CheckOffer(Check.LIVENESS, OPERATION, _NEEDS),
@@ -126,6 +129,6 @@ def build_spec() -> VendorSpec:
         ),
         config_fields=_CONFIG_FIELDS,
         scores=(VERIFY_SCORE, HACK_SCORE),
-        simulator=_simulator,
+        simulator=simulator,
         docs_url=DOCS_URL,
     )

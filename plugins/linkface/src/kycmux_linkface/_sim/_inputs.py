@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import hashlib
-import ipaddress
 import threading
 from typing import Final
 from urllib.parse import urlsplit
@@ -13,6 +12,7 @@ from urllib.parse import urlsplit
 import attrs
 import httpx
 
+from kycmux import is_loopback_host
 from kycmux_linkface._sim._decide import Failure
 
 __all__ = ["MediaStore", "fetch", "is_loopback_url"]
@@ -60,14 +60,7 @@ def is_loopback_url(url: str) -> bool:
         host = parts.hostname or ""
     except ValueError:
         return False
-    if parts.scheme not in ("http", "https"):
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return parts.scheme in ("http", "https") and is_loopback_host(host)
 
 
 async def fetch(url: str, field: str, *, timeout: float, limit: int) -> bytes | Failure:
