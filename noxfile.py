@@ -1,7 +1,7 @@
 """Developer sessions. Run through uv so every session uses the locked environment:
 
-    python3 -m uv run --frozen nox            # lint, typecheck, docs, tests (what CI runs)
-    python3 -m uv run --frozen nox -s bench   # benchmarks, printed as ratios to a baseline
+python3 -m uv run --frozen nox            # lint, typecheck, docs, tests (what CI runs)
+python3 -m uv run --frozen nox -s bench   # benchmarks, printed as ratios to a baseline
 """
 
 from __future__ import annotations
@@ -49,4 +49,4 @@ def tests(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks; figures are ratios against a baseline measured in the same run."""
     env = {"PYTHONHASHSEED": "0", **os.environ}
-    session.run("python", "-m", "kycmux._bench", *session.posargs, env=env)
+    session.run("python", "benchmarks/transport.py", *session.posargs, env=env)

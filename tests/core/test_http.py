@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -21,6 +22,7 @@ from kycmux import (
 )
 from kycmux._call import VendorClient
 from kycmux._http import HttpClient
+from kycmux.simkit import SimResponse, SimulatorApp, serve
 from support.fakevendor import FakeVendor
 
 CANARY = "canary-0b1e-secret"
@@ -168,3 +170,64 @@ def test_vendor_error_code_goes_through_the_plugin_classifier() -> None:
     assert outcome.failure is not None
     assert outcome.failure.reason == "alpha:E42"
     assert json.dumps(outcome.http_status) == "200"
+
+
+class _Echo(SimulatorApp):
+    def routes(self) -> dict:  # type: ignore[type-arg]
+        return {("POST", "/x"): lambda request: SimResponse(200, b'{"ok": true}')}
+
+    def client_settings(self) -> dict:  # type: ignore[type-arg]
+        return {}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("backend", ["aiohttp", "httpx"])
+@pytest.mark.parametrize(
+    ("fault", "error", "billed"),
+    [
+        ("reset", httpx.ReadError, True),
+        # httpcore calls a short body a protocol error, aiohttp a read error: both are resets.
+        ("truncated", httpx.ReadError | httpx.RemoteProtocolError, True),
+        ("hang", httpx.ReadTimeout, True),
+        (None, None, True),
+    ],
+)
+async def test_loopback_failures_are_reported_as_what_happened(
+    backend: str, fault: str | None, error: Any, billed: bool
+) -> None:
+    """Over real loopback HTTP, on both async backends (httpx-aiohttp maps resets oddly)."""
+    headers = (("X-Kycmux-Sim-Fault", fault),) if fault else ()
+    with serve(_Echo()) as sim:
+        client = HttpClient.create(async_backend=backend)  # type: ignore[arg-type]
+        request = VendorRequest(
+            "v",
+            "x",
+            frozenset(),
+            "POST",
+            sim.base_url + "/x",
+            fields=(("a", "b"),),
+            headers=headers,
+        )
+        sent = await client.asend(request, 0.5)
+        await client.aclose()
+    if error is None:
+        assert sent.response is not None
+        assert sent.response.status_code == 200
+    else:
+        assert isinstance(sent.error, error), repr(sent.error)
+    assert sent.body_sent is billed
+
+
+@pytest.mark.anyio
+async def test_refused_connection_is_a_connect_error_not_billed() -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound but not listening: connections are refused
+        client = HttpClient.create()
+        request = VendorRequest("v", "x", frozenset(), "POST", f"http://127.0.0.1:{port}/x")
+        sent = await client.asend(request, 1.0)
+        await client.aclose()
+    assert isinstance(sent.error, httpx.ConnectError | httpx.ConnectTimeout)
+    assert not isinstance(sent.error, httpx.ReadError)

@@ -225,6 +225,7 @@ def make_wire(running: RunningSimulator, http: HttpClient) -> Wire:
 @pytest.fixture
 def wire(running_sim: RunningSimulator, http_client: HttpClient) -> Iterator[Wire]:
     running_sim.app.faults.clear()
+    running_sim.app.stats.reset()
     yield make_wire(running_sim, http_client)
     running_sim.app.faults.clear()
 

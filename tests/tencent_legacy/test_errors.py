@@ -19,61 +19,11 @@ from kycmux import (
 )
 from kycmux.exceptions import ProtocolError
 from kycmux_tencent_legacy._errors import CODES, CodeRow, Site
-
-VENDOR_DOCS = Path(__file__).resolve().parents[3] / "shared" / "vendor-docs"
+from tencent_legacy.codes import DOCUMENTED, EXPECTED
 
 E, C = ErrorClass, CaptureIssue
-# The expected mapping, written out independently of the plugin's table.
-EXPECTED: dict[str, tuple[ErrorClass, CaptureIssue | None]] = {
-    "4": (E.CREDENTIALS_REJECTED, None),
-    "5": (E.CREDENTIALS_REJECTED, None),
-    "6": (E.CREDENTIALS_REJECTED, None),
-    "9": (E.CREDENTIALS_REJECTED, None),
-    "10": (E.CREDENTIALS_REJECTED, None),
-    "11": (E.CREDENTIALS_REJECTED, None),
-    "12": (E.CREDENTIALS_REJECTED, None),
-    "13": (E.REPLAY_DETECTED, None),
-    "14": (E.CREDENTIALS_REJECTED, None),
-    "15": (E.RATE_LIMITED, None),
-    "16": (E.CREDENTIALS_REJECTED, None),
-    "21": (E.REQUEST_INVALID, None),
-    "23": (E.REQUEST_INVALID, None),
-    "24": (E.ACCOUNT_UNAVAILABLE, None),
-    "107": (E.VENDOR_UNAVAILABLE, None),
-    "108": (E.VENDOR_UNAVAILABLE, None),
-    "213": (E.VENDOR_UNAVAILABLE, None),
-    "-4006": (E.CAPTURE_UNUSABLE, C.BAD_VIDEO),
-    "-4007": (E.CAPTURE_UNUSABLE, C.BAD_VIDEO),
-    "-4009": (E.CAPTURE_UNUSABLE, C.BAD_IMAGE),
-    "-4010": (E.CAPTURE_UNUSABLE, C.OTHER),
-    "-4011": (E.CAPTURE_UNUSABLE, C.BAD_IMAGE),
-    "-4012": (E.CAPTURE_UNUSABLE, C.NO_FACE),
-    "-4015": (E.CAPTURE_UNUSABLE, C.NO_FACE),
-    "-4016": (E.CAPTURE_UNUSABLE, C.BAD_IMAGE),
-    "-4017": (E.CAPTURE_UNUSABLE, C.NO_FACE),
-    "-4018": (E.CAPTURE_UNUSABLE, C.BAD_IMAGE),
-    "-5001": (E.CAPTURE_UNUSABLE, C.BAD_VIDEO),
-    "-5002": (E.CAPTURE_UNUSABLE, C.WRONG_DIGITS),
-    "-5005": (E.CAPTURE_UNUSABLE, C.TOO_FEW_FACES),
-    "-5007": (E.CAPTURE_UNUSABLE, C.NO_SOUND),
-    "-5008": (E.CAPTURE_UNUSABLE, C.WRONG_DIGITS),
-    "-5009": (E.CAPTURE_UNUSABLE, C.NO_FACE),
-    "-5010": (E.CAPTURE_UNUSABLE, C.NO_LIP_MOVEMENT),
-    "-5011": (E.NOT_LIVE, None),
-    "-5012": (E.CAPTURE_UNUSABLE, C.TOO_NOISY),
-    "-5013": (E.CAPTURE_UNUSABLE, C.TOO_QUIET),
-    "-5014": (E.REQUEST_INVALID, None),
-    "-5015": (E.CAPTURE_UNUSABLE, C.LOW_RESOLUTION),
-    "-5016": (E.NOT_LIVE, None),
-    "-5801": (E.REQUEST_INVALID, None),
-    "-5802": (E.VENDOR_UNAVAILABLE, None),
-    "-5803": (E.IDENTITY_MISMATCH, None),
-    "-5804": (E.REGISTRY_UNUSABLE, None),
-    "-5805": (E.REQUEST_INVALID, None),
-    "-5809": (E.REGISTRY_UNUSABLE, None),
-    "-5817": (E.REGISTRY_UNUSABLE, None),
-}
-DOCUMENTED = {"3", *EXPECTED}
+
+VENDOR_DOCS = Path(__file__).resolve().parents[3] / "shared" / "vendor-docs"
 
 
 def _documented_codes() -> set[str]:

@@ -131,6 +131,24 @@ def _track(request: httpx.Request) -> _BodySentFlag:
     return flag
 
 
+def _unmask_aiohttp(exc: httpx.HTTPError) -> httpx.HTTPError:
+    """Undo httpx-aiohttp's mapping of every connection error to ``ConnectTimeout``.
+
+    A reset or a server hanging up mid-exchange is not a connect timeout: the request may have
+    reached the vendor, and records must say what happened.
+    """
+    import aiohttp
+
+    cause = exc.__cause__
+    if not isinstance(exc, httpx.ConnectTimeout) or cause is None:
+        return exc
+    if isinstance(cause, aiohttp.ClientConnectorError):
+        return httpx.ConnectError(str(cause))
+    if isinstance(cause, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError):
+        return httpx.ReadError(str(cause) or type(cause).__name__)
+    return exc
+
+
 def _aiohttp_transport() -> httpx.AsyncBaseTransport:
     import aiohttp
     from httpx_aiohttp import AiohttpTransport
@@ -232,7 +250,7 @@ class HttpClient:
         except TimeoutError:
             return SendResult(None, _deadline_error(flag), flag.sent, _since(started))
         except httpx.HTTPError as exc:
-            return SendResult(None, exc, flag.sent, _since(started))
+            return SendResult(None, _unmask_aiohttp(exc), flag.sent, _since(started))
 
     def close(self) -> None:
         if self._owned and self._sync is not None:
