@@ -268,3 +268,13 @@ async def test_policy_errors_name_the_key() -> None:
     with pytest.raises(PolicyError) as info:
         rig.engine(policy(checks={Check.LIVENESS: CheckPolicy(("omega",))}))
     assert info.value.key == "policies.p.liveness.vendors"
+
+
+async def test_policies_must_agree_on_a_vendors_breaker() -> None:
+    from kycmux import BreakerSettings
+
+    rig = make_rig()
+    fast = VendorSettings(breaker=BreakerSettings(open_seconds=1.0))
+    with pytest.raises(PolicyError) as info:
+        rig.engine(policy(name="a"), policy(name="b", vendors={"alpha": fast}))
+    assert info.value.key == "policies.b.vendors.alpha.breaker"

@@ -212,3 +212,12 @@ def test_incomplete_answer_is_classified_by_its_status(classify: Classify) -> No
     assert classify(result, Check.LIVENESS) == Classification(
         E.CAPTURE_UNUSABLE, "linkface:WRONG_LIVENESS_DATA", C.BAD_LIVENESS_DATA
     )
+
+
+def test_check_of_a_failed_call_shares_the_call_classification(classify: Classify) -> None:
+    result = failed(400, "WRONG_LIVENESS_DATA")
+    assert (
+        classify(result, Check.FACE_MATCH)
+        == classify(result)
+        == Classification(E.CAPTURE_UNUSABLE, "linkface:WRONG_LIVENESS_DATA", C.BAD_LIVENESS_DATA)
+    )

@@ -6,6 +6,7 @@ async ``acall``; only the send differs.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 
@@ -22,6 +23,8 @@ from kycmux._wire import AttemptContext, CheckAnswer, VendorRequest, VendorResul
 from kycmux.exceptions import ConfigError, PluginError, ProtocolError
 
 __all__ = ["CallOutcome", "CheckReading", "VendorClient"]
+
+log = logging.getLogger("kycmux.call")
 
 
 @attrs.frozen
@@ -167,6 +170,10 @@ class VendorClient:
                     raise ProtocolError(spec.name, "no parse implementation returned a result")
             except ProtocolError as exc:
                 failure = _classify(hooks, spec, None, None, exc)
+            except Exception as exc:  # a parser bug must not crash the decision
+                log.exception("%s: parse raised; treated as a malformed response", spec.name)
+                broken = ProtocolError(spec.name, f"parser raised {type(exc).__name__}")
+                failure = _classify(hooks, spec, None, None, broken)
             else:
                 if not result.ok:
                     failure = _classify(hooks, spec, result, None, None)
@@ -220,5 +227,10 @@ def _reading(
         return CheckReading(check, answer, _classify(hooks, spec, result, check, None))
     score: Score | None = None
     if answer.score is not None:
-        score = hooks.normalize_score(vendor=spec, check=check, raw=answer.score)
+        try:
+            score = hooks.normalize_score(vendor=spec, check=check, raw=answer.score)
+        except Exception as exc:
+            log.exception("%s: normalize_score raised", spec.name)
+            broken = ProtocolError(spec.name, f"score {answer.score.name} unusable: {exc!r}")
+            return CheckReading(check, answer, _classify(hooks, spec, None, None, broken))
     return CheckReading(check, answer, None, score)

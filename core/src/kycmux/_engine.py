@@ -176,7 +176,22 @@ class Engine:
         return engine
 
     def add_policy(self, policy: Policy) -> None:
-        self._policies[policy.name] = policy.validate(self._host.vendors)
+        """Validate and add a policy; per-vendor breaker and rate limit must match the others'.
+
+        A vendor has one breaker and one rate limiter per engine, so two policies cannot give
+        it different settings for them.
+        """
+        policy.validate(self._host.vendors)
+        for vendor, settings in policy.vendors.items():
+            for other in self._policies.values():
+                theirs = other.vendors.get(vendor)
+                for name in ("breaker", "rate_limit"):
+                    if theirs is not None and getattr(theirs, name) != getattr(settings, name):
+                        raise PolicyError(
+                            f"policies.{policy.name}.vendors.{vendor}.{name}",
+                            f"differs from policy {other.name!r}; a vendor has one per engine",
+                        )
+        self._policies[policy.name] = policy
 
     def policy(self, name: str | None = None) -> Policy:
         name = name or self._default_policy
@@ -216,16 +231,11 @@ class Engine:
         return self._budgets[vendor]
 
     def _vendor_setting(self, vendor: str, name: str) -> Any:
-        """A per-vendor setting; every policy naming the vendor must agree (one state each)."""
-        values = {
-            getattr(p.vendors[vendor], name) for p in self._policies.values() if vendor in p.vendors
-        }
-        if len(values) > 1:
-            raise PolicyError(
-                f"policies.*.vendors.{vendor}.{name}",
-                "policies disagree; a vendor has one breaker and one rate limit per engine",
-            )
-        return values.pop() if values else getattr(VendorSettings(), name)
+        """A per-vendor setting (``add_policy`` made sure every policy agrees on it)."""
+        for policy in self._policies.values():
+            if vendor in policy.vendors:
+                return getattr(policy.vendors[vendor], name)
+        return getattr(VendorSettings(), name)
 
     def on_breaker_transition(self, listener: TransitionListener) -> None:
         """Call ``listener(vendor, old, new, at)`` on every breaker transition."""

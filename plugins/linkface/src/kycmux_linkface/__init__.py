@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from kycmux import (
-    AttemptContext,
     Check,
     Classification,
     Evidence,
@@ -62,9 +61,8 @@ def build_request(
 
 
 @hookimpl
-def sign(request: VendorRequest, config: VendorConfig, context: AttemptContext) -> VendorRequest:
-    # No clock and no nonce: Linkface authenticates by sending the credentials themselves.
-    del context
+def sign(request: VendorRequest, config: VendorConfig) -> VendorRequest:
+    # No clock and no nonce (so no context): Linkface authenticates by sending the credentials.
     return _sign.sign(request, config)
 
 
@@ -80,9 +78,8 @@ def classify_error(
     # Transport exceptions and ProtocolErrors are core's (trylast default): nothing of ours.
     if error is not None or result is None:
         return None
-    if check is None:
-        return None if result.ok else _errors.classify(result)
-    answer = result.answers.get(check)
-    if answer is None or answer.ok:
-        return None
-    return _errors.classify(result, answer.status)
+    answer = result.answers.get(check) if check is not None else None
+    if answer is not None:
+        return None if answer.ok else _errors.classify(result, answer.status)
+    # The call as a whole failed (a check without an answer shares the call's failure).
+    return None if result.ok else _errors.classify(result)

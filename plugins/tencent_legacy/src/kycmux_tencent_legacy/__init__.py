@@ -10,7 +10,7 @@ A faithful simulator of the wire protocol ships with it (``TencentSimulator``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kycmux import (
     AttemptContext,
@@ -28,10 +28,13 @@ from kycmux_tencent_legacy import _build, _errors, _parse, _sign
 from kycmux_tencent_legacy._spec import VENDOR, make_spec
 
 if TYPE_CHECKING:
-    from kycmux_tencent_legacy._sim import TencentSimulator
+    from kycmux_tencent_legacy._sim import Account, AccountStatus, TencentSimulator
 
 __all__ = [
     "VENDOR",
+    "Account",
+    "AccountStatus",
+    "TencentSimulator",
     "build_request",
     "classify_error",
     "parse",
@@ -39,6 +42,18 @@ __all__ = [
     "sign",
     "simulator",
 ]
+
+
+_SIMULATOR_NAMES = frozenset({"Account", "AccountStatus", "TencentSimulator"})
+
+
+def __getattr__(name: str) -> Any:
+    # The simulator pulls in the ASGI toolkit; load it only when someone asks for it.
+    if name in _SIMULATOR_NAMES:
+        from kycmux_tencent_legacy import _sim
+
+        return getattr(_sim, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def simulator() -> TencentSimulator:
