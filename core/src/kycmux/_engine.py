@@ -182,11 +182,14 @@ class Engine:
         it different settings for them.
         """
         policy.validate(self._host.vendors)
-        for vendor, settings in policy.vendors.items():
+        for vendor in policy.used_vendors():
+            settings = policy.settings(vendor)
             for other in self._policies.values():
-                theirs = other.vendors.get(vendor)
+                if vendor not in other.used_vendors():
+                    continue
+                theirs = other.settings(vendor)
                 for name in ("breaker", "rate_limit"):
-                    if theirs is not None and getattr(theirs, name) != getattr(settings, name):
+                    if getattr(theirs, name) != getattr(settings, name):
                         raise PolicyError(
                             f"policies.{policy.name}.vendors.{vendor}.{name}",
                             f"differs from policy {other.name!r}; a vendor has one per engine",
@@ -233,8 +236,8 @@ class Engine:
     def _vendor_setting(self, vendor: str, name: str) -> Any:
         """A per-vendor setting (``add_policy`` made sure every policy agrees on it)."""
         for policy in self._policies.values():
-            if vendor in policy.vendors:
-                return getattr(policy.vendors[vendor], name)
+            if vendor in policy.used_vendors():
+                return getattr(policy.settings(vendor), name)
         return getattr(VendorSettings(), name)
 
     def on_breaker_transition(self, listener: TransitionListener) -> None:

@@ -158,6 +158,12 @@ class Policy:
     def settings(self, vendor: str) -> VendorSettings:
         return self.vendors.get(vendor) or _DEFAULT_SETTINGS
 
+    def used_vendors(self) -> frozenset[str]:
+        """Every vendor the policy may call or configures."""
+        return frozenset(v for rule in self.checks.values() for v in rule.vendors) | set(
+            self.vendors
+        )
+
     def only(self, checks: Iterable[Check] | None, vendor: str | None) -> Policy:
         """This policy narrowed to some checks and/or one vendor (CLI ``--check``/``--vendor``)."""
         wanted = dict(self.checks)
