@@ -180,6 +180,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _summary(console: Console, tour: Tour, records: Path) -> None:
+    console.print()
     outcomes = Counter(d.record.outcome for _, d in tour.rows)
     console.print(
         Panel(", ".join(f"{k}: {v}" for k, v in sorted(outcomes.items())), title="outcomes")
