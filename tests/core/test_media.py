@@ -71,3 +71,18 @@ def test_video_signatures() -> None:
     assert sniff_video_format(b"\x1a\x45\xdf\xa3....") is VideoFormat.WEBM
     assert sniff_video_format(b"RIFF\0\0\0\0AVI LIST") is VideoFormat.AVI
     assert sniff_video_format(b"yyyyyyyyyyyy") is None
+
+
+def test_image_info_from_bytes_and_streams() -> None:
+    import io
+
+    data = tiny_png(12, 34)
+    from_bytes = read_image_info(data)
+    assert from_bytes is not None
+    assert (from_bytes.width, from_bytes.height) == (12, 34)
+    stream = io.BytesIO(b"prefix" + data)
+    stream.seek(6)
+    from_stream = read_image_info(stream)
+    assert from_stream is not None
+    assert (from_stream.width, from_stream.height) == (12, 34)
+    assert read_image_info(b"not an image at all") is None

@@ -6,11 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from engine.e2e_support import LINKFACE, TENCENT
 from kycmux import PluginHost
 from kycmux._sandbox import Sandbox, run_sandbox
 from kycmux.synthetic import DemoSet, write_demo_set
-
-from engine.e2e_support import LINKFACE, TENCENT
 
 
 @pytest.fixture(scope="session")

@@ -9,10 +9,6 @@ from __future__ import annotations
 
 import pytest
 
-from kycmux import CaptureIssue, Check, Evidence, Outcome, PluginHost
-from kycmux._sandbox import Sandbox
-from kycmux.synthetic import DemoSet, Population, RegistryStatus
-
 from engine.e2e_support import (
     IDCARDCOMPARE_PATH,
     LINKFACE,
@@ -26,6 +22,9 @@ from engine.e2e_support import (
     skip_reasons,
     video_capture,
 )
+from kycmux import CaptureIssue, Check, Evidence, Outcome, PluginHost
+from kycmux._sandbox import Sandbox
+from kycmux.synthetic import DemoSet, Population, RegistryStatus
 
 pytestmark = pytest.mark.anyio
 

@@ -139,3 +139,23 @@ def test_transport_errors_are_left_to_core(hooks: VendorHooks, spec: VendorSpec)
     error = ProtocolError("tencent_legacy", "not JSON")
     found = hooks.classify_error(vendor=spec, result=None, check=None, error=error)
     assert (found.error_class, found.reason) == (E.VENDOR_UNAVAILABLE, "malformed_response")
+
+
+def test_the_docs_error_table_is_the_plugins_table() -> None:
+    page = Path(__file__).resolve().parents[2] / "docs" / "vendors" / "tencent_legacy.md"
+    rows = re.findall(
+        r"^\| (-?\d+) \| .+? \| `(\w+)` \| `(\w+)` \| `?([\w-]+)`? \|$",
+        page.read_text(encoding="utf-8"),
+        flags=re.MULTILINE,
+    )
+    documented = [
+        (code, site, error_class, None if issue == "-" else issue)
+        for code, site, error_class, issue in rows
+    ]
+    sites = {Site.TOP: "code", Site.LIVE: "live_status", Site.COMPARE: "compare_status"}
+    expected = [
+        (r.code, sites[r.site], r.error_class.value, r.capture_issue and r.capture_issue.value)
+        for r in CODES
+        if not r.code.startswith("http_")
+    ]
+    assert documented == expected

@@ -163,3 +163,12 @@ def test_kycmux_vendors_lists_checks_and_calibration() -> None:
     assert table.exit_code == 0, table.output
     assert "Tencent Cloud legacy face API (Youtu)" in table.output
     assert "uncalibrated" in table.output
+
+
+def test_simulator_is_exported_lazily() -> None:
+    import kycmux_tencent_legacy
+
+    assert kycmux_tencent_legacy.TencentSimulator is TencentSimulator
+    assert isinstance(kycmux_tencent_legacy.simulator(), TencentSimulator)
+    with pytest.raises(AttributeError):
+        _ = kycmux_tencent_legacy.NoSuchThing

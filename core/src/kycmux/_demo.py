@@ -117,7 +117,7 @@ def steps(d: DemoSet) -> Iterator[Step]:
     def video(name: str, **extra: Any) -> Evidence:
         return Evidence(video=d[name], digits=d.digits, reference_photo=d["card_photo"], **extra)
 
-    both = {"selfie": d["selfie"], "liveness_data": d["live_liveness_data"]}
+    both: dict[str, Any] = {"selfie": d["selfie"], "liveness_data": d["live_liveness_data"]}
     for i in range(2):
         yield Step(
             "accept: Tencent video+card", "video_first", video("live_video", subject_id=f"v{i}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -48,6 +48,10 @@ class ConfigField:
             raise ValueError(f"ConfigField {self.name}: type must be str, int, float or bool")
 
 
+def _forms(value: Iterable[MediaForm]) -> frozenset[MediaForm]:
+    return frozenset(MediaForm(v) for v in value)
+
+
 @attrs.frozen
 class Need:
     """One piece of evidence a check needs, and the forms the vendor accepts it in.
@@ -58,9 +62,7 @@ class Need:
     """
 
     kind: EvidenceKind
-    forms: frozenset[MediaForm] = attrs.field(
-        default=frozenset({MediaForm.FILE}), converter=frozenset
-    )
+    forms: frozenset[MediaForm] = attrs.field(default=frozenset({MediaForm.FILE}), converter=_forms)
 
     def met_by(self, evidence: Evidence, vendor: str) -> bool:
         value = evidence.get(self.kind)

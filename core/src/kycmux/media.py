@@ -7,6 +7,7 @@ Vendor plugins use these to check their documented limits before anything is sen
 from __future__ import annotations
 
 import enum
+import io
 import struct
 from pathlib import Path
 from typing import BinaryIO
@@ -89,18 +90,31 @@ def sniff_video_format(head: bytes) -> VideoFormat | None:
     return None
 
 
-def read_image_info(path: Path) -> ImageInfo | None:
-    """Read the format, size and animation of an image file; ``None`` if it is not an image."""
-    with path.open("rb") as stream:
-        head = stream.read(_HEAD)
-        fmt = sniff_image_format(head)
-        if fmt is None:
-            return None
-        reader = _READERS.get(fmt)
-        if reader is None:
-            return ImageInfo(fmt, None, None)
-        stream.seek(0)
-        return reader(stream, head)
+def read_image_info(source: Path | bytes | BinaryIO) -> ImageInfo | None:
+    """Read the format, size and animation of an image; ``None`` if it is not an image.
+
+    ``source`` is a path (opened and read in small chunks), the bytes themselves, or a
+    seekable binary stream positioned at the start of the image.
+    """
+    if isinstance(source, Path):
+        with source.open("rb") as stream:
+            return _info(stream)
+    if isinstance(source, bytes | bytearray | memoryview):
+        return _info(io.BytesIO(source))
+    return _info(source)
+
+
+def _info(stream: BinaryIO) -> ImageInfo | None:
+    start = stream.tell()
+    head = stream.read(_HEAD)
+    fmt = sniff_image_format(head)
+    if fmt is None:
+        return None
+    reader = _READERS.get(fmt)
+    if reader is None:
+        return ImageInfo(fmt, None, None)
+    stream.seek(start)
+    return reader(stream, head)
 
 
 def _png(_stream: BinaryIO, head: bytes) -> ImageInfo:
