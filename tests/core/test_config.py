@@ -158,3 +158,9 @@ def test_secret_absent_from_errors(specs: dict) -> None:  # type: ignore[type-ar
 def test_vendor_config_validates_base_url_directly() -> None:
     with pytest.raises(UnsafeURLError):
         VendorConfig("alpha", "http://api.example.com")
+
+
+def test_base_url_loses_its_trailing_slash() -> None:
+    assert VendorConfig("alpha", "https://api.example.com/v1/").base_url == (
+        "https://api.example.com/v1"
+    )

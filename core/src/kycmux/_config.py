@@ -47,6 +47,11 @@ def check_base_url(url: str, *, field: str = "base_url") -> str:
     return url.rstrip("/")
 
 
+def _strip_slash(url: Any) -> Any:
+    # Plugins append paths ("/face/livedetectfour"); "https://host/" would give "//face/...".
+    return url.rstrip("/") if isinstance(url, str) else url
+
+
 @attrs.frozen(repr=False)
 class VendorConfig:
     """One vendor's resolved configuration. Secret values stay wrapped in ``Secret``.
@@ -58,7 +63,7 @@ class VendorConfig:
     """
 
     vendor: str
-    base_url: str = attrs.field()
+    base_url: str = attrs.field(converter=_strip_slash)
     values: Mapping[str, Any] = attrs.field(factory=dict)
 
     @base_url.validator

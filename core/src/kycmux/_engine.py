@@ -120,6 +120,7 @@ class Engine:
     _listeners: list[TransitionListener] = attrs.field(init=False, factory=list)
     _rng: random.Random = attrs.field(init=False, factory=random.Random)
     _portal: _LoopThread | None = attrs.field(init=False, default=None)
+    _sinks: list[JsonLinesSink] = attrs.field(init=False, factory=list)
     _client: VendorClient = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -172,7 +173,9 @@ class Engine:
             engine.add_policy(Policy.default(host.vendors, config.vendors))
         engine._default_policy = config.engine.get("policy", next(iter(engine._policies)))
         if "records" in config.engine:
-            host.register(JsonLinesSink(config.engine["records"]), "kycmux.records")
+            # The engine's own sink, not a plugin on the (possibly shared) host: another engine
+            # on the same host must neither collide with it nor write into it.
+            engine._sinks.append(JsonLinesSink(config.engine["records"]))
         return engine
 
     def add_policy(self, policy: Policy) -> None:
@@ -291,6 +294,11 @@ class Engine:
             if subject is not None:
                 self._count(lockout, subject, decision)
         self._notify("on_decision", decision.record)
+        for sink in self._sinks:
+            try:
+                sink.on_decision(decision.record)
+            except OSError:
+                log.exception("decision record sink %s failed; ignored", sink.path)
         return decision
 
     def verify_sync(self, evidence: Evidence, **kwargs: Any) -> Decision:
