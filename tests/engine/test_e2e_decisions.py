@@ -7,6 +7,7 @@ and the sync API.
 
 from __future__ import annotations
 
+import anyio
 import pytest
 
 from engine.e2e_support import (
@@ -22,7 +23,7 @@ from engine.e2e_support import (
     skip_reasons,
     video_capture,
 )
-from kycmux import CaptureIssue, Check, Evidence, Outcome, PluginHost
+from kycmux import CaptureIssue, Check, Decision, Evidence, Outcome, PluginHost
 from kycmux._sandbox import Sandbox
 from kycmux.synthetic import DemoSet, Population, RegistryStatus
 
@@ -245,6 +246,38 @@ async def test_unusable_registry_data_goes_to_review(
     assert decision.hint is None
     (call,) = decision.record.attempts
     assert call.error_class == "registry_unusable"
+
+
+async def test_concurrent_decisions_share_one_engine(
+    box: Sandbox, sim_host: PluginHost, demo: DemoSet
+) -> None:
+    cases = [
+        (both_captures(demo, subject_id=f"live-{i}"), "sdk_first", Outcome.ACCEPT) for i in range(4)
+    ] + [
+        (video_capture(demo, subject_id=f"video-{i}"), "video_first", Outcome.ACCEPT)
+        for i in range(3)
+    ]
+    cases += [
+        (video_capture(demo, "spoof_video"), "video_first", Outcome.REJECT),
+        (both_captures(demo, selfie="impostor_selfie"), "sdk_first", Outcome.REJECT),
+        (video_capture(demo, "quiet_video"), "video_first", Outcome.RETRY_CAPTURE),
+    ]
+    linkface, tencent = Counter(box, LINKFACE), Counter(box, TENCENT)
+    decisions: list[Decision | None] = [None] * len(cases)
+
+    async def decide(index: int, evidence: Evidence, policy: str) -> None:
+        decisions[index] = await engine.verify(evidence, policy=policy)
+
+    async with make_engine(box, sim_host) as engine, anyio.create_task_group() as group:
+        for index, (evidence, policy, _) in enumerate(cases):
+            group.start_soon(decide, index, evidence, policy)
+
+    done = [d for d in decisions if d is not None]
+    assert [d.outcome for d in done] == [expected for _, _, expected in cases]
+    assert len({d.request_id for d in done}) == len(cases)
+    # One call per decision: five to Linkface (four live, one impostor), five to Tencent.
+    assert linkface.served() == 5
+    assert tencent.served(LIVEDETECTFOUR_PATH) == 5
 
 
 def test_sync_api_from_plain_code(

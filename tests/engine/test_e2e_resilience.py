@@ -210,3 +210,28 @@ async def test_hanging_vendor_times_out_and_fails_over(
     # Possibly billed: never blindly retried on the same vendor, despite max_attempts = 3.
     assert tencent.served() == 1
     assert linkface.served() == 1
+
+
+async def test_hedge_asks_the_next_vendor_and_cancels_the_slow_one(
+    box: Sandbox, sim_host: PluginHost, demo: DemoSet
+) -> None:
+    tables = policies()
+    tables["hedged"] = {**tables["video_first"], "hedge_after": 0.2}
+    box.app(TENCENT).faults.inject("latency=3", count=1)
+    tencent, linkface = Counter(box, TENCENT), Counter(box, LINKFACE)
+    async with make_engine(box, sim_host, tables) as engine:
+        decision = await engine.verify(both_captures(demo), policy="hedged")
+
+    assert decision.outcome is Outcome.ACCEPT, decision.record.explanation
+    assert {c.check: c.vendors for c in decision.record.checks} == {
+        "liveness": (LINKFACE,),
+        "face_match": (LINKFACE,),
+    }
+    calls = {a.vendor: a for a in decision.record.attempts}
+    assert set(calls) == {TENCENT, LINKFACE}
+    assert (calls[LINKFACE].role, calls[LINKFACE].error_class) == ("hedge", None)
+    # The slow call lost the race: cancelled in flight, so it may still be billed.
+    assert (calls[TENCENT].role, calls[TENCENT].reason) == ("primary", "cancelled")
+    assert calls[TENCENT].possibly_billed
+    assert tencent.served() == 1
+    assert linkface.served() == 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kycmux import (
     Check,
@@ -44,15 +44,8 @@ DEFAULT_LIVENESS_THRESHOLD = 0.5
 DEFAULT_MAX_SELFIE_BYTES = 5 * 1024 * 1024
 
 
-def _need(kind: EvidenceKind) -> Need:
-    # Need.forms converts with a bare ``frozenset``, which mypy cannot type; the cast keeps
-    # the call checked everywhere else.
-    every_form: Any = frozenset({MediaForm.FILE, MediaForm.URL, MediaForm.VENDOR_ID})
-    return Need(kind, every_form)
-
-
-# Each piece as a file, a URL the vendor fetches, or the id of an earlier upload.
-_NEEDS = (_need(EvidenceKind.LIVENESS_DATA), _need(EvidenceKind.SELFIE))
+_EVERY_FORM = frozenset(MediaForm)
+_NEEDS = (Need(EvidenceKind.LIVENESS_DATA, _EVERY_FORM), Need(EvidenceKind.SELFIE, _EVERY_FORM))
 
 # The vendor's own table: one decade of false-accept rate per 0.1 of verify_score.
 _VERIFY_FAR = LogLinearCalibration(

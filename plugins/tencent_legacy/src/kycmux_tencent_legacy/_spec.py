@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kycmux import (
     Check,
@@ -55,10 +55,7 @@ MAX_SIGNATURE_TTL = 90 * 24 * 3600
 
 
 def _need(kind: EvidenceKind, *forms: MediaForm) -> Need:
-    # Need.forms converts with a bare ``frozenset``, which mypy cannot type; the cast keeps
-    # the call checked everywhere else.
-    accepted: Any = frozenset(forms or (MediaForm.FILE,))
-    return Need(kind, accepted)
+    return Need(kind, forms or (MediaForm.FILE,))
 
 
 CONFIG_FIELDS = (
