@@ -10,16 +10,18 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
-from kycmux import Engine, Evidence, PluginHost
+from kycmux import AttemptRecord, DecisionRecord, Engine, Evidence, PluginHost
 from kycmux._sandbox import Sandbox
+from kycmux.simkit import SimStats
 from kycmux.synthetic import DemoSet
 
 __all__ = [
+    "IDCARDCOMPARE_PATH",
     "LINKFACE",
     "LINKFACE_PATH",
     "LIVEDETECTFOUR_PATH",
     "TENCENT",
-    "Counter",
+    "SimCounter",
     "attempts_by",
     "both_captures",
     "make_engine",
@@ -103,11 +105,11 @@ def both_captures(
     )
 
 
-class Counter:
+class SimCounter:
     """Requests a simulator has served since this counter was made (by path or in all)."""
 
     def __init__(self, box: Sandbox, vendor: str) -> None:
-        self._stats = box.app(vendor).stats
+        self._stats: SimStats = box.app(vendor).stats
         self._start = self._stats.requests
 
     def served(self, path: str | None = None) -> int:
@@ -117,11 +119,11 @@ class Counter:
         return now.get(path, 0) - self._start.get(path, 0)
 
 
-def attempts_by(record: Any, vendor: str) -> list[Any]:
+def attempts_by(record: DecisionRecord, vendor: str) -> list[AttemptRecord]:
     return [a for a in record.attempts if a.vendor == vendor]
 
 
-def skip_reasons(record: Any) -> dict[tuple[str, str], str]:
+def skip_reasons(record: DecisionRecord) -> dict[tuple[str, str], str]:
     """``(vendor, check) -> reason`` of every skip (the last one wins)."""
     return {(s.vendor, s.check): s.reason for s in record.skipped}
 

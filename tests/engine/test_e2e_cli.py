@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from engine.e2e_support import LINKFACE, TENCENT, Counter, parse_exports
+from engine.e2e_support import LINKFACE, TENCENT, SimCounter, parse_exports
 from kycmux import Config, PluginHost
 from kycmux._cli import main
 from kycmux._demo import steps
@@ -86,7 +86,7 @@ def test_verify_human_output(box: Sandbox, cli_config: Path, demo: DemoSet) -> N
 def test_verify_vendor_limits_the_decision_to_one_vendor(
     box: Sandbox, cli_config: Path, demo: DemoSet
 ) -> None:
-    linkface = Counter(box, LINKFACE)
+    linkface = SimCounter(box, LINKFACE)
     result = _verify(
         cli_config,
         box,
@@ -109,7 +109,7 @@ def test_verify_vendor_limits_the_decision_to_one_vendor(
 
 
 def test_verify_check_limits_the_checks(box: Sandbox, cli_config: Path, demo: DemoSet) -> None:
-    tencent = Counter(box, TENCENT)
+    tencent = SimCounter(box, TENCENT)
     result = _verify(
         cli_config,
         box,
@@ -147,7 +147,7 @@ def test_verify_bad_input_exits_2_naming_the_option(
         "data": str(demo["live_liveness_data"]),
         "video": str(demo["live_video"]),
     }
-    before = {v: Counter(box, v) for v in (LINKFACE, TENCENT)}
+    before = {v: SimCounter(box, v) for v in (LINKFACE, TENCENT)}
     result = _verify(cli_config, box, *[a.format(**files) for a in args], "--json")
     assert result.exit_code == 2, result.output
     assert re.search(rf"Invalid value for '?{option}'?:", result.output), result.output

@@ -16,7 +16,7 @@ from engine.e2e_support import (
     LINKFACE_PATH,
     LIVEDETECTFOUR_PATH,
     TENCENT,
-    Counter,
+    SimCounter,
     attempts_by,
     both_captures,
     make_engine,
@@ -41,7 +41,7 @@ async def test_composition_across_vendors(
         id_name=me.name,
         subject_id="composed-1",
     )
-    linkface, tencent = Counter(box, LINKFACE), Counter(box, TENCENT)
+    linkface, tencent = SimCounter(box, LINKFACE), SimCounter(box, TENCENT)
     async with make_engine(box, sim_host) as engine:
         decision = await engine.verify(evidence, policy="composed")
 
@@ -89,7 +89,7 @@ async def test_composition_across_vendors(
 async def test_livedetectfour_with_card_serves_liveness_and_face_match(
     box: Sandbox, sim_host: PluginHost, demo: DemoSet
 ) -> None:
-    tencent, linkface = Counter(box, TENCENT), Counter(box, LINKFACE)
+    tencent, linkface = SimCounter(box, TENCENT), SimCounter(box, LINKFACE)
     async with make_engine(box, sim_host) as engine:
         decision = await engine.verify(video_capture(demo), policy="video_first")
 
@@ -117,7 +117,7 @@ async def test_spoof_video_rejects_without_asking_linkface(
 ) -> None:
     # Linkface could serve both checks from this evidence too: it must still not be asked.
     evidence = both_captures(demo, video="spoof_video", subject_id="spoofer")
-    linkface = Counter(box, LINKFACE)
+    linkface = SimCounter(box, LINKFACE)
     async with make_engine(box, sim_host) as engine:
         decision = await engine.verify(evidence, policy="video_first")
 
@@ -136,7 +136,7 @@ async def test_attack_liveness_data_rejects_without_asking_tencent(
     box: Sandbox, sim_host: PluginHost, demo: DemoSet
 ) -> None:
     evidence = both_captures(demo, liveness_data="attack_liveness_data", subject_id="attacker")
-    tencent = Counter(box, TENCENT)
+    tencent = SimCounter(box, TENCENT)
     async with make_engine(box, sim_host) as engine:
         decision = await engine.verify(evidence, policy="sdk_first")
 
@@ -152,7 +152,7 @@ async def test_impostor_rejects_on_face_match_score(
     box: Sandbox, sim_host: PluginHost, demo: DemoSet
 ) -> None:
     evidence = both_captures(demo, selfie="impostor_selfie", subject_id="impostor")
-    tencent = Counter(box, TENCENT)
+    tencent = SimCounter(box, TENCENT)
     async with make_engine(box, sim_host) as engine:
         decision = await engine.verify(evidence, policy="sdk_first")
 
@@ -208,7 +208,7 @@ async def test_capture_errors_ask_for_a_new_capture_without_failover(
     spared: str,
 ) -> None:
     evidence = both_captures(demo, **evidence_args)
-    other = Counter(box, spared)
+    other = SimCounter(box, spared)
     async with make_engine(box, sim_host) as engine:
         decision = await engine.verify(evidence, policy=policy)
 
@@ -262,7 +262,7 @@ async def test_concurrent_decisions_share_one_engine(
         (both_captures(demo, selfie="impostor_selfie"), "sdk_first", Outcome.REJECT),
         (video_capture(demo, "quiet_video"), "video_first", Outcome.RETRY_CAPTURE),
     ]
-    linkface, tencent = Counter(box, LINKFACE), Counter(box, TENCENT)
+    linkface, tencent = SimCounter(box, LINKFACE), SimCounter(box, TENCENT)
     decisions: list[Decision | None] = [None] * len(cases)
 
     async def decide(index: int, evidence: Evidence, policy: str) -> None:
@@ -283,7 +283,7 @@ async def test_concurrent_decisions_share_one_engine(
 def test_sync_api_from_plain_code(
     sim_sandbox: Sandbox, sim_host: PluginHost, demo: DemoSet
 ) -> None:
-    linkface = Counter(sim_sandbox, LINKFACE)
+    linkface = SimCounter(sim_sandbox, LINKFACE)
     with make_engine(sim_sandbox, sim_host) as engine:
         first = engine.verify_sync(both_captures(demo), policy="sdk_first")
         second = engine.verify_sync(

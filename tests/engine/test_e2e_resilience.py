@@ -15,7 +15,7 @@ import pytest
 from engine.e2e_support import (
     LINKFACE,
     TENCENT,
-    Counter,
+    SimCounter,
     attempts_by,
     both_captures,
     make_engine,
@@ -56,7 +56,7 @@ async def test_outage_fails_over_opens_the_breaker_and_one_probe_closes_it(
 
         # The outage: Linkface answers 503; each decision fails over to Tencent.
         outage = linkface_app.faults.inject("http_5xx=503", duration=60)
-        linkface = Counter(box, LINKFACE)
+        linkface = SimCounter(box, LINKFACE)
         during = [
             await engine.verify(both_captures(demo, subject_id=f"outage-{i}"), policy="sdk_first")
             for i in range(2)
@@ -74,7 +74,7 @@ async def test_outage_fails_over_opens_the_breaker_and_one_probe_closes_it(
         assert transitions == [(LINKFACE, BreakerState.CLOSED, BreakerState.OPEN)]
 
         # While open: Linkface is skipped without a call, Tencent answers.
-        linkface = Counter(box, LINKFACE)
+        linkface = SimCounter(box, LINKFACE)
         refused = await engine.verify(both_captures(demo, subject_id="open"), policy="sdk_first")
         assert refused.outcome is Outcome.ACCEPT
         skipped = skip_reasons(refused.record)
@@ -87,7 +87,7 @@ async def test_outage_fails_over_opens_the_breaker_and_one_probe_closes_it(
         # The outage ends; once open_seconds have passed, one probe goes out and succeeds.
         assert linkface_app.faults.remove(outage)
         await _wait_until_probe_is_due(engine, LINKFACE)
-        linkface = Counter(box, LINKFACE)
+        linkface = SimCounter(box, LINKFACE)
         probe = await engine.verify(both_captures(demo, subject_id="probe"), policy="sdk_first")
         assert probe.outcome is Outcome.ACCEPT
         assert [(a.vendor, a.error_class) for a in probe.record.attempts] == [(LINKFACE, None)]
@@ -117,7 +117,7 @@ async def test_rate_limited_once_is_retried_after_the_pause(
     tencent_app = box.app(TENCENT)
     limited_before = tencent_app.stats.faults.get("rate_limited", 0)
     tencent_app.faults.inject("rate_limited", count=1)
-    tencent, linkface = Counter(box, TENCENT), Counter(box, LINKFACE)
+    tencent, linkface = SimCounter(box, TENCENT), SimCounter(box, LINKFACE)
     async with make_engine(box, sim_host, policies(tencent_legacy=RATE_SETTINGS)) as engine:
         decision = await engine.verify(both_captures(demo), policy="video_first")
 
@@ -137,7 +137,7 @@ async def test_rate_limited_throughout_fails_over(
 ) -> None:
     tencent_app = box.app(TENCENT)
     tencent_app.faults.inject("rate_limited", count=50)
-    tencent, linkface = Counter(box, TENCENT), Counter(box, LINKFACE)
+    tencent, linkface = SimCounter(box, TENCENT), SimCounter(box, LINKFACE)
     async with make_engine(box, sim_host, policies(tencent_legacy=RATE_SETTINGS)) as engine:
         decision = await engine.verify(both_captures(demo), policy="video_first")
 
@@ -172,7 +172,7 @@ async def test_hanging_vendor_alone_ends_in_error_by_the_deadline(
         "face_match": {"vendors": [LINKFACE], "max_far": 1e-4},
     }
     box.app(LINKFACE).faults.inject("hang=30", count=1)
-    linkface = Counter(box, LINKFACE)
+    linkface = SimCounter(box, LINKFACE)
     async with make_engine(box, sim_host, tables) as engine:
         decision = await engine.verify(both_captures(demo), policy="sdk_only")
 
@@ -194,7 +194,7 @@ async def test_hanging_vendor_times_out_and_fails_over(
     settings = {"attempt_timeout": 0.3, "retry": {"max_attempts": 3, "base_delay": 0.01}}
     tables = policies(tencent_legacy=settings)
     box.app(TENCENT).faults.inject("hang=30", count=1)
-    tencent, linkface = Counter(box, TENCENT), Counter(box, LINKFACE)
+    tencent, linkface = SimCounter(box, TENCENT), SimCounter(box, LINKFACE)
     async with make_engine(box, sim_host, tables) as engine:
         decision = await engine.verify(both_captures(demo), policy="video_first")
 
@@ -218,7 +218,7 @@ async def test_hedge_asks_the_next_vendor_and_cancels_the_slow_one(
     tables = policies()
     tables["hedged"] = {**tables["video_first"], "hedge_after": 0.2}
     box.app(TENCENT).faults.inject("latency=3", count=1)
-    tencent, linkface = Counter(box, TENCENT), Counter(box, LINKFACE)
+    tencent, linkface = SimCounter(box, TENCENT), SimCounter(box, LINKFACE)
     async with make_engine(box, sim_host, tables) as engine:
         decision = await engine.verify(both_captures(demo), policy="hedged")
 

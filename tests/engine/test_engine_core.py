@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import attrs
 import httpx
 import pytest
 
@@ -278,3 +279,36 @@ async def test_policies_must_agree_on_a_vendors_breaker() -> None:
     with pytest.raises(PolicyError) as info:
         rig.engine(policy(name="a"), policy(name="b", vendors={"alpha": fast}))
     assert info.value.key == "policies.b.vendors.alpha.breaker"
+
+
+async def test_implicit_default_policy_asks_only_what_the_evidence_can_serve(
+    evidence: Evidence,
+) -> None:
+    import kycmux
+    from kycmux import CheckOffer, EvidenceKind, Need, VendorSpec
+    from support.fakevendor import FakeVendor
+
+    class RegistryVendor(FakeVendor):
+        @kycmux.hookimpl
+        def register_vendors(self) -> list[VendorSpec]:  # type: ignore[override]
+            (spec,) = super().register_vendors()
+            needs = (Need(EvidenceKind.SELFIE), Need(EvidenceKind.ID_NAME))
+            offer = CheckOffer(Check.ID_REGISTRY_MATCH, "registry", needs)
+            return [attrs.evolve(spec, offers=(*spec.offers, offer))]
+
+    rig = make_rig()
+    rig.vendors["beta"] = RegistryVendor("beta", base_url="https://beta.example.com")
+    engine = rig.engine()  # no policy: the implicit default
+    assert Check.ID_REGISTRY_MATCH in engine.policy().checks
+    decision = await engine.verify(evidence)  # no id_name: the registry check cannot be served
+    assert decision.outcome is Outcome.ACCEPT
+    assert {c.check for c in decision.record.checks} == {"liveness", "face_match"}
+
+
+async def test_attempt_reason_names_a_failed_check(evidence: Evidence) -> None:
+    rig = make_rig()
+    rig.script("alpha", answer(live=False))
+    decision = await rig.engine(policy()).verify(evidence)
+    (attempt,) = decision.record.attempts
+    assert attempt.error_class is None
+    assert attempt.reason == "vendor_verdict"

@@ -32,7 +32,7 @@ from kycmux._resilience import (
     outcome_for,
 )
 from kycmux._taxonomy import Classification, ErrorClass
-from kycmux._verdict import VendorVerdict, judge
+from kycmux._verdict import VendorVerdict, Verdict, judge
 from kycmux._wire import VendorRequest
 from kycmux.exceptions import InvalidEvidenceError
 
@@ -361,7 +361,7 @@ class DecisionRun:
             latency_ms=round(outcome.latency * 1000, 3),
             http_status=outcome.http_status,
             error_class=failure.error_class.value if failure else None,
-            reason=failure.reason if failure else None,
+            reason=failure.reason if failure else _first_non_pass(verdicts.values()),
             vendor_code=result.code if result else None,
             vendor_message=result.message if result else None,
             vendor_request_id=result.request_id if result else None,
@@ -395,6 +395,10 @@ _NO_THRESHOLD = Threshold("vendor_verdict")
 
 def _ends_decision(mode: Mode, combine: str) -> bool:
     return mode is Mode.FAILOVER or combine == "any_negative_rejects"
+
+
+def _first_non_pass(verdicts: Iterable[VendorVerdict]) -> str | None:
+    return next((v.reason for v in verdicts if v.verdict is not Verdict.PASS), None)
 
 
 def _first_issue(verdicts: Iterable[VendorVerdict]) -> str | None:

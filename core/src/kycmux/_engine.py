@@ -269,6 +269,8 @@ class Engine:
     ) -> Decision:
         """Decide on ``evidence`` under ``policy`` (narrowed to ``checks`` / one ``vendor``)."""
         chosen = policy if isinstance(policy, Policy) else self.policy(policy)
+        if checks is None and chosen.checks_from_evidence:
+            checks = self._servable(chosen, evidence) or None
         if checks is not None or vendor is not None:
             chosen = chosen.only(checks, vendor).validate(self._host.vendors)
         request_id = request_id or uuid.uuid4().hex
@@ -300,6 +302,17 @@ class Engine:
             except OSError:
                 log.exception("decision record sink %s failed; ignored", sink.path)
         return decision
+
+    def _servable(self, policy: Policy, evidence: Evidence) -> list[Check]:
+        """The policy's checks that some configured vendor can serve from ``evidence``."""
+        servable = []
+        for check, rule in policy.checks.items():
+            for vendor in rule.vendors:
+                offer = self._host.vendor(vendor).offer(check)
+                if vendor in self._config.vendors and offer and not offer.missing(evidence, vendor):
+                    servable.append(check)
+                    break
+        return servable
 
     def verify_sync(self, evidence: Evidence, **kwargs: Any) -> Decision:
         """``verify`` for sync callers: runs on a private event loop thread."""

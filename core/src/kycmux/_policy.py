@@ -146,6 +146,9 @@ class Policy:
             is cancelled.
         vendors: Per-vendor settings (defaults for vendors not listed).
         lockout: Consecutive definitive failures per subject before a cool-down, and its length.
+        checks_from_evidence: Ask only for the checks some listed vendor can serve from the
+            evidence given (the implicit ``default`` policy does; a written policy requires
+            every check it names).
     """
 
     name: str
@@ -154,6 +157,7 @@ class Policy:
     hedge_after: float | None = attrs.field(default=None, validator=_positive)
     vendors: Mapping[str, VendorSettings] = attrs.field(factory=dict)
     lockout: LockoutSettings = attrs.field(factory=LockoutSettings)
+    checks_from_evidence: bool = False
 
     def settings(self, vendor: str) -> VendorSettings:
         return self.vendors.get(vendor) or _DEFAULT_SETTINGS
@@ -229,7 +233,7 @@ class Policy:
             for check in Check
             if any(specs[v].offer(check) for v in order)
         }
-        return cls("default", checks)
+        return cls("default", checks, checks_from_evidence=True)
 
 
 _DEFAULT_SETTINGS = VendorSettings()
