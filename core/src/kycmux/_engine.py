@@ -441,8 +441,7 @@ def _evidence_summary(evidence: Evidence) -> dict[str, str]:
     for kind in EvidenceKind:
         form = evidence.media_form(kind)
         if form is not None:
-            text_kind = kind in (EvidenceKind.DIGITS, EvidenceKind.ID_NUMBER, EvidenceKind.ID_NAME)
-            summary[kind.value] = "present" if text_kind else form.value
+            summary[kind.value] = "present" if kind.is_text else form.value
     return summary
 
 

@@ -57,6 +57,11 @@ class EvidenceKind(enum.StrEnum):
     ID_NUMBER = "id_number"
     ID_NAME = "id_name"
 
+    @property
+    def is_text(self) -> bool:
+        """Given as text (digits, ID number, name), not as media in a form."""
+        return self in (EvidenceKind.DIGITS, EvidenceKind.ID_NUMBER, EvidenceKind.ID_NAME)
+
 
 class MediaForm(enum.StrEnum):
     """How a piece of media reaches the vendor."""

@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 
 from kycmux._evidence import Check
+from kycmux._record import to_plain
 from kycmux._resilience import BreakerSettings, LockoutSettings, RateLimitSettings, RetryPolicy
 from kycmux._score import Score, ScoreKind, ScoreSpec
 from kycmux._vendor import VendorSpec
@@ -184,7 +185,7 @@ class Policy:
 
     def digest(self) -> str:
         """A stable hash of the settings: equal hashes, equal rules."""
-        canonical = json.dumps(_plain(self), sort_keys=True, separators=(",", ":"))
+        canonical = json.dumps(to_plain(self), sort_keys=True, separators=(",", ":"))
         return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     def threshold(self, spec: VendorSpec, check: Check, score_spec: ScoreSpec | None) -> Threshold:
@@ -314,15 +315,3 @@ def _build(key: str, kind: Any, value: Any, allowed: set[str] | None) -> Any:
         raise PolicyError(f"{key}.{exc.key}", exc.rule) from None
     except (TypeError, ValueError) as exc:
         raise PolicyError(key, str(exc)) from None
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, enum.Enum):
-        return value.value
-    if attrs.has(type(value)):
-        return {f.name: _plain(getattr(value, f.name)) for f in attrs.fields(type(value))}
-    if isinstance(value, Mapping):
-        return {str(_plain(k)): _plain(v) for k, v in value.items()}
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    return value

@@ -12,20 +12,21 @@ from typing import Any
 
 import attrs
 
-__all__ = ["AttemptRecord", "CheckRecord", "DecisionRecord", "SkipRecord"]
+__all__ = ["AttemptRecord", "CheckRecord", "DecisionRecord", "SkipRecord", "to_plain"]
 
 SCHEMA_VERSION = 1
 
 
-def _plain(value: Any) -> Any:
+def to_plain(value: Any) -> Any:
+    """attrs values, enums, mappings and sequences as JSON-ready data (sets sorted)."""
     if isinstance(value, enum.Enum):
         return value.value
     if attrs.has(type(value)):
-        return {k: _plain(v) for k, v in attrs.asdict(value, recurse=False).items()}
+        return {k: to_plain(v) for k, v in attrs.asdict(value, recurse=False).items()}
     if isinstance(value, Mapping):
-        return {str(_plain(k)): _plain(v) for k, v in value.items()}
+        return {str(to_plain(k)): to_plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple | frozenset | set):
-        items = [_plain(v) for v in value]
+        items = [to_plain(v) for v in value]
         return sorted(items) if isinstance(value, frozenset | set) else items
     return value
 
@@ -73,7 +74,7 @@ class AttemptRecord:
     capture_issue: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        result: dict[str, Any] = _plain(self)
+        result: dict[str, Any] = to_plain(self)
         return result
 
 
@@ -86,7 +87,7 @@ class SkipRecord:
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
-        result: dict[str, Any] = _plain(self)
+        result: dict[str, Any] = to_plain(self)
         return result
 
 
@@ -109,7 +110,7 @@ class CheckRecord:
     scores: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        result: dict[str, Any] = _plain(self)
+        result: dict[str, Any] = to_plain(self)
         return result
 
 
@@ -157,5 +158,5 @@ class DecisionRecord:
     schema: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
-        result: dict[str, Any] = _plain(self)
+        result: dict[str, Any] = to_plain(self)
         return result

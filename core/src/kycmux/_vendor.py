@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 __all__ = ["CheckOffer", "ConfigField", "Need", "VendorSpec"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
-_TEXT_KINDS = frozenset({EvidenceKind.DIGITS, EvidenceKind.ID_NUMBER, EvidenceKind.ID_NAME})
 _CONFIG_TYPES = (str, int, float, bool)
 
 
@@ -68,7 +67,7 @@ class Need:
         value = evidence.get(self.kind)
         if value is None:
             return False
-        if self.kind in _TEXT_KINDS:
+        if self.kind.is_text:
             return True
         form = evidence.media_form(self.kind)
         if form is MediaForm.VENDOR_ID and getattr(value, "vendor", None) != vendor:
@@ -76,7 +75,7 @@ class Need:
         return form in self.forms
 
     def describe(self) -> str:
-        if self.kind in _TEXT_KINDS:
+        if self.kind.is_text:
             return self.kind.value
         return f"{self.kind.value} ({'|'.join(sorted(f.value for f in self.forms))})"
 
