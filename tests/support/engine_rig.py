@@ -54,7 +54,8 @@ class Rig:
             return result
         return reply
 
-    def engine(self, *policies: Policy) -> Engine:
+    def engine(self, *policies: Policy, **options: Any) -> Engine:
+        """An engine over the fake vendors; ``options`` go to ``Engine.from_config``."""
         host = PluginHost()
         for name, vendor in self.vendors.items():
             host.register(vendor, name)
@@ -65,8 +66,9 @@ class Rig:
             }
         )
         http = HttpClient.create(async_transport=httpx.MockTransport(self.handle))
+        options.setdefault("record_key", b"k")
         return Engine.from_config(
-            config, host=host, http=http, clock=self.clock, policies=policies, record_key=b"k"
+            config, host=host, http=http, clock=self.clock, policies=policies, **options
         )
 
 

@@ -22,13 +22,14 @@ from kycmux._evidence import (
     VendorMediaId,
     as_media,
 )
+from kycmux._experiment import Arm, LateShadow, ShadowExperiment, SplitExperiment
 from kycmux._http import HttpClient
 from kycmux._idnumber import check_digit, id_number_problem
 from kycmux._markers import hookimpl
 from kycmux._plugins import ENTRY_POINT_GROUP, PluginFailure, PluginHost, VendorHooks
 from kycmux._policy import CheckPolicy, Combine, Mode, Policy, Threshold, VendorSettings
 from kycmux._privacy import keyed_hash, mask_id_number, mask_name
-from kycmux._record import AttemptRecord, CheckRecord, DecisionRecord, SkipRecord
+from kycmux._record import AttemptRecord, CheckRecord, DecisionRecord, ShadowRecord, SkipRecord
 from kycmux._resilience import (
     BreakerSettings,
     BreakerState,
@@ -57,6 +58,7 @@ from kycmux._wire import (
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "Arm",
     "AttemptContext",
     "AttemptRecord",
     "BreakerSettings",
@@ -86,6 +88,7 @@ __all__ = [
     "HttpClient",
     "InMemoryStateStore",
     "JsonLinesSink",
+    "LateShadow",
     "LockoutSettings",
     "LogLinearCalibration",
     "Media",
@@ -103,7 +106,10 @@ __all__ = [
     "ScoreKind",
     "ScoreSpec",
     "Secret",
+    "ShadowExperiment",
+    "ShadowRecord",
     "SkipRecord",
+    "SplitExperiment",
     "StateStore",
     "SystemClock",
     "Threshold",

@@ -76,6 +76,7 @@ class DecisionRun:
     resilience: Resilience
     rng: random.Random
     on_attempt: Callable[[AttemptRecord], None]
+    role: str = "primary"
     attempts: list[AttemptRecord] = attrs.field(factory=list)
     skipped: list[SkipRecord] = attrs.field(factory=list)
     verdicts: dict[Check, list[VendorVerdict]] = attrs.field(factory=lambda: defaultdict(list))
@@ -133,7 +134,7 @@ class DecisionRun:
             chosen = candidates if rule.mode is Mode.ALL else candidates[:1]
             for vendor_op in chosen:
                 wants[vendor_op].add(check)
-        return [_Group(v, op, frozenset(c), "primary") for (v, op), c in wants.items()]
+        return [_Group(v, op, frozenset(c), self.role) for (v, op), c in wants.items()]
 
     # running --------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import random
@@ -17,12 +18,20 @@ import attrs
 from kycmux._call import VendorClient
 from kycmux._config import Config, VendorConfig
 from kycmux._decide import DecisionRun, Resilience
-from kycmux._evidence import Check, Evidence, EvidenceKind
+from kycmux._evidence import Check, Consent, Evidence, EvidenceKind
+from kycmux._experiment import (
+    Assignment,
+    ShadowExperiment,
+    SplitExperiment,
+    experiment_from_table,
+    experiment_key,
+)
 from kycmux._http import AsyncBackend, HttpClient
+from kycmux._lab import Lab
 from kycmux._plugins import PluginHost
 from kycmux._policy import Policy, VendorSettings
 from kycmux._privacy import keyed_hash
-from kycmux._record import AttemptRecord, CheckRecord, DecisionRecord
+from kycmux._record import AttemptRecord, CheckRecord, DecisionRecord, ShadowRecord
 from kycmux._resilience import (
     CircuitBreaker,
     Clock,
@@ -36,15 +45,18 @@ from kycmux._resilience import (
     TransitionListener,
 )
 from kycmux._secret import reveal
+from kycmux._shadow import PendingShadow, cancel_all, settle
 from kycmux._sink import JsonLinesSink
 from kycmux._verdict import CheckVerdict, Outcome, Verdict, combine, outcome_of
 from kycmux.exceptions import ConfigError, PolicyError
+from kycmux.results import ResultStore, SqliteResultStore
 
 __all__ = ["Decision", "Engine"]
 
 log = logging.getLogger("kycmux.engine")
 T = TypeVar("T")
-_ENGINE_KEYS = {"policy", "record_key", "records", "async_backend"}
+_ENGINE_KEYS = {"policy", "record_key", "records", "results", "async_backend"}
+_LIVE = "live"
 
 
 @attrs.frozen
@@ -85,15 +97,17 @@ class _LoopThread:
         self._loop.close()
 
 
-def _record_key(config: Config, given: bytes | None) -> bytes:
+def _configured_key(config: Config, given: bytes | None) -> bytes | None:
     if given is not None:
         return given
     value = config.engine.get("record_key")
-    if value is None:
-        # Hashes then join records within this process only; set [engine] record_key to join
-        # them across processes and restarts.
-        return secrets.token_bytes(32)
-    return str(reveal(value)).encode()
+    return None if value is None else str(reveal(value)).encode()
+
+
+def _record_key(config: Config, given: bytes | None) -> bytes:
+    # Without a configured key, hashes join records within this process only; set
+    # [engine] record_key to join them across processes and restarts.
+    return _configured_key(config, given) or secrets.token_bytes(32)
 
 
 @attrs.define
@@ -111,8 +125,9 @@ class Engine:
     _clock: Clock
     _store: StateStore
     _record_key: bytes = attrs.field(repr=False)
-    _policies: dict[str, Policy] = attrs.field(factory=dict)
+    _experiment_key: bytes = attrs.field(repr=False)
     _default_policy: str = "default"
+    _policies: dict[str, Policy] = attrs.field(factory=dict)
     _breakers: dict[str, CircuitBreaker] = attrs.field(init=False, factory=dict)
     _limiters: dict[str, RateLimiter] = attrs.field(init=False, factory=dict)
     _budgets: dict[str, RetryBudget] = attrs.field(init=False, factory=dict)
@@ -122,9 +137,11 @@ class Engine:
     _portal: _LoopThread | None = attrs.field(init=False, default=None)
     _sinks: list[JsonLinesSink] = attrs.field(init=False, factory=list)
     _client: VendorClient = attrs.field(init=False)
+    _lab: Lab = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         self._client = VendorClient(self._host, self._config.vendors, self._http, self._clock.time)
+        self._lab = Lab(self._experiment_key)
 
     # construction ------------------------------------------------------------------------
 
@@ -148,9 +165,15 @@ class Engine:
         store: StateStore | None = None,
         record_key: bytes | None = None,
         policies: Iterable[Policy] = (),
+        experiments: Iterable[SplitExperiment | ShadowExperiment] = (),
+        results: ResultStore | None = None,
         async_backend: AsyncBackend | None = None,
     ) -> Engine:
-        """An engine over ``config``; pass ``http`` to bring your own httpx clients."""
+        """An engine over ``config``; pass ``http`` to bring your own httpx clients.
+
+        ``results`` receives every decision an experiment touched (default: the SQLite file
+        at ``[engine] results``, if set).
+        """
         host = host or PluginHost.from_entry_points()
         for key in config.engine:
             if key not in _ENGINE_KEYS:
@@ -164,6 +187,7 @@ class Engine:
             clock,
             store or InMemoryStateStore(clock),
             _record_key(config, record_key),
+            experiment_key(_configured_key(config, record_key)),
         )
         for name, table in config.policies.items():
             engine.add_policy(Policy.from_table(name, table))
@@ -172,6 +196,15 @@ class Engine:
         if not engine._policies:
             engine.add_policy(Policy.default(host.vendors, config.vendors))
         engine._default_policy = config.engine.get("policy", next(iter(engine._policies)))
+        for name, table in config.experiments.items():
+            engine.add_experiment(experiment_from_table(name, table))
+        for experiment in experiments:
+            engine.add_experiment(experiment)
+        if results is not None:
+            engine._lab.results = results
+        elif "results" in config.engine:
+            engine._lab.results = SqliteResultStore.open(config.engine["results"])
+            engine._lab.owns_results = True
         if "records" in config.engine:
             # The engine's own sink, not a plugin on the (possibly shared) host: another engine
             # on the same host must neither collide with it nor write into it.
@@ -185,6 +218,10 @@ class Engine:
         it different settings for them.
         """
         policy.validate(self._host.vendors)
+        self._check_vendor_settings(policy)
+        self._policies[policy.name] = policy
+
+    def _check_vendor_settings(self, policy: Policy) -> None:
         for vendor in policy.used_vendors():
             settings = policy.settings(vendor)
             for other in self._policies.values():
@@ -197,7 +234,6 @@ class Engine:
                             f"policies.{policy.name}.vendors.{vendor}.{name}",
                             f"differs from policy {other.name!r}; a vendor has one per engine",
                         )
-        self._policies[policy.name] = policy
 
     def policy(self, name: str | None = None) -> Policy:
         name = name or self._default_policy
@@ -256,6 +292,48 @@ class Engine:
             )
         return self._lockouts[settings]
 
+    # experiments ------------------------------------------------------------------------
+
+    def add_experiment(self, experiment: SplitExperiment | ShadowExperiment) -> None:
+        """Validate and add a live experiment on one of the engine's policies."""
+        used = self._lab.add(experiment, self._policies, self._host.vendors, self._config.vendors)
+        for policy in used:
+            self._check_vendor_settings(policy)
+
+    def _start_shadows(
+        self, base: Policy, evidence: Evidence, subject: str | None, request_id: str
+    ) -> list[PendingShadow]:
+        started = []
+        for experiment, policy in self._lab.shadows(base):
+            status = self._shadow_gate(experiment, policy, evidence, subject, request_id)
+            if status is not None:
+                started.append(PendingShadow.skipped(experiment, status))
+                continue
+            narrowed = policy.only(self._servable(policy, evidence), None)
+            run = self._run(narrowed, evidence, request_id, role="shadow")
+            conclude = functools.partial(_shadow_record, experiment, narrowed)
+            started.append(PendingShadow.start(experiment, run, self._clock, conclude))
+        return started
+
+    def _shadow_gate(
+        self,
+        experiment: ShadowExperiment,
+        policy: Policy,
+        evidence: Evidence,
+        subject: str | None,
+        request_id: str,
+    ) -> str | None:
+        """Why the candidate is not asked this time, or ``None`` to ask it."""
+        if Consent.SHADOW_EVALUATION not in evidence.consents:
+            return "no_consent"
+        if not experiment.sampled(self._experiment_key, subject, request_id):
+            return "not_sampled"
+        if not self._servable(policy, evidence):
+            return "nothing_to_ask"
+        if not self.limiter(experiment.vendor).has_capacity():
+            return "no_capacity"
+        return None
+
     # verification -----------------------------------------------------------------------
 
     async def verify(
@@ -267,34 +345,39 @@ class Engine:
         vendor: str | None = None,
         request_id: str | None = None,
     ) -> Decision:
-        """Decide on ``evidence`` under ``policy`` (narrowed to ``checks`` / one ``vendor``)."""
-        chosen = policy if isinstance(policy, Policy) else self.policy(policy)
-        if checks is None and chosen.checks_from_evidence:
-            checks = self._servable(chosen, evidence) or None
-        if checks is not None or vendor is not None:
-            chosen = chosen.only(checks, vendor).validate(self._host.vendors)
+        """Decide on ``evidence`` under ``policy`` (narrowed to ``checks`` / one ``vendor``).
+
+        Experiments on the policy apply unless ``vendor`` is given (the caller chose already).
+        """
+        base = policy if isinstance(policy, Policy) else self.policy(policy)
         request_id = request_id or uuid.uuid4().hex
-        started, started_mono = self._clock.time(), self._clock.monotonic()
         subject = evidence.subject_id or evidence.id_number
-        lockout = self._lockout(chosen.lockout)
-        if subject is not None and (wait := lockout.check(subject)) is not None:
-            decision = self._locked(chosen, evidence, request_id, started, wait)
+        assignment = self._lab.assign(base, subject, request_id) if vendor is None else None
+        chosen = self._narrow(assignment.policy if assignment else base, evidence, checks, vendor)
+        started, started_mono = self._clock.time(), self._clock.monotonic()
+        lockout = None if chosen.lockout is None else self._lockout(chosen.lockout)
+        wait = lockout.check(subject) if lockout and subject is not None else None
+        shadows: list[PendingShadow] = []
+        if wait is not None:
+            assert lockout is not None
+            decision = self._locked(chosen, evidence, request_id, started, wait, lockout)
         else:
-            run = DecisionRun(
-                client=self._client,
-                policy=chosen,
-                evidence=evidence,
-                request_id=request_id,
-                clock=self._clock,
-                resilience=Resilience(self.breaker, self.limiter, self._budget),
-                rng=self._rng,
-                on_attempt=self._notify_attempt,
-            )
-            await run.run()
-            duration = self._clock.monotonic() - started_mono
-            decision = self._decide(chosen, evidence, run, started, duration)
-            if subject is not None:
+            if vendor is None:
+                shadows = self._start_shadows(base, evidence, subject, request_id)
+            try:
+                run = self._run(chosen, evidence, request_id)
+                await run.run()
+                duration = self._clock.monotonic() - started_mono
+                decision = self._decide(chosen, evidence, run, started, duration)
+                on_done = functools.partial(self._lab.shadow_done, request_id, decision.record)
+                shadowed = await settle(shadows, self._clock, on_done=on_done, keep=self._lab.keep)
+            except BaseException:
+                cancel_all(shadows, self._lab.keep)
+                raise
+            decision = _with_experiments(decision, assignment, shadowed)
+            if lockout is not None and subject is not None:
                 self._count(lockout, subject, decision)
+        self._lab.record_live(decision.record, assignment, shadows)
         self._notify("on_decision", decision.record)
         for sink in self._sinks:
             try:
@@ -302,6 +385,34 @@ class Engine:
             except OSError:
                 log.exception("decision record sink %s failed; ignored", sink.path)
         return decision
+
+    def _narrow(
+        self,
+        policy: Policy,
+        evidence: Evidence,
+        checks: Iterable[Check] | None,
+        vendor: str | None,
+    ) -> Policy:
+        if checks is None and policy.checks_from_evidence:
+            checks = self._servable(policy, evidence) or None
+        if checks is not None or vendor is not None:
+            return policy.only(checks, vendor).validate(self._host.vendors)
+        return policy
+
+    def _run(
+        self, policy: Policy, evidence: Evidence, request_id: str, role: str = "primary"
+    ) -> DecisionRun:
+        return DecisionRun(
+            client=self._client,
+            policy=policy,
+            evidence=evidence,
+            request_id=request_id,
+            clock=self._clock,
+            resilience=Resilience(self.breaker, self.limiter, self._budget),
+            rng=self._rng,
+            on_attempt=self._notify_attempt,
+            role=role,
+        )
 
     def _servable(self, policy: Policy, evidence: Evidence) -> list[Check]:
         """The policy's checks that some configured vendor can serve from ``evidence``."""
@@ -332,13 +443,7 @@ class Engine:
     def _decide(
         self, policy: Policy, evidence: Evidence, run: DecisionRun, started: float, duration: float
     ) -> Decision:
-        results = {
-            check: combine(check, rule, run.verdicts.get(check, []))
-            for check, rule in policy.checks.items()
-        }
-        if run.timed_out:
-            results = {c: _timed_out(v) for c, v in results.items()}
-        outcome, reasons = outcome_of(results)
+        results, outcome, reasons = _conclude(policy, run)
         hint = _hint(results) if outcome is Outcome.RETRY_CAPTURE else None
         record = DecisionRecord(
             request_id=run.request_id,
@@ -359,7 +464,13 @@ class Engine:
         return Decision(outcome, reasons, hint, record)
 
     def _locked(
-        self, policy: Policy, evidence: Evidence, request_id: str, started: float, wait: float
+        self,
+        policy: Policy,
+        evidence: Evidence,
+        request_id: str,
+        started: float,
+        wait: float,
+        lockout: SubjectLockout,
     ) -> Decision:
         reasons = ("subject_locked",)
         record = DecisionRecord(
@@ -373,7 +484,7 @@ class Engine:
             outcome=Outcome.REJECT.value,
             reasons=reasons,
             explanation=(
-                f"Refused locally: {policy.lockout.limit} consecutive definitive failures for "
+                f"Refused locally: {lockout.settings.limit} consecutive definitive failures for "
                 f"this subject; no vendor was asked. Cool-down ends in {wait:.0f} s."
             ),
         )
@@ -396,16 +507,25 @@ class Engine:
 
     # lifecycle ----------------------------------------------------------------------------
 
+    async def drain(self) -> None:
+        """Wait for background work: shadow runs left running (each within its own timeout)
+        and result-store writes. ``aclose`` / ``close`` do it too."""
+        await self._lab.drain()
+
     async def aclose(self) -> None:
+        await self.drain()
         await self._http.aclose()
+        self._lab.close()
 
     def close(self) -> None:
         if self._portal is not None:
+            self._portal.run(self.drain())
             self._portal.run(self._http.aclose())
             self._portal.stop()
             self._portal = None
         else:
             self._http.close()
+        self._lab.close()
 
     async def __aenter__(self) -> Engine:
         return self
@@ -418,6 +538,50 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _conclude(
+    policy: Policy, run: DecisionRun
+) -> tuple[dict[Check, CheckVerdict], Outcome, tuple[str, ...]]:
+    """Each check's combined verdict, and the outcome they add up to."""
+    results = {
+        check: combine(check, rule, run.verdicts.get(check, []))
+        for check, rule in policy.checks.items()
+    }
+    if run.timed_out:
+        results = {c: _timed_out(v) for c, v in results.items()}
+    outcome, reasons = outcome_of(results)
+    return results, outcome, reasons
+
+
+def _shadow_record(
+    experiment: ShadowExperiment, policy: Policy, run: DecisionRun, duration: float
+) -> ShadowRecord:
+    results, outcome, reasons = _conclude(policy, run)
+    return ShadowRecord(
+        experiment.name,
+        experiment.vendor,
+        "answered",
+        outcome=outcome.value,
+        reasons=reasons,
+        duration_ms=round(duration * 1000, 3),
+        checks=tuple(_check_record(v) for v in results.values()),
+        attempts=tuple(run.attempts),
+        skipped=tuple(run.skipped),
+    )
+
+
+def _with_experiments(
+    decision: Decision, assignment: Assignment | None, shadowed: tuple[ShadowRecord, ...]
+) -> Decision:
+    if assignment is None and not shadowed:
+        return decision
+    record = attrs.evolve(
+        decision.record,
+        experiment=assignment.as_record() if assignment else None,
+        shadow=shadowed,
+    )
+    return attrs.evolve(decision, record=record)
 
 
 def _timed_out(result: CheckVerdict) -> CheckVerdict:

@@ -146,7 +146,9 @@ class Policy:
             answered after this many seconds; the first definitive answer wins, the other call
             is cancelled.
         vendors: Per-vendor settings (defaults for vendors not listed).
-        lockout: Consecutive definitive failures per subject before a cool-down, and its length.
+        lockout: Consecutive definitive failures per subject before a cool-down, and its length;
+            ``None`` (TOML: ``lockout = false``) turns it off, for offline comparisons where one
+            subject's many rows are not repeated attempts.
         checks_from_evidence: Ask only for the checks some listed vendor can serve from the
             evidence given (the implicit ``default`` policy does; a written policy requires
             every check it names).
@@ -157,7 +159,7 @@ class Policy:
     deadline: float = attrs.field(default=10.0, validator=_positive)
     hedge_after: float | None = attrs.field(default=None, validator=_positive)
     vendors: Mapping[str, VendorSettings] = attrs.field(factory=dict)
-    lockout: LockoutSettings = attrs.field(factory=LockoutSettings)
+    lockout: LockoutSettings | None = attrs.field(factory=LockoutSettings)
     checks_from_evidence: bool = False
 
     def settings(self, vendor: str) -> VendorSettings:
@@ -272,7 +274,9 @@ def _from_table(name: str, table: Mapping[str, Any]) -> Policy:
             )
     if not checks:
         raise PolicyError(prefix, "needs at least one check table")
-    if "lockout" in top:
+    if top.get("lockout") is False:
+        top["lockout"] = None
+    elif "lockout" in top:
         top["lockout"] = _build(f"{prefix}.lockout", LockoutSettings, top["lockout"], None)
     vendors = {
         vendor: _vendor_settings(f"{prefix}.vendors.{vendor}", value)

@@ -12,7 +12,14 @@ from typing import Any
 
 import attrs
 
-__all__ = ["AttemptRecord", "CheckRecord", "DecisionRecord", "SkipRecord", "to_plain"]
+__all__ = [
+    "AttemptRecord",
+    "CheckRecord",
+    "DecisionRecord",
+    "ShadowRecord",
+    "SkipRecord",
+    "to_plain",
+]
 
 SCHEMA_VERSION = 1
 
@@ -115,6 +122,42 @@ class CheckRecord:
 
 
 @attrs.frozen
+class ShadowRecord:
+    """A candidate vendor asked alongside a live decision; it never changes the outcome.
+
+    Attributes:
+        experiment: The shadow experiment's name.
+        vendor: The candidate vendor.
+        status: ``answered`` (done within the bound), ``background`` (still running when the
+            decision returned; its result goes to the result store), ``cancelled`` (cut at the
+            bound), ``failed`` (the shadow run itself broke; never surfaced to the caller),
+            ``no_consent``, ``not_sampled``, ``nothing_to_ask`` (the candidate can serve none
+            of the policy's checks from this evidence) or ``no_capacity`` (the candidate's
+            rate limit had no slot; live traffic comes first).
+        outcome: What the candidate alone would have decided, once it answered.
+        reasons: Machine-readable reasons for that outcome.
+        duration_ms: Wall time of the shadow run, once it ended.
+        checks: Per-check results, as the candidate alone would have had them.
+        attempts: The candidate's attempts (role ``shadow``).
+        skipped: The candidate's skips, with reasons.
+    """
+
+    experiment: str
+    vendor: str
+    status: str
+    outcome: str | None = None
+    reasons: tuple[str, ...] = ()
+    duration_ms: float | None = None
+    checks: Sequence[CheckRecord] = ()
+    attempts: Sequence[AttemptRecord] = ()
+    skipped: Sequence[SkipRecord] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        result: dict[str, Any] = to_plain(self)
+        return result
+
+
+@attrs.frozen
 class DecisionRecord:
     """Everything one decision did and why.
 
@@ -135,8 +178,10 @@ class DecisionRecord:
         checks: Per-check results.
         attempts: Every vendor attempt, in start order.
         skipped: Vendors not asked, with reasons.
-        experiment: Experiment name and arm, when one applied.
-        shadow: Shadow attempts (never affecting the outcome).
+        experiment: The traffic-splitting experiment that chose the policy, when one applied:
+            ``name``, ``arm``, ``policy`` and ``assignment`` (``subject``: sticky by the
+            subject's keyed hash; ``request``: no subject, assigned by the request id).
+        shadow: Candidate vendors asked alongside (never affecting the outcome).
     """
 
     request_id: str
@@ -154,7 +199,7 @@ class DecisionRecord:
     attempts: Sequence[AttemptRecord] = ()
     skipped: Sequence[SkipRecord] = ()
     experiment: Mapping[str, str] | None = None
-    shadow: Sequence[AttemptRecord] = ()
+    shadow: Sequence[ShadowRecord] = ()
     schema: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:

@@ -148,6 +148,16 @@ class RateLimiter:
         """Seconds left in the current pause (0 if none)."""
         return max(self._paused_until - self.clock.monotonic(), 0.0)
 
+    def has_capacity(self) -> bool:
+        """A request could start now without waiting: no pause, a free slot, a token.
+
+        For optional traffic (shadow calls) that must never queue ahead of, or behind,
+        the calls a decision depends on.
+        """
+        if self.paused_for() > 0 or self._free <= 0 or self._waiters:
+            return False
+        return self.settings.rate is None or self.tokens >= 1
+
     def pause(self, seconds: float | None = None) -> None:
         """Send nothing for ``seconds`` (default ``settings.pause_on_limit``); pauses extend."""
         seconds = self.settings.pause_on_limit if seconds is None else seconds

@@ -1,0 +1,82 @@
+"""The result store interface: where comparison results live, whatever the database."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+
+from kycmux.results._model import Result, Role
+
+__all__ = ["Claim", "ResultStore", "StudyInfo"]
+
+
+class Claim(enum.StrEnum):
+    """What ``ResultStore.claim`` found for an (item, system) pair.
+
+    Attributes:
+        NEW: Never sent; now marked in flight, so go ahead and send it.
+        DONE: A result is stored; do not send it again (the vendor may bill twice).
+        INTERRUPTED: Marked in flight by an earlier run that never stored a result: it may
+            have reached the vendor. Now marked in flight again; the caller decides.
+    """
+
+    NEW = "new"
+    DONE = "done"
+    INTERRUPTED = "interrupted"
+
+
+@attrs.frozen
+class StudyInfo:
+    """A study's identity and settings.
+
+    Attributes:
+        name: The study name (offline run name or experiment name).
+        kind: ``offline`` or ``experiment``.
+        created_at: UNIX time it was first opened.
+        meta: Free-form JSON-ready settings (manifest, vendors, checks, policy hash...).
+    """
+
+    name: str
+    kind: str
+    created_at: float
+    meta: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@runtime_checkable
+class ResultStore(Protocol):
+    """Where results are kept. ``SqliteResultStore`` is the default; a server database can
+    implement the same methods. Implementations must be safe to call from several threads."""
+
+    def open_study(self, name: str, *, kind: str, meta: Mapping[str, Any]) -> StudyInfo:
+        """Create the study, or return it if it exists (``ConfigError`` if ``kind`` differs).
+
+        ``meta`` is stored on creation; an existing study keeps its own.
+        """
+        ...
+
+    def study(self, name: str) -> StudyInfo | None:
+        """The study called ``name``, if any."""
+        ...
+
+    def studies(self) -> Sequence[StudyInfo]:
+        """Every study, oldest first."""
+        ...
+
+    def claim(self, study: str, item: str, system: str) -> Claim:
+        """Mark (item, system) in flight before sending it; say whether it was already done."""
+        ...
+
+    def add(self, result: Result) -> None:
+        """Store a result (replacing an earlier one for the same study, item and system)."""
+        ...
+
+    def results(self, study: str, *, role: Role | None = None) -> Sequence[Result]:
+        """The study's results, in the order they were stored."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection; further calls fail."""
+        ...
