@@ -15,6 +15,7 @@ from kycmux import (
     Evidence,
     Mode,
     Outcome,
+    Policy,
     RetryPolicy,
     VendorSettings,
 )
@@ -222,6 +223,18 @@ async def test_subject_lockout_after_consecutive_definitive_failures(evidence: E
     assert (await engine.verify(other)).outcome is Outcome.ACCEPT
     rig.clock.advance(901)
     assert (await engine.verify(evidence)).outcome is Outcome.ACCEPT
+
+
+async def test_lockout_false_turns_the_lockout_off(evidence: Evidence) -> None:
+    table = {"lockout": False, "liveness": {"vendors": ["alpha"]}}
+    unlocked = Policy.from_table("offline", table)
+    assert unlocked.lockout is None
+    rig = make_rig()
+    engine = rig.engine(unlocked)
+    for _ in range(8):
+        rig.script("alpha", answer("SPOOF"))
+        assert (await engine.verify(evidence)).reasons == ("liveness:alpha:SPOOF",)
+    assert rig.calls["alpha"] == 8
 
 
 async def test_breaker_opens_probes_once_and_closes(evidence: Evidence) -> None:
