@@ -89,7 +89,7 @@ def test_hard_spoofs_are_still_caught() -> None:
         data = liveness_data_bytes(
             LivenessDataTruth(person.person_id, Liveness.SPOOF, difficulty=1.0)
         )
-        assert scores(SELFIE_P1, data).hack_score > 0.6
+        assert scores(SELFIE_P1, data).hack_score > 0.55  # above the 0.5 default threshold
 
 
 def test_decisions_are_deterministic() -> None:

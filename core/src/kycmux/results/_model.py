@@ -9,7 +9,7 @@ A *study* is one comparison: an offline run over a manifest, or a live experimen
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -49,6 +49,10 @@ class Role(enum.StrEnum):
     OFFLINE = "offline"
     LIVE = "live"
     SHADOW = "shadow"
+
+
+def _strings(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
 
 
 def _optional_label(value: Label | str | None) -> Label | None:
@@ -111,8 +115,8 @@ class Result:
     recorded_at: float
     label: Label | None = attrs.field(default=None, converter=_optional_label)
     subject: str | None = None
-    reasons: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    error_classes: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    reasons: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    error_classes: tuple[str, ...] = attrs.field(default=(), converter=_strings)
     checks: Mapping[str, CheckResult] = attrs.field(factory=dict)
     calls: int = 0
     possibly_billed: bool = False

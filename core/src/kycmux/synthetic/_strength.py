@@ -9,8 +9,12 @@ from kycmux.synthetic._truth import Liveness
 
 __all__ = ["attack_strength", "jitter", "match_strength"]
 
-# How far difficulty 1 moves a score from its clear-cut band towards the other side.
+# How far difficulty moves a score from its clear-cut band towards the other side: linearly up
+# to _TAIL_FROM, then faster, so the very hardest genuine and impostor (live and spoof) captures
+# overlap, as real score distributions do in their tails. Below _TAIL_FROM the bands never meet.
 _DIFFICULTY_SHIFT = 0.30
+_TAIL_FROM = 0.8
+_TAIL_GROWTH = 1.5
 
 
 def jitter(salt: str, *parts: object) -> float:
@@ -19,30 +23,35 @@ def jitter(salt: str, *parts: object) -> float:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") / 2.0**64
 
 
-def _difficulty(value: float) -> float:
+def _shift(value: float) -> float:
+    """How far a capture of difficulty ``value`` moves from its clear-cut band."""
     if not (math.isfinite(value) and 0.0 <= value <= 1.0):
         raise ValueError(f"difficulty must be in [0, 1], got {value!r}")
-    return float(value)
+    tail = max(0.0, value - _TAIL_FROM)
+    return _DIFFICULTY_SHIFT * value + _TAIL_GROWTH * tail * tail
 
 
 def match_strength(a: str | None, b: str | None, *, difficulty: float, salt: str) -> float:
     """How strongly two captures look like the same person, in [0, 1].
 
-    With ``u = jitter(salt, "match", sorted pair)`` and ``d = difficulty``:
+    With ``u = jitter(salt, "match", sorted pair)`` and ``s = 0.30·d + 1.5·max(0, d − 0.8)²``
+    (``d`` = difficulty; s = 0.24 at d = 0.8, 0.36 at d = 1):
 
-    - same person: ``0.85 + 0.14·u − 0.30·d`` (0.85-0.99 at d = 0, 0.55-0.69 at d = 1);
-    - different persons: ``0.05 + 0.20·u + 0.30·d`` (0.05-0.25 at d = 0, 0.35-0.55 at d = 1);
+    - same person: ``0.85 + 0.14·u − s`` (0.85-0.99 at d = 0, 0.49-0.63 at d = 1);
+    - different persons: ``0.05 + 0.20·u + s`` (0.05-0.25 at d = 0, 0.41-0.61 at d = 1);
     - either side ``None`` (nobody, no face): 0.
+
+    Up to d = 0.8 the two bands never meet; beyond it they overlap.
 
     Symmetric in ``a`` and ``b``; the salt (the vendor's name) gives each vendor its own jitter.
     """
-    d = _difficulty(difficulty)
+    shift = _shift(difficulty)
     if a is None or b is None:
         return 0.0
     u = jitter(salt, "match", *sorted((a, b)))
     if a == b:
-        return 0.85 + 0.14 * u - _DIFFICULTY_SHIFT * d
-    return 0.05 + 0.20 * u + _DIFFICULTY_SHIFT * d
+        return 0.85 + 0.14 * u - shift
+    return 0.05 + 0.20 * u + shift
 
 
 def attack_strength(
@@ -50,16 +59,16 @@ def attack_strength(
 ) -> float:
     """How strongly a capture looks like a presentation attack, in [0, 1].
 
-    With ``u = jitter(salt, "attack", liveness, person)`` and ``d = difficulty``:
+    With ``u = jitter(salt, "attack", liveness, person)`` and ``s`` as in ``match_strength``:
 
-    - live: ``0.02 + 0.13·u + 0.30·d`` (0.02-0.15 at d = 0, 0.32-0.45 at d = 1);
-    - spoof: ``0.85 + 0.13·u − 0.30·d`` (0.85-0.98 at d = 0, 0.55-0.68 at d = 1).
+    - live: ``0.02 + 0.13·u + s`` (0.02-0.15 at d = 0, 0.38-0.51 at d = 1);
+    - spoof: ``0.85 + 0.13·u − s`` (0.85-0.98 at d = 0, 0.49-0.62 at d = 1).
 
     ``person`` (optional) varies the jitter between subjects; the salt between vendors.
     """
-    d = _difficulty(difficulty)
+    shift = _shift(difficulty)
     kind = Liveness(liveness)
     u = jitter(salt, "attack", kind.value, person or "")
     if kind is Liveness.LIVE:
-        return 0.02 + 0.13 * u + _DIFFICULTY_SHIFT * d
-    return 0.85 + 0.13 * u - _DIFFICULTY_SHIFT * d
+        return 0.02 + 0.13 * u + shift
+    return 0.85 + 0.13 * u - shift

@@ -46,8 +46,8 @@ __all__ = [
 MAX_SELFIE_BYTES: Final = 5 * 1024 * 1024
 
 # (basis strength, Linkface score) knots, linearly interpolated. Linkface's matcher crosses its
-# recommended 0.7 at a match strength of about 0.62: hard genuine pairs (strength 0.55–0.69)
-# straddle it, while clear pairs land far from it.
+# recommended 0.7 at a match strength of about 0.62: hard genuine pairs (strength 0.49–0.75)
+# straddle it, so do the very hardest impostors (up to 0.61), while clear pairs land far from it.
 VERIFY_CURVE: Final = (
     (0.0, 0.0),
     (0.3, 0.30),
@@ -57,8 +57,8 @@ VERIFY_CURVE: Final = (
     (0.85, 0.86),
     (1.0, 0.99),
 )
-# Linkface's anti-hack model is wary: a hard live capture (strength 0.32–0.45) may already
-# score above the default 0.5 threshold, and every spoof scores well above it.
+# Linkface's anti-hack model is wary: a hard live capture (strength 0.29–0.51) may already
+# score above the default 0.5 threshold, and every spoof (strength ≥ 0.49) scores above it.
 HACK_CURVE: Final = (
     (0.0, 0.01),
     (0.3, 0.30),

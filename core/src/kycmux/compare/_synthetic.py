@@ -1,0 +1,230 @@
+"""A labelled synthetic manifest for trying comparisons end to end against the simulators.
+
+Every row is one capture session: a selfie and the ID-card photo of the card holder, a
+lip-reading video with the digits it was asked to read, and a liveness-SDK data file, so both
+bundled vendors (Tencent: video + card photo; Linkface: liveness data + selfie) can judge it.
+The files carry their truth (``kycmux.synthetic``); the simulators decide from it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+
+import attrs
+
+from kycmux.compare._manifest import write_manifest
+from kycmux.exceptions import ConfigError
+from kycmux.results._model import Label
+from kycmux.synthetic import (
+    Audio,
+    Faces,
+    ImageQuality,
+    ImageTruth,
+    Liveness,
+    LivenessDataTruth,
+    Person,
+    Population,
+    RegistryStatus,
+    VideoTruth,
+    write_image,
+    write_liveness_data,
+    write_video,
+)
+
+__all__ = ["DEFAULT_MIX", "write_synthetic_manifest"]
+
+DEFAULT_MIX: Mapping[Label, float] = MappingProxyType(
+    {Label.GENUINE: 0.5, Label.IMPOSTOR: 0.25, Label.SPOOF: 0.25}
+)
+_FORMATS = {"jsonl": "manifest.jsonl", "csv": "manifest.csv"}
+
+# Difficulty tiers per label: (share of rows, difficulty range). Most rows are clear-cut, so
+# both vendors get them right, as on a real, mostly clean set. The middle tier reaches into the
+# band where the vendors' score curves and thresholds differ, so they start to disagree; in the
+# hardest tier (difficulty ≥ 0.8, where the shared scoring basis lets the bands overlap) genuine
+# and attack scores overlap, so both vendors err and DET curves have something to show. Attack
+# rows get a larger hardest tier than genuine ones: evaluation sets collect sophisticated attacks
+# on purpose, while most genuine users capture well. Measured on the bundled simulators at their
+# recommended thresholds (200 rows, seeds 0-1): 80-91 % of genuine rows accepted (Tencent is
+# stricter on hard genuine faces), no impostor accepted at FAR 1e-4 (though their scores reach
+# into the genuine range), and the vendors disagree on 5-8 % of the rows.
+_Tiers = tuple[tuple[float, tuple[float, float]], ...]
+_GENUINE_TIERS: _Tiers = ((0.62, (0.0, 0.3)), (0.24, (0.4, 0.7)), (0.14, (0.8, 1.0)))
+_ATTACK_TIERS: _Tiers = ((0.55, (0.0, 0.3)), (0.20, (0.4, 0.7)), (0.25, (0.85, 1.0)))
+# Genuine rows with a capture problem, each troubling one vendor's capture only (Tencent reads
+# the video, Linkface the SDK data and the selfie): such a row comes out retry_capture or
+# reject for one vendor and fine for the other, as real capture trouble does.
+_CAPTURE_PROBLEM_SHARE = 0.08
+_PROBLEMS = ("silent_video", "unreadable_sdk_data", "wrong_digits", "blurred_selfie", "few_faces")
+
+
+@attrs.frozen
+class _Session:
+    """What one row's captures show.
+
+    Attributes:
+        card: The ID card holder (the claimed identity).
+        captured: Who the live captures show.
+        liveness: Live person, or an attack.
+        difficulty: How hard the captures are to judge.
+        digits: The digits the video was asked to read.
+        problem: A capture problem (genuine rows only), or ``None``.
+    """
+
+    card: Person
+    captured: Person
+    liveness: Liveness
+    difficulty: float
+    digits: str
+    problem: str | None = None
+
+
+def write_synthetic_manifest(
+    directory: str | os.PathLike[str],
+    *,
+    rows: int = 200,
+    seed: int = 0,
+    mix: Mapping[Label, float] = DEFAULT_MIX,
+    fmt: str = "jsonl",
+) -> Path:
+    """Write ``rows`` labelled synthetic rows and their files; return the manifest path.
+
+    The manifest is ``directory/manifest.jsonl`` (or ``.csv``), the files go to
+    ``directory/files/`` named after the row id. The same arguments always give the same bytes.
+    ``mix`` gives the share of each label (normalised; counts are rounded to sum to ``rows``):
+    genuine rows show the card holder, live; impostor rows another person, live, with the
+    holder's photo as selfie (a stolen photo); spoof rows an attack showing the holder.
+    """
+    counts = _label_counts(rows, mix)
+    if fmt not in _FORMATS:
+        raise ConfigError("format", f"must be one of {', '.join(_FORMATS)}")
+    if seed < 0:
+        raise ConfigError("seed", "must not be negative")
+    rng = random.Random(seed)
+    people = _people(rows, seed)
+    folder = Path(directory)
+    (folder / "files").mkdir(parents=True, exist_ok=True)
+    width = max(4, len(str(rows)))
+    records = []
+    for index, (label, problem) in enumerate(_plan(rng, counts)):
+        row_id = f"r{index + 1:0{width}d}"
+        session = _session(rng, label, problem, people[index], people)
+        records.append(_write_row(folder, row_id, label, session))
+    return write_manifest(folder / _FORMATS[fmt], records)
+
+
+def _plan(rng: random.Random, counts: Mapping[Label, int]) -> list[tuple[Label, str | None]]:
+    """Each row's label and capture problem, in row order: labels shuffled, and a fixed share
+    of genuine rows given a problem, every kind of problem in turn."""
+    labels = [label for label, count in counts.items() for _ in range(count)]
+    rng.shuffle(labels)
+    genuine = [i for i, label in enumerate(labels) if label is Label.GENUINE]
+    troubled = rng.sample(genuine, round(len(genuine) * _CAPTURE_PROBLEM_SHARE))
+    problems = {row: _PROBLEMS[n % len(_PROBLEMS)] for n, row in enumerate(troubled)}
+    return [(label, problems.get(i)) for i, label in enumerate(labels)]
+
+
+def _label_counts(rows: int, mix: Mapping[Label, float]) -> dict[Label, int]:
+    """Largest-remainder rounding, so the counts sum to ``rows`` and follow ``mix``."""
+    if rows < 1:
+        raise ConfigError("rows", "must be at least 1")
+    try:
+        shares = {Label(label): float(share) for label, share in mix.items()}
+    except ValueError:
+        raise ConfigError("mix", "keys must be labels (genuine, impostor, spoof)") from None
+    if any(not math.isfinite(s) or s < 0 for s in shares.values()) or sum(shares.values()) <= 0:
+        raise ConfigError("mix", "shares must be non-negative numbers, not all zero")
+    total = sum(shares.values())
+    exact = {label: rows * share / total for label, share in shares.items()}
+    counts = {label: math.floor(value) for label, value in exact.items()}
+    by_remainder = sorted(exact, key=lambda label: counts[label] - exact[label])
+    for label in by_remainder[: rows - sum(counts.values())]:
+        counts[label] += 1
+    return {label: counts.get(label, 0) for label in Label}
+
+
+def _people(rows: int, seed: int) -> list[Person]:
+    """One distinct card holder per row (registry status OK), plus spares for impostors."""
+    # 17 of every 20 generated persons have status OK.
+    population = Population.generate(math.ceil((rows + 2) * 20 / 17) + 20, seed)
+    return list(population.by_status(RegistryStatus.OK))
+
+
+def _session(
+    rng: random.Random, label: Label, problem: str | None, card: Person, people: list[Person]
+) -> _Session:
+    difficulty = _difficulty(rng, _GENUINE_TIERS if label is Label.GENUINE else _ATTACK_TIERS)
+    digits = f"{rng.randrange(10_000):04d}"
+    if label is Label.IMPOSTOR:
+        other = card
+        while other is card:
+            other = rng.choice(people)
+        return _Session(card, other, Liveness.LIVE, difficulty, digits)
+    liveness = Liveness.SPOOF if label is Label.SPOOF else Liveness.LIVE
+    return _Session(card, card, liveness, difficulty, digits, problem)
+
+
+def _difficulty(rng: random.Random, tiers: _Tiers) -> float:
+    draw, chosen = rng.random(), tiers[-1]
+    for tier in tiers:
+        if draw < tier[0]:
+            chosen = tier
+            break
+        draw -= tier[0]
+    low, high = chosen[1]
+    return round(rng.uniform(low, high), 3)
+
+
+def _write_row(folder: Path, row_id: str, label: Label, session: _Session) -> dict[str, str]:
+    files = folder / "files"
+    names = {
+        "selfie": f"{row_id}_selfie.png",
+        "reference_photo": f"{row_id}_card.jpg",
+        "video": f"{row_id}_video.mp4",
+        "liveness_data": f"{row_id}_liveness.bin",
+    }
+    selfie, card, video, sdk = _truths(session)
+    write_image(files / names["selfie"], selfie)
+    write_image(files / names["reference_photo"], card)
+    write_video(files / names["video"], video)
+    write_liveness_data(files / names["liveness_data"], sdk)
+    return {
+        "id": row_id,
+        "label": label.value,
+        **{field: f"files/{name}" for field, name in names.items()},
+        "digits": session.digits,
+        "id_number": session.card.id_number,
+        "id_name": session.card.name,
+        "subject_id": session.captured.person_id,
+    }
+
+
+def _truths(s: _Session) -> tuple[ImageTruth, ImageTruth, VideoTruth, LivenessDataTruth]:
+    """Selfie, card photo, video and SDK data of one session.
+
+    The selfie shows the card holder in every row: Linkface compares it with the SDK capture,
+    so it plays the reference for Linkface as the card photo does for Tencent. The photos are
+    clear; the live captures carry the difficulty (simulators use the larger of the two).
+    """
+    holder, who, d = s.card.person_id, s.captured.person_id, s.difficulty
+    blurred = s.problem == "blurred_selfie"
+    quality = ImageQuality.LOW_QUALITY if blurred else ImageQuality.OK
+    selfie = ImageTruth(holder, quality)
+    card = ImageTruth(holder)
+    wrong = f"{(int(s.digits) + 1) % 10_000:04d}" if s.problem == "wrong_digits" else None
+    video = VideoTruth(
+        who,
+        s.liveness,
+        digits_read=wrong,
+        audio=Audio.SILENT if s.problem == "silent_video" else Audio.OK,
+        faces=Faces.FEW if s.problem == "few_faces" else Faces.OK,
+        difficulty=d,
+    )
+    readable = s.problem != "unreadable_sdk_data"
+    sdk = LivenessDataTruth(who, s.liveness, readable=readable, difficulty=d)
+    return selfie, card, video, sdk
