@@ -14,6 +14,7 @@ import pytest
 from engine.e2e_support import LINKFACE, LINKFACE_PATH, TENCENT, SimCounter, both_captures, policies
 from kycmux import Consent, Engine, Outcome, PluginHost
 from kycmux._sandbox import Sandbox
+from kycmux.report import summarize
 from kycmux.results import Role, SqliteResultStore
 from kycmux.synthetic import DemoSet
 
@@ -82,6 +83,12 @@ async def test_linkface_shadows_tencent_for_consenting_subjects(
         d.request_id: {"live": d.outcome.value, LINKFACE: d.record.shadow[0].outcome}
         for d in decisions.values()
     }
+    # The live and shadow answers are paired by request: the report can compare them.
+    summary = summarize(results, study=study, bootstrap=50)
+    assert summary["overview"]["n_paired_items"] == len(CASES)
+    (pair,) = summary["agreement"]
+    assert pair["paired"] is True
+    assert pair["n"] == len(CASES)
 
 
 async def test_split_sends_each_subject_to_one_arm_for_good(
@@ -105,3 +112,7 @@ async def test_split_sends_each_subject_to_one_arm_for_good(
         stored = store.results("rollout")
     assert len(stored) == 24
     assert {r.system for r in stored} == {"control", "video"}
+    # Arms saw different people: rates compare, agreement cannot be computed.
+    summary = summarize(stored, bootstrap=50)
+    assert summary["overview"]["n_paired_items"] == 0
+    assert all(pair["paired"] is False for pair in summary["agreement"])
