@@ -751,7 +751,8 @@ def test_attack_strength_ranges_and_ordering() -> None:
             assert 0.38 <= live1 <= 0.51
             assert 0.49 <= spoof1 <= 0.62
             assert live0 < live8 < 0.5 < spoof8 < spoof0
-            assert live8 < live1 and spoof1 < spoof8
+            assert live8 < live1
+            assert spoof1 < spoof8
 
 
 @pytest.mark.parametrize("difficulty", [-0.1, 1.01, float("nan")])

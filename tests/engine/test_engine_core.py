@@ -325,3 +325,14 @@ async def test_attempt_reason_names_a_failed_check(evidence: Evidence) -> None:
     (attempt,) = decision.record.attempts
     assert attempt.error_class is None
     assert attempt.reason == "vendor_verdict"
+
+
+async def test_narrowing_to_one_vendor_keeps_only_its_raw_threshold(evidence: Evidence) -> None:
+    rule = CheckPolicy(("alpha", "beta"), raw_thresholds={"alpha": 0.95, "beta": 0.5})
+    narrowed = policy(checks={Check.FACE_MATCH: rule}).only(None, "beta")
+    assert narrowed.checks[Check.FACE_MATCH].raw_thresholds == {"beta": 0.5}
+    rig = make_rig()
+    engine = rig.engine(policy(checks={Check.FACE_MATCH: rule}))
+    decision = await engine.verify(evidence, vendor="beta")
+    assert decision.outcome is Outcome.ACCEPT  # 0.9 passes beta's 0.5
+    assert rig.calls == {"alpha": 0, "beta": 1}

@@ -12,6 +12,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from kycmux._cli_compare import COMMANDS as COMPARE_COMMANDS
 from kycmux._config import Config
 from kycmux._engine import Decision, Engine
 from kycmux._evidence import Check, Evidence
@@ -263,3 +264,7 @@ def demo(records: str | None) -> None:
     from kycmux._demo import run_demo
 
     run_demo(_console(), copy_records_to=records)
+
+
+for command in COMPARE_COMMANDS:
+    main.add_command(command)

@@ -182,7 +182,7 @@ class Policy:
                 raise PolicyError(f"policies.{self.name}", f"has no rule for {names}")
             wanted = {c: p for c, p in wanted.items() if c in chosen}
         if vendor is not None:
-            wanted = {c: attrs.evolve(p, vendors=(vendor,)) for c, p in wanted.items()}
+            wanted = {c: _only_vendor(p, vendor) for c, p in wanted.items()}
         return attrs.evolve(self, checks=wanted)
 
     def digest(self) -> str:
@@ -240,6 +240,11 @@ class Policy:
 
 
 _DEFAULT_SETTINGS = VendorSettings()
+
+
+def _only_vendor(rule: CheckPolicy, vendor: str) -> CheckPolicy:
+    raw = {v: t for v, t in rule.raw_thresholds.items() if v == vendor}
+    return attrs.evolve(rule, vendors=(vendor,), raw_thresholds=raw)
 
 
 def _check_thresholds(key: str, rule: CheckPolicy, spec: VendorSpec, check: Check) -> None:
