@@ -193,7 +193,14 @@ def test_rate_interval_contains_the_rate_and_narrows_with_more_items() -> None:
     assert small[0] < 0.3 < small[1]
     assert large[0] < 0.3 < large[1]
     assert large[1] - large[0] < (small[1] - small[0]) / 3
-    assert proportion_ci(0, 50, confidence=0.95, resamples=100, rng=derive_rng(0)) == (0.0, 0.0)
+
+def test_rates_at_zero_or_all_events_get_the_exact_bound_not_a_point() -> None:
+    # Clopper-Pearson at 0 of 50: upper = 1 - 0.025^(1/50) = 0.0711 (rule of three: 3/50 = 0.06)
+    none = proportion_ci(0, 50, confidence=0.95, resamples=100, rng=derive_rng(0))
+    assert none == pytest.approx((0.0, 0.0711), abs=1e-4)
+    every = proportion_ci(50, 50, confidence=0.95, resamples=100, rng=derive_rng(0))
+    assert every == pytest.approx((0.9289, 1.0), abs=1e-4)
+    assert proportion_ci(0, 50, confidence=0.95, resamples=0, rng=derive_rng(0)) is None
 
 
 def test_counting_resamples_match_drawing_indices() -> None:

@@ -193,9 +193,20 @@ def _replicates(
 def proportion_ci(
     count: int, n: int, *, confidence: float, resamples: int, rng: np.random.Generator
 ) -> tuple[float, float] | None:
-    """Percentile-bootstrap CI of the proportion ``count / n`` (items resampled)."""
+    """Percentile-bootstrap CI of the proportion ``count / n`` (items resampled).
+
+    At 0 or ``n`` events every resample repeats the data, so the bootstrap interval collapses
+    to a point and would claim certainty; there the exact (Clopper-Pearson) bound is used
+    instead: ``[0, 1 - (α/2)^(1/n)]`` for none, its mirror for all (3.7/n at 95 %, about the
+    rule of three).
+    """
     if n == 0 or resamples == 0:
         return None
+    tail = (1 - confidence) / 2
+    if count == 0:
+        return 0.0, 1 - tail ** (1 / n)
+    if count == n:
+        return tail ** (1 / n), 1.0
     reps = _replicates([count, n - count], lambda c: c[:, 0] / n, resamples, rng)
     return percentile_interval(reps, confidence)
 

@@ -65,8 +65,9 @@ _PERCENTILES = (50, 95, 99)
 METHODS = {
     "rates": (
         "Every rate is count / n with a percentile-bootstrap confidence interval (items "
-        "resampled with replacement). A rate of 0/n gets the interval [0, 0]: for zero events "
-        "the rule of three (upper 95% bound about 3/n) is a better guide."
+        "resampled with replacement), except at 0/n or n/n events, where the bootstrap "
+        "collapses to a point: there the exact Clopper-Pearson bound is given instead "
+        "(0/n: [0, 1 - (alpha/2)^(1/n)], about the rule of three)."
     ),
     "percentiles": (
         "Latency percentiles use numpy's 'linear' method (Hyndman & Fan type 7); intervals "
