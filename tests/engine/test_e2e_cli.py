@@ -207,6 +207,10 @@ def test_demo_runs_to_completion(tmp_path: Path, demo: DemoSet) -> None:
     assert "retry_capture:" in result.output
     # Four 503s in a row inside the 2.5 s outage open Linkface's breaker.
     assert "linkface: closed → open" in result.output
+    # Linkface in Tencent's shadow: asked for consenting subjects only, never deciding.
+    assert "shadow experiment (never deciding)" in result.output
+    assert "live reject, shadow linkface reject" in result.output
+    assert "live accept, shadow linkface no consent" in result.output
     lines = records.read_text(encoding="utf-8").splitlines()
     assert len(lines) == len(list(steps(demo)))
     assert all(json.loads(line)["schema"] == 1 for line in lines)

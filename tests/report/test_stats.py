@@ -194,6 +194,7 @@ def test_rate_interval_contains_the_rate_and_narrows_with_more_items() -> None:
     assert large[0] < 0.3 < large[1]
     assert large[1] - large[0] < (small[1] - small[0]) / 3
 
+
 def test_rates_at_zero_or_all_events_get_the_exact_bound_not_a_point() -> None:
     # Clopper-Pearson at 0 of 50: upper = 1 - 0.025^(1/50) = 0.0711 (rule of three: 3/50 = 0.06)
     none = proportion_ci(0, 50, confidence=0.95, resamples=100, rng=derive_rng(0))

@@ -201,8 +201,10 @@ def test_a_tiny_sample_is_not_enough_to_call_a_winner(tiny: dict[str, Any]) -> N
     assert not hter["significant"]
     half_width = (hter["ci"][1] - hter["ci"][0]) / 2
     rough = math.ceil(10 * (half_width / 0.1) ** 2)
-    assert hter["items_needed"] == max(11, rough)
-    assert "not enough to call a winner" in verdict["statement"]
+    assert hter["too_few"] is True  # 10 < MIN_ITEMS, whatever the interval says
+    assert hter["items_needed"] == max(11, 20, rough)
+    assert "too few items to tell (10; at least 20 per system needed)" in verdict["statement"]
+    assert "no winner is called" in verdict["statement"]
     assert f"Roughly {hter['items_needed']:,} labelled items" in verdict["statement"]
     assert verdict["statement"] == " ".join(verdict["paragraphs"])
 
@@ -275,6 +277,23 @@ def test_a_clearly_better_system_with_enough_data_is_named_the_winner() -> None:
     assert hter["items_needed"] is None
     assert verdict["statement"].startswith("good is more accurate than bad: HTER")
     assert "excludes 0" in verdict["statement"]
+
+
+def test_an_interval_excluding_zero_on_a_handful_of_items_calls_nothing() -> None:
+    # 12 items where `bad` errs on every attack: every resample separates the two systems, yet
+    # 12 items are too few for the interval itself to be trusted.
+    rows = []
+    for index in range(12):
+        label = G if index % 2 else IMP
+        rows.append(row(f"r{index}", "good", "accept" if label is G else "reject", label=label))
+        rows.append(row(f"r{index}", "bad", "accept", label=label))
+    verdict = summarize(rows, bootstrap=200)["verdict"]
+    (hter,) = verdict["comparisons"][:1]
+    assert hter["ci"][0] > 0  # the bootstrap alone would call it
+    assert hter["too_few"] is True
+    assert hter["significant"] is False
+    assert verdict["winner"] is None
+    assert "too few items to tell (12; at least 20 per system needed)" in verdict["statement"]
 
 
 def test_without_labels_accuracy_cannot_be_judged() -> None:

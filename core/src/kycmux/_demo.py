@@ -21,7 +21,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from kycmux._engine import Decision, Engine
-from kycmux._evidence import Evidence
+from kycmux._evidence import Consent, Evidence
 from kycmux._plugins import PluginHost
 from kycmux._sandbox import Sandbox, run_sandbox
 from kycmux.synthetic import DemoSet, write_demo_set
@@ -34,6 +34,11 @@ _RESILIENCE = {
     "breaker": _FAST_BREAKER,
     "retry": {"max_attempts": 2, "base_delay": 0.05},
     "rate_limit": {"pause_on_limit": 0.2},
+}
+
+# Linkface answers in the shadow of Tencent's live decisions, for subjects who consented.
+EXPERIMENTS: dict[str, Any] = {
+    "linkface_shadow": {"policy": "video_first", "shadow": LINKFACE, "max_delay": 2.0},
 }
 
 POLICIES: dict[str, Any] = {
@@ -86,7 +91,13 @@ class Tour:
                 f"{a.vendor}{'' if a.error_class is None else '✗'}" for a in record.attempts
             ]
             outcome = _styled(record.outcome) + (f"\n{record.hint}" if record.hint else "")
-            table.add_row(scene, outcome, " → ".join(calls), f"{record.duration_ms:.0f}")
+            shadows = [
+                f"\nshadow {s.vendor}: {s.outcome or s.status.replace('_', ' ')}"
+                for s in record.shadow
+                if s.status != "no_consent" or scene.startswith("shadow")
+            ]
+            row = " → ".join(calls) + "".join(shadows)
+            table.add_row(scene, outcome, row, f"{record.duration_ms:.0f}")
         states = "   ".join(f"{v}: [bold]{s}[/]" for v, s in breakers.items())
         return Group(table, Panel(states or "-", title="circuit breakers"))
 
@@ -129,6 +140,23 @@ def steps(d: DemoSet) -> Iterator[Step]:
     yield Step("spoof: rejected, no failover", "video_first", spoof)
     yield Step("capture: wrong digits read", "video_first", video("wrong_digits_video"))
     yield Step("capture: no sound", "video_first", video("silent_video"))
+    consent = {"consents": [Consent.SHADOW_EVALUATION]}
+    yield Step(
+        "shadow: Linkface beside Tencent",
+        "video_first",
+        video("live_video", **both, subject_id="sh1", **consent),
+    )
+    attack = {"selfie": d["selfie"], "liveness_data": d["attack_liveness_data"]}
+    yield Step(
+        "shadow: both see the spoof",
+        "video_first",
+        video("spoof_video", **attack, subject_id="sh2", **consent),
+    )
+    yield Step(
+        "shadow: no consent, nothing sent",
+        "video_first",
+        video("live_video", **both, subject_id="sh3"),
+    )
     outage = video("live_video", **both)
     for i in range(10):
         before = _outage(2.5) if i == 0 else None
@@ -203,7 +231,20 @@ def _summary(console: Console, tour: Tour, records: Path) -> None:
         )
     console.print(table)
     console.print(Panel("\n".join(tour.transitions) or "none", title="breaker transitions"))
+    shadowed = [
+        f"{scene}: live {d.record.outcome}, shadow {s.vendor} "
+        + (s.outcome if s.status == "answered" and s.outcome else s.status.replace("_", " "))
+        for scene, d in tour.rows
+        for s in d.record.shadow
+        if scene.startswith("shadow")
+    ]
+    console.print(Panel("\n".join(shadowed) or "none", title="shadow experiment (never deciding)"))
     console.print(f"Decision records (JSON lines, masked): [bold]{records}[/]")
+    results = records.with_name("results.sqlite")
+    console.print(
+        f"Shadow experiment results: [bold]{results}[/] "
+        f"(kycmux report --results {results} --out DIR)"
+    )
 
 
 def run_demo(console: Console, *, copy_records_to: str | None = None) -> None:
@@ -214,7 +255,12 @@ def run_demo(console: Console, *, copy_records_to: str | None = None) -> None:
     host = PluginHost.from_entry_points()
     console.print(f"[bold]kycmux demo[/] — simulators on loopback, files in {workdir}")
     with run_sandbox(host, [LINKFACE, TENCENT]) as box:
-        config = box.config(host, policies=POLICIES, engine={"records": str(records)})
+        config = box.config(
+            host,
+            policies=POLICIES,
+            experiments=EXPERIMENTS,
+            engine={"records": str(records), "results": str(workdir / "results.sqlite")},
+        )
         engine = Engine.from_config(config, host=host)
 
         async def main() -> Tour:

@@ -20,7 +20,8 @@
     ``error_rate`` or ``p95_latency_ms``), ``systems`` ``[best, other]``, ``values`` (each
     system's metric on the compared items), ``difference`` (other − best), ``ci``,
     ``paired`` (paired bootstrap over the items both judged, or independent), ``n`` (items
-    compared; per system when independent), ``significant`` (the interval excludes 0) and
+    compared; per system when independent), ``significant`` (the interval excludes 0, with at
+    least ``MIN_ITEMS`` items per system), ``too_few`` (fewer than that) and
     ``items_needed`` (when not significant: roughly how many items would make the interval's
     half-width as small as the difference, ``n × (half-width / |difference|)²``, and at
     least ``n + 1``).
@@ -48,6 +49,10 @@ from kycmux.results._model import Label
 __all__ = ["verdict_section"]
 
 _Stat = Callable[..., FloatArray]
+
+MIN_ITEMS = 20
+"""Below this many items (per system) a bootstrap interval is itself too unreliable to call
+anything: with 2 items it can exclude 0 by the luck of the draw."""
 
 
 def verdict_section(data: StudyData, summary: dict[str, Any], settings: Settings) -> dict[str, Any]:
@@ -222,11 +227,12 @@ def _comparison(
     difference = None if vb is None or vo is None else vo - vb
     reps = joint_replicates(groups, statistic, resamples=settings.bootstrap, rng=rng)
     ci = percentile_interval(reps, settings.confidence) if reps.size else None
-    significant = ci is not None and (ci[0] > 0 or ci[1] < 0)
+    too_few = n < MIN_ITEMS
+    significant = ci is not None and (ci[0] > 0 or ci[1] < 0) and not too_few
     needed = None
     if ci is not None and difference and not significant:
         # Not significant with n items, so more than n are needed, whatever the formula says.
-        needed = max(n + 1, math.ceil(n * ((ci[1] - ci[0]) / 2 / abs(difference)) ** 2))
+        needed = max(n + 1, MIN_ITEMS, math.ceil(n * ((ci[1] - ci[0]) / 2 / abs(difference)) ** 2))
     return {
         "metric": metric,
         "systems": [best, other],
@@ -236,6 +242,7 @@ def _comparison(
         "paired": paired,
         "n": n,
         "significant": significant,
+        "too_few": too_few,
         "items_needed": needed,
     }
 
@@ -269,10 +276,16 @@ def _hter_sentence(c: dict[str, Any], settings: Settings) -> str:
             f"of {diff}. "
             "The interval excludes 0."
         )
-    text = (
-        f"{best} has the lower HTER ({_pct(vb)} vs {_pct(vo)} for {other}), but the data is "
-        f"not enough to call a winner: the difference, {diff}, could be 0."
-    )
+    if c["too_few"]:
+        text = (
+            f"{best} has the lower HTER ({_pct(vb)} vs {_pct(vo)} for {other}), a difference of "
+            f"{diff}, but {_too_few(c)}, so no winner is called."
+        )
+    else:
+        text = (
+            f"{best} has the lower HTER ({_pct(vb)} vs {_pct(vo)} for {other}), but the data is "
+            f"not enough to call a winner: the difference, {diff}, could be 0."
+        )
     if c["items_needed"]:
         text += (
             f" Roughly {c['items_needed']:,} labelled items would be needed to tell them apart "
@@ -392,6 +405,8 @@ def _operational_text(comparisons: list[dict[str, Any]], settings: Settings) -> 
         )
         if c["significant"] and c["difference"] > 0:
             text += f"{best} is {'faster' if ms else 'less often in error'}"
+        elif c["too_few"]:
+            text += _too_few(c)
         elif c["difference"] == 0:
             text += "no difference"
         elif c["ci"] is None:
@@ -435,6 +450,10 @@ def _operational_winner(comparisons: list[dict[str, Any]]) -> str | None:
 
 
 # -- formatting -------------------------------------------------------------------------------
+
+
+def _too_few(c: dict[str, Any]) -> str:
+    return f"too few items to tell ({c['n']:,}; at least {MIN_ITEMS} per system needed)"
 
 
 def _conf(settings: Settings) -> str:
