@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from engine.e2e_support import LINKFACE, TENCENT, SimCounter, parse_exports
+from engine.e2e_support import LINKFACE, LINKFACE_PATH, TENCENT, SimCounter, parse_exports
 from kycmux import Config, PluginHost
 from kycmux._cli import main
 from kycmux._demo import steps
@@ -81,6 +81,44 @@ def test_verify_human_output(box: Sandbox, cli_config: Path, demo: DemoSet) -> N
     assert result.exit_code == 0, result.output
     assert "RETRY_CAPTURE" in result.output
     assert "Tell the user: Please read the digits shown on screen again" in result.output
+
+
+SHADOW_TOML = """
+[policies.video]
+liveness = { vendors = ["tencent_legacy"] }
+face_match = { vendors = ["tencent_legacy"], max_far = 1e-4 }
+
+[experiments.try_linkface]
+policy = "video"
+shadow = "linkface"
+max_delay = 4.0
+"""
+
+
+@pytest.mark.parametrize("consent", [True, False])
+def test_verify_consent_gates_the_shadow_vendor(
+    box: Sandbox, cli_config: Path, demo: DemoSet, consent: bool
+) -> None:
+    cli_config.write_text(box.toml() + SHADOW_TOML, encoding="utf-8")
+    linkface = SimCounter(box, LINKFACE)
+    result = _verify(
+        cli_config,
+        box,
+        "--video", str(demo["live_video"]),
+        "--digits", demo.digits,
+        "--card", str(demo["card_photo"]),
+        "--selfie", str(demo["selfie"]),
+        "--liveness-data", str(demo["live_liveness_data"]),
+        *(["--consent", "shadow_evaluation"] if consent else []),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "ACCEPT" in result.output
+    if consent:
+        assert "shadow linkface (try_linkface): answered, would have said accept" in result.output
+        assert linkface.served(LINKFACE_PATH) == 1
+    else:
+        assert "shadow linkface (try_linkface): no_consent" in result.output
+        assert linkface.served() == 0
 
 
 def test_verify_vendor_limits_the_decision_to_one_vendor(

@@ -15,7 +15,7 @@ from rich.table import Table
 from kycmux._cli_compare import COMMANDS as COMPARE_COMMANDS
 from kycmux._config import Config
 from kycmux._engine import Decision, Engine
-from kycmux._evidence import Check, Evidence
+from kycmux._evidence import Check, Consent, Evidence
 from kycmux._plugins import PluginHost
 from kycmux._sandbox import run_sandbox
 from kycmux._vendor import VendorSpec
@@ -168,12 +168,20 @@ _EVIDENCE_OPTIONS = {
 @click.option("--id-number", help="PRC resident ID number (18 characters).")
 @click.option("--id-name", help="Name on the ID.")
 @click.option("--subject", help="Your stable id for the person.")
+@click.option(
+    "--consent",
+    "consents",
+    multiple=True,
+    type=click.Choice([c.value for c in Consent]),
+    help="What the person agreed to beyond the verification (repeatable).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the decision record as JSON.")
 def verify(
     config_path: str | None,
     policy: str | None,
     vendor: str | None,
     checks: tuple[str, ...],
+    consents: tuple[str, ...],
     as_json: bool,
     **evidence_options: str | None,
 ) -> None:
@@ -188,6 +196,7 @@ def verify(
             id_number=evidence_options["id_number"],
             id_name=evidence_options["id_name"],
             subject_id=evidence_options["subject"],
+            consents=consents,
         )
     except InvalidEvidenceError as exc:
         raise click.BadParameter(exc.rule, param_hint=_EVIDENCE_OPTIONS[exc.field]) from None
@@ -227,6 +236,11 @@ def print_decision(console: Console, decision: Decision) -> None:
     console.print(table)
     for skip in record.skipped:
         console.print(f"skipped {skip.vendor} for {skip.check}: {skip.reason}")
+    if record.experiment is not None:
+        console.print(f"experiment {record.experiment['name']}: arm {record.experiment['arm']}")
+    for shadow in record.shadow:
+        said = f", would have said {shadow.outcome}" if shadow.outcome else ""
+        console.print(f"shadow {shadow.vendor} ({shadow.experiment}): {shadow.status}{said}")
 
 
 @main.command()
