@@ -80,7 +80,16 @@ def _usage(exc: KycmuxError) -> click.UsageError:
 
 
 def _report_options(command: F) -> F:
+    """``--out`` and the statistics options, shared by ``compare`` and ``report``."""
     options = (
+        click.option(
+            "--out",
+            "out_dir",
+            type=click.Path(file_okay=False),
+            default=DEFAULT_OUT,
+            show_default=True,
+            help="Where the report goes.",
+        ),
         click.option(
             "--confidence",
             type=click.FloatRange(0, 1, min_open=True, max_open=True),
@@ -364,14 +373,6 @@ def _print_run(console: Console, summary: CompareSummary) -> None:
     help="Result store, a SQLite file (default: OUT/results.sqlite).",
 )
 @click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False),
-    default=DEFAULT_OUT,
-    show_default=True,
-    help="Where the report goes.",
-)
-@click.option(
     "--concurrency",
     type=click.IntRange(1, MAX_CONCURRENCY),
     default=4,
@@ -477,14 +478,6 @@ def _choose_study(store: SqliteResultStore, name: str | None) -> StudyInfo:
     help="The result store (SQLite file) to read.",
 )
 @click.option("--study", help="The study to report on (needed when the store holds several).")
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False),
-    default=DEFAULT_OUT,
-    show_default=True,
-    help="Where the report goes.",
-)
 @_report_options
 def report(results_path: str, study: str | None, out_dir: str, **report_options: Any) -> None:
     """Write the report of stored results: an offline run or a live experiment."""

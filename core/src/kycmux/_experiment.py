@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from kycmux._policy import CheckPolicy, Policy
+from kycmux._policy import CheckPolicy, Policy, vendor_names
 from kycmux._vendor import VendorSpec
 from kycmux.exceptions import PolicyError
 
@@ -67,12 +67,6 @@ def _non_negative(_inst: Any, attribute: attrs.Attribute[Any], value: float) -> 
         raise PolicyError(attribute.name, "must be a number >= 0")
 
 
-def _names(value: Iterable[str]) -> tuple[str, ...]:
-    if isinstance(value, str):
-        raise PolicyError("vendors", "must be a list of vendor names")
-    return tuple(value)
-
-
 @attrs.frozen
 class Assignment:
     """Where one decision went.
@@ -113,7 +107,7 @@ class Arm:
     name: str
     weight: float = attrs.field(default=1.0, converter=float, validator=_positive)
     policy: str | None = None
-    vendors: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    vendors: tuple[str, ...] = attrs.field(default=(), converter=vendor_names)
 
     def __attrs_post_init__(self) -> None:
         if self.policy is not None and self.vendors:

@@ -29,6 +29,7 @@ __all__ = [
     "Policy",
     "Threshold",
     "VendorSettings",
+    "vendor_names",
 ]
 
 DEFAULT_MAX_FAR = 1e-4
@@ -91,7 +92,8 @@ def _positive(_inst: Any, attribute: attrs.Attribute[Any], value: float | None) 
         raise PolicyError(attribute.name, "must be a positive number")
 
 
-def _names(value: Iterable[str]) -> tuple[str, ...]:
+def vendor_names(value: Iterable[str]) -> tuple[str, ...]:
+    """A list of vendor names as a tuple; a bare string is a mistake, not a list of letters."""
     if isinstance(value, str):
         raise PolicyError("vendors", "must be a list of vendor names")
     return tuple(value)
@@ -110,7 +112,7 @@ class CheckPolicy:
             unless the vendor gives its own verdict).
     """
 
-    vendors: tuple[str, ...] = attrs.field(converter=_names)
+    vendors: tuple[str, ...] = attrs.field(converter=vendor_names)
     mode: Mode = attrs.field(default=Mode.FAILOVER, converter=Mode)
     combine: Combine = attrs.field(default=Combine.ANY_NEGATIVE_REJECTS, converter=Combine)
     max_far: float | None = attrs.field(default=None, validator=_positive)

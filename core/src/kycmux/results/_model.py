@@ -9,12 +9,12 @@ A *study* is one comparison: an offline run over a manifest, or a live experimen
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
 
-from kycmux._record import CheckRecord, DecisionRecord, ShadowRecord, to_plain
+from kycmux._record import AttemptRecord, CheckRecord, DecisionRecord, ShadowRecord, to_plain
 
 __all__ = ["CheckResult", "Label", "Result", "Role"]
 
@@ -145,11 +145,8 @@ class Result:
             label=label,
             subject=record.subject,
             reasons=record.reasons,
-            error_classes=tuple(a.error_class for a in record.attempts if a.error_class),
-            checks={c.check: _check_result(c) for c in record.checks},
-            calls=len(record.attempts),
-            possibly_billed=any(a.possibly_billed for a in record.attempts),
             record=record.to_dict(),
+            **_tallies(record.attempts, record.checks),
         )
 
     @classmethod
@@ -176,11 +173,8 @@ class Result:
             label=label,
             subject=subject,
             reasons=shadow.reasons,
-            error_classes=tuple(a.error_class for a in shadow.attempts if a.error_class),
-            checks={c.check: _check_result(c) for c in shadow.checks},
-            calls=len(shadow.attempts),
-            possibly_billed=any(a.possibly_billed for a in shadow.attempts),
             record=shadow.to_dict(),
+            **_tallies(shadow.attempts, shadow.checks),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -195,6 +189,16 @@ class Result:
             name: CheckResult.from_plain(check) for name, check in fields.get("checks", {}).items()
         }
         return cls(**fields)
+
+
+def _tallies(attempts: Sequence[AttemptRecord], checks: Sequence[CheckRecord]) -> dict[str, Any]:
+    """What a result keeps of a run's attempts and checks."""
+    return {
+        "error_classes": tuple(a.error_class for a in attempts if a.error_class),
+        "checks": {c.check: _check_result(c) for c in checks},
+        "calls": len(attempts),
+        "possibly_billed": any(a.possibly_billed for a in attempts),
+    }
 
 
 def _check_result(check: CheckRecord) -> CheckResult:
