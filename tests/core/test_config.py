@@ -164,3 +164,34 @@ def test_base_url_loses_its_trailing_slash() -> None:
     assert VendorConfig("alpha", "https://api.example.com/v1/").base_url == (
         "https://api.example.com/v1"
     )
+
+
+def test_record_key_comes_from_the_environment_as_a_secret(specs: dict) -> None:  # type: ignore[type-arg]
+    data = {"engine": {"record_key": "${KYCMUX_RECORD_KEY}", "policy": "p"}}
+    config = Config.from_mapping(data, specs, {"KYCMUX_RECORD_KEY": "key-91c2"})
+    key = config.engine["record_key"]
+    assert isinstance(key, Secret)
+    assert key.reveal() == "key-91c2"
+    assert "key-91c2" not in repr(config.engine)
+    assert config.engine["policy"] == "p"
+
+
+@pytest.mark.parametrize(
+    ("value", "env", "error", "rule"),
+    [
+        ("literal-key", {}, ConfigError, "${ENV_VAR} reference"),
+        (42, {}, ConfigError, "${ENV_VAR} reference"),
+        ("${NOT_SET}", {}, MissingSecretError, "NOT_SET is not set"),
+    ],
+)
+def test_record_key_must_be_an_env_reference(
+    specs: dict,  # type: ignore[type-arg]
+    value: object,
+    env: dict[str, str],
+    error: type[ConfigError],
+    rule: str,
+) -> None:
+    with pytest.raises(error) as caught:
+        Config.from_mapping({"engine": {"record_key": value}}, specs, env)
+    assert caught.value.key == "engine.record_key"
+    assert rule in caught.value.rule

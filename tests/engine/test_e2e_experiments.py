@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from engine.e2e_support import LINKFACE, LINKFACE_PATH, TENCENT, SimCounter, both_captures, policies
-from kycmux import Consent, Engine, Outcome, PluginHost
+from kycmux import Config, Consent, Engine, Outcome, PluginHost, keyed_hash
 from kycmux._sandbox import Sandbox
 from kycmux.report import summarize
 from kycmux.results import Role, SqliteResultStore
@@ -29,12 +29,13 @@ SPLIT = {
 
 
 def engine_with(box: Sandbox, host: PluginHost, results: Path, **experiments: Any) -> Engine:
-    config = box.config(
-        host,
-        policies=policies(),
-        experiments=experiments,
-        engine={"results": str(results), "record_key": "e2e-key"},
-    )
+    data = {
+        "vendors": box.tables,
+        "policies": policies(),
+        "experiments": experiments,
+        "engine": {"results": str(results), "record_key": "${E2E_RECORD_KEY}"},
+    }
+    config = Config.from_mapping(data, host.vendors, {**box.env, "E2E_RECORD_KEY": "e2e-key"})
     return Engine.from_config(config, host=host)
 
 
@@ -75,6 +76,9 @@ async def test_linkface_shadows_tencent_for_consenting_subjects(
         study = store.study("try_linkface")
     assert study is not None
     assert study.meta["vendor"] == LINKFACE
+    # Subjects are hashed with the key from the environment, never the literal in the file.
+    expected = keyed_hash(b"e2e-key", "e2e-genuine")
+    assert decisions["genuine"].record.subject == expected
     by_item: dict[str, dict[str, str]] = {}
     for result in results:
         by_item.setdefault(result.item, {})[result.system] = result.outcome

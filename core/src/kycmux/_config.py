@@ -198,9 +198,28 @@ class Config:
         return cls(
             vendors=vendors,
             policies=_tables(data, "policies"),
-            engine=_table(data, "engine"),
+            engine=_engine_table(_table(data, "engine"), os.environ if env is None else env),
             experiments=_tables(data, "experiments"),
         )
+
+
+def _engine_table(table: Mapping[str, Any], env: Mapping[str, str]) -> Mapping[str, Any]:
+    """The ``[engine]`` table with its one secret, ``record_key``, resolved as a ``Secret``.
+
+    The key keeps subject hashes and experiment assignments unguessable, so like every secret
+    it must come from the environment, never from the (committed) file.
+    """
+    if "record_key" not in table:
+        return table
+    raw = table["record_key"]
+    ref = _REF.match(raw) if isinstance(raw, str) else None
+    if ref is None:
+        raise ConfigError(
+            "engine.record_key", "is secret: write it as a ${ENV_VAR} reference, not a literal"
+        )
+    if ref.group(1) not in env:
+        raise MissingSecretError("engine.record_key", ref.group(1))
+    return {**table, "record_key": Secret(env[ref.group(1)])}
 
 
 def _table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
