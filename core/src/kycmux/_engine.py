@@ -56,7 +56,6 @@ __all__ = ["Decision", "Engine"]
 log = logging.getLogger("kycmux.engine")
 T = TypeVar("T")
 _ENGINE_KEYS = {"policy", "record_key", "records", "results", "async_backend"}
-_LIVE = "live"
 
 
 @attrs.frozen
@@ -305,34 +304,34 @@ class Engine:
     ) -> list[PendingShadow]:
         started = []
         for experiment, policy in self._lab.shadows(base):
-            status = self._shadow_gate(experiment, policy, evidence, subject, request_id)
-            if status is not None:
-                started.append(PendingShadow.skipped(experiment, status))
+            plan = self._shadow_plan(experiment, policy, evidence, subject, request_id)
+            if isinstance(plan, str):
+                started.append(PendingShadow.skipped(experiment, plan))
                 continue
-            narrowed = policy.only(self._servable(policy, evidence), None)
-            run = self._run(narrowed, evidence, request_id, role="shadow")
-            conclude = functools.partial(_shadow_record, experiment, narrowed)
+            run = self._run(plan, evidence, request_id, role="shadow")
+            conclude = functools.partial(_shadow_record, experiment, plan)
             started.append(PendingShadow.start(experiment, run, self._clock, conclude))
         return started
 
-    def _shadow_gate(
+    def _shadow_plan(
         self,
         experiment: ShadowExperiment,
         policy: Policy,
         evidence: Evidence,
         subject: str | None,
         request_id: str,
-    ) -> str | None:
-        """Why the candidate is not asked this time, or ``None`` to ask it."""
+    ) -> Policy | str:
+        """The candidate's policy narrowed to what it can serve, or why it is not asked."""
         if Consent.SHADOW_EVALUATION not in evidence.consents:
             return "no_consent"
         if not experiment.sampled(self._experiment_key, subject, request_id):
             return "not_sampled"
-        if not self._servable(policy, evidence):
+        servable = self._servable(policy, evidence)
+        if not servable:
             return "nothing_to_ask"
         if not self.limiter(experiment.vendor).has_capacity():
             return "no_capacity"
-        return None
+        return policy.only(servable, None)
 
     # verification -----------------------------------------------------------------------
 

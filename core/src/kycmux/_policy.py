@@ -95,7 +95,7 @@ def _positive(_inst: Any, attribute: attrs.Attribute[Any], value: float | None) 
 def vendor_names(value: Iterable[str]) -> tuple[str, ...]:
     """A list of vendor names as a tuple; a bare string is a mistake, not a list of letters."""
     if isinstance(value, str):
-        raise PolicyError("vendors", "must be a list of vendor names")
+        raise PolicyError("vendors", "must be a list of vendor names, not one string")
     return tuple(value)
 
 

@@ -22,10 +22,10 @@ import attrs
 from kycmux._engine import Engine
 from kycmux._evidence import Check
 from kycmux._plugins import PluginHost
-from kycmux._policy import Policy
+from kycmux._policy import Policy, vendor_names
 from kycmux._vendor import VendorSpec
 from kycmux.compare._manifest import Manifest, ManifestRow
-from kycmux.exceptions import ConfigError, PolicyError
+from kycmux.exceptions import ConfigError
 from kycmux.results._model import Result, Role
 from kycmux.results._store import Claim, ResultStore, StudyInfo
 
@@ -58,12 +58,6 @@ def _study_name(_inst: Any, _attribute: attrs.Attribute[Any], value: Any) -> Non
         raise ConfigError("study", "must not have surrounding spaces or control characters")
     if len(value) > _MAX_STUDY_NAME:
         raise ConfigError("study", f"must be at most {_MAX_STUDY_NAME} characters")
-
-
-def _vendor_names(value: Iterable[str]) -> tuple[str, ...]:
-    if isinstance(value, str):
-        raise ConfigError("vendors", "must be a list of vendor names, not one string")
-    return tuple(value)
 
 
 def _vendor_list(_inst: Any, _attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
@@ -128,7 +122,7 @@ class CompareSettings:
     """
 
     study: str = attrs.field(validator=_study_name)
-    vendors: tuple[str, ...] = attrs.field(converter=_vendor_names, validator=_vendor_list)
+    vendors: tuple[str, ...] = attrs.field(converter=vendor_names, validator=_vendor_list)
     checks: tuple[Check, ...] = attrs.field(converter=_check_values, validator=_check_list)
     policy: str | None = attrs.field(default=None, validator=_policy_name)
     concurrency: int = attrs.field(default=4, validator=_concurrency)
@@ -149,7 +143,7 @@ class CompareSettings:
         resend_interrupted: bool = True,
     ) -> CompareSettings:
         """Settings whose checks default to those every vendor offers (``common_checks``)."""
-        names = _vendor_names(vendors)
+        names = vendor_names(vendors)
         chosen = _check_values(checks) or common_checks(host, names)
         return cls(study, names, chosen, policy, concurrency, resend_interrupted)
 
@@ -167,7 +161,7 @@ def common_checks(host: PluginHost, vendors: Iterable[str]) -> tuple[Check, ...]
 
     ``ConfigError`` (key ``vendors``) for an unknown vendor, or when they share no check.
     """
-    names = _vendor_names(vendors)
+    names = vendor_names(vendors)
     if not names:
         raise ConfigError("vendors", "choose at least one vendor")
     specs = [_spec(host.vendors, name) for name in names]
@@ -216,19 +210,6 @@ class ProgressCallback(Protocol):
 # planning ------------------------------------------------------------------------------------
 
 
-def _narrowed(base: Policy, vendor: str, checks: tuple[Check, ...]) -> Policy:
-    """``base`` with only ``checks``, each asked of ``vendor`` alone."""
-    rules = {}
-    for check in checks:
-        rule = base.checks.get(check)
-        if rule is None:
-            raise PolicyError(f"policies.{base.name}", f"has no rule for {check.value}")
-        # Other vendors' raw thresholds would no longer name a listed vendor.
-        mine = {name: value for name, value in rule.raw_thresholds.items() if name == vendor}
-        rules[check] = attrs.evolve(rule, vendors=(vendor,), raw_thresholds=mine)
-    return attrs.evolve(base, checks=rules)
-
-
 @attrs.frozen
 class _Plan:
     """What a run sends each vendor, checked against the engine before anything is sent.
@@ -256,7 +237,7 @@ class _Plan:
         # A subject's many rows are not repeated attempts: lockout would refuse later ones.
         base = attrs.evolve(engine.policy(settings.policy), lockout=None)
         policies = {
-            vendor: _narrowed(base, vendor, settings.checks).validate(specs)
+            vendor: base.only(settings.checks, vendor).validate(specs)
             for vendor in settings.vendors
         }
         return cls(settings, base, policies)
