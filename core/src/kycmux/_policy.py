@@ -76,12 +76,16 @@ class Threshold:
     raw: float | None = None
 
     def passes(self, score: Score) -> bool:
+        """Compare as the vendor documents (``score.inclusive``: "at least" or "greater than")."""
         if self.max_far is not None and self.raw is None:
-            return score.far is not None and score.far <= self.max_far
+            if score.far is None:
+                return False
+            # FAR falls as the score rises: "score > t" is "FAR(score) < FAR(t)".
+            return score.far <= self.max_far if score.inclusive else score.far < self.max_far
         assert self.raw is not None
         if score.kind is ScoreKind.ATTACK:
-            return score.raw < self.raw
-        return score.raw >= self.raw
+            return score.raw <= self.raw if score.inclusive else score.raw < self.raw
+        return score.raw >= self.raw if score.inclusive else score.raw > self.raw
 
     def as_dict(self) -> dict[str, Any]:
         return {"source": self.source, "max_far": self.max_far, "raw": self.raw}

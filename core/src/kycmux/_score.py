@@ -67,6 +67,9 @@ class LogLinearCalibration:
     def far(self, raw: float) -> tuple[float, bool]:
         """Return ``(FAR, extrapolated)`` for a raw score."""
         pts = self.points
+        for point, published in pts:
+            if raw == point:  # exact, so "FAR <= 1e-4" holds at the vendor's own 0.7
+                return published, False
         extrapolated = raw < pts[0][0] or raw > pts[-1][0]
         if raw <= pts[0][0]:
             (x0, f0), (x1, f1) = pts[0], pts[1]
@@ -82,6 +85,11 @@ class LogLinearCalibration:
     def describe(self) -> str:
         return ", ".join(f"{raw:g} → FAR {far:g}" for raw, far in self.points)
 
+    @property
+    def far_range(self) -> tuple[float, float]:
+        """The lowest and highest published FAR: thresholds between them need no extrapolation."""
+        return self.points[-1][1], self.points[0][1]
+
 
 @attrs.frozen
 class ScoreSpec:
@@ -96,6 +104,9 @@ class ScoreSpec:
         calibration: The vendor's published FAR table, or ``None`` when it publishes none.
         recommended_threshold: The raw threshold the vendor recommends, if any.
         note: Where the calibration (or its absence) comes from.
+        inclusive: Whether a score exactly at the threshold passes, as the vendor documents
+            its comparison: ``True`` for "at least" (``>=``; ``<=`` for an attack score),
+            ``False`` for "greater than" (``>``; ``<`` for an attack score).
     """
 
     name: str
@@ -106,6 +117,7 @@ class ScoreSpec:
     calibration: LogLinearCalibration | None = None
     recommended_threshold: float | None = None
     note: str = ""
+    inclusive: bool = True
 
     @property
     def calibrated(self) -> bool:
@@ -117,7 +129,14 @@ class ScoreSpec:
     def normalize(self, raw: RawScore) -> Score:
         """Put a raw score on the common scale: FAR where published, else uncalibrated."""
         if self.calibration is None:
-            return Score(name=raw.name, raw=raw.value, low=self.low, high=self.high, kind=self.kind)
+            return Score(
+                name=raw.name,
+                raw=raw.value,
+                low=self.low,
+                high=self.high,
+                kind=self.kind,
+                inclusive=self.inclusive,
+            )
         far, extrapolated = self.calibration.far(raw.value)
         return Score(
             name=raw.name,
@@ -127,6 +146,7 @@ class ScoreSpec:
             kind=self.kind,
             far=far,
             extrapolated=extrapolated,
+            inclusive=self.inclusive,
         )
 
 
@@ -143,6 +163,8 @@ class Score:
         far: The false-accept rate at a threshold equal to ``raw``, from the vendor's own
             published calibration; ``None`` when the vendor publishes none.
         extrapolated: ``far`` lies outside the published points.
+        inclusive: A score exactly at a threshold passes (the vendor's "at least"); see
+            ``ScoreSpec.inclusive``.
     """
 
     name: str
@@ -152,6 +174,7 @@ class Score:
     kind: ScoreKind
     far: float | None = None
     extrapolated: bool = False
+    inclusive: bool = True
 
     @property
     def calibrated(self) -> bool:
