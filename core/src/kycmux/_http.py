@@ -97,12 +97,16 @@ def _opened(request: VendorRequest) -> Iterator[dict[str, Any]]:
         }
         if request.json is not None:
             kwargs["json"] = dict(request.json)
-        else:
+        elif files:
             fields: dict[str, list[Any]] = {}
             for k, v in request.fields:
                 fields.setdefault(k, []).append(reveal(v))
-            kwargs["data"] = {k: v[0] if len(v) == 1 else v for k, v in fields.items()} or None
-            kwargs["files"] = files or None
+            kwargs["data"] = {k: v[0] if len(v) == 1 else v for k, v in fields.items()}
+            kwargs["files"] = files
+        elif request.fields:
+            # Form fields always travel as multipart/form-data, as every vendor sample does;
+            # httpx would urlencode ``data`` without files, so send them as file-less parts.
+            kwargs["files"] = [(k, (None, reveal(v))) for k, v in request.fields]
         yield kwargs
 
 
