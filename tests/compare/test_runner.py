@@ -360,7 +360,12 @@ def test_the_base_policy_gives_thresholds_and_lockout_is_off(
     manifest = Manifest.load(same)
     strict = {
         "liveness": {"vendors": [LINKFACE, TENCENT], "raw_thresholds": {LINKFACE: 0.3}},
-        "face_match": {"vendors": [TENCENT, LINKFACE], "max_far": 1e-5},
+        # Stricter than Tencent publishes (its points: 1e-3, 1e-4), so opted in explicitly.
+        "face_match": {
+            "vendors": [TENCENT, LINKFACE],
+            "max_far": 1e-5,
+            "allow_extrapolation": True,
+        },
         "lockout": {"limit": 2},
     }
     wire = Wire()

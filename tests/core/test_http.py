@@ -233,12 +233,16 @@ async def test_refused_connection_is_a_connect_error_not_billed() -> None:
     assert not isinstance(sent.error, httpx.ReadError)
 
 
-def test_a_parser_bug_is_classified_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_parser_bug_is_a_plugin_error_not_a_vendor_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     # The fake parser indexes body["live"]: a JSON body without it makes it raise KeyError.
     client, _ = make_client(lambda request: httpx.Response(200, json={"code": "OK"}))
     request = client.prepare("alpha", frozenset({Check.LIVENESS}), Evidence(), "req-4")
     outcome = client.call(request, "req-4", attempt=1, timeout=5)
     assert outcome.failure is not None
-    assert outcome.failure.error_class is ErrorClass.VENDOR_UNAVAILABLE
-    assert outcome.failure.reason == "malformed_response"
-    assert "parse raised" in caplog.text
+    assert outcome.failure.error_class is ErrorClass.PLUGIN_ERROR
+    assert outcome.failure.reason == "plugin_error:parse:KeyError"
+    assert outcome.fault is not None
+    assert (outcome.fault.hook, outcome.fault.plugin) == ("parse", "alpha")
+    assert "plugin alpha" in caplog.text and "KeyError" in caplog.text

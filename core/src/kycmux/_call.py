@@ -1,30 +1,100 @@
 """One vendor call, end to end: build, sign, send, parse, classify, normalize.
 
-The pure steps (``prepare``, ``sign``, ``interpret``) are shared by the sync ``call`` and the
-async ``acall``; only the send differs.
+The hook steps are shared by the sync ``call`` and the async ``acall``; only the send differs.
+On the async path every hook runs on a worker thread of the vendor's own small pool, never on
+the event loop, and each step is bounded by the attempt's timeout: a slow or stuck plugin holds
+up its own vendor's calls only, and the engine's deadline still ends the decision.
+
+What a hook raises on purpose keeps its meaning (``ProtocolError``: a malformed answer;
+``InvalidEvidenceError`` or ``ConfigError`` while building or signing: a local refusal, nothing
+sent). Anything else is the plugin's own bug: a ``PluginFault`` naming the plugin, never
+retried and never held against the vendor's health.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+import traceback
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import attrs
 
 from kycmux._config import VendorConfig
 from kycmux._evidence import Check, Evidence
 from kycmux._http import HttpClient, SendResult, Timer
-from kycmux._plugins import PluginHost, VendorHooks
+from kycmux._plugins import PluginHost
+from kycmux._privacy import scrub
+from kycmux._resilience import Clock, held
 from kycmux._score import Score
+from kycmux._secret import reveal
 from kycmux._taxonomy import Classification, ErrorClass
 from kycmux._vendor import VendorSpec
 from kycmux._wire import AttemptContext, CheckAnswer, VendorRequest, VendorResult
-from kycmux.exceptions import ConfigError, PluginError, ProtocolError
+from kycmux.exceptions import ConfigError, InvalidEvidenceError, PluginError, ProtocolError
 
-__all__ = ["CallOutcome", "CheckReading", "VendorClient"]
+__all__ = ["CallOutcome", "CheckReading", "PluginFault", "Refusal", "VendorClient"]
 
 log = logging.getLogger("kycmux.call")
+T = TypeVar("T")
+
+# Threads per vendor for hook work: hooks are pure and quick, so a few serve many decisions; a
+# plugin stuck in all of them stalls its own vendor only.
+_WORKERS_PER_VENDOR = 4
+
+
+@attrs.frozen
+class PluginFault:
+    """A plugin's own bug: one of its hooks raised, returned nothing, or overran its time.
+
+    Attributes:
+        hook: The hook that failed (``parse``...).
+        plugin: The plugin's registration name.
+        distribution: Its distribution, when it came from an entry point.
+        exception: The exception's type name. Never its message: it may quote personal data.
+        detail: kycmux's own wording, when kycmux itself noticed the fault.
+    """
+
+    hook: str
+    plugin: str
+    distribution: str | None
+    exception: str
+    detail: str | None = None
+
+    @property
+    def classification(self) -> Classification:
+        return Classification(ErrorClass.PLUGIN_ERROR, f"plugin_error:{self.hook}:{self.exception}")
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {
+            "hook": self.hook,
+            "plugin": self.plugin,
+            "distribution": self.distribution,
+            "exception": self.exception,
+            "detail": self.detail,
+        }
+
+    def error(self) -> PluginError:
+        problem = self.detail or f"{self.hook} raised {self.exception}"
+        return PluginError(self.plugin, problem, fault=self)
+
+
+@attrs.frozen
+class Refusal:
+    """Why no request was sent to a vendor: its request could not be built or signed.
+
+    Attributes:
+        classification: The error class and reason.
+        fault: The plugin fault, when a plugin bug was the reason.
+        evidence: The evidence rule the vendor's limits refused, when that was the reason.
+    """
+
+    classification: Classification
+    fault: PluginFault | None = None
+    evidence: InvalidEvidenceError | None = attrs.field(default=None, eq=False)
 
 
 @attrs.frozen
@@ -60,6 +130,7 @@ class CallOutcome:
         readings: Per-check readings (each carries the call failure when the call failed).
         http_status: The HTTP status, when a response came.
         body_sent: The whole request reached the vendor (it may have been billed).
+        fault: The plugin bug behind a ``plugin_error`` failure, if any.
     """
 
     vendor: str
@@ -73,11 +144,21 @@ class CallOutcome:
     readings: Mapping[Check, CheckReading]
     http_status: int | None
     body_sent: bool
+    fault: PluginFault | None = None
 
     @property
     def possibly_billed(self) -> bool:
         """The vendor may bill this attempt: it answered, or the whole request reached it."""
         return self.body_sent
+
+
+class _Stage:
+    """Which hook an interpretation is in, readable when it overruns its time."""
+
+    __slots__ = ("hook",)
+
+    def __init__(self) -> None:
+        self.hook = "parse"
 
 
 @attrs.define
@@ -88,6 +169,8 @@ class VendorClient:
     _configs: Mapping[str, VendorConfig]
     _http: HttpClient
     _wall: Callable[[], float] = time.time
+    clock: Clock | None = attrs.field(default=None, kw_only=True)
+    _pools: dict[str, ThreadPoolExecutor] = attrs.field(init=False, factory=dict)
 
     def spec(self, vendor: str) -> VendorSpec:
         return self._host.vendor(vendor)
@@ -101,39 +184,74 @@ class VendorClient:
     def is_configured(self, vendor: str) -> bool:
         return vendor in self._configs
 
+    # the hook steps, shared by both paths ------------------------------------------------
+
     def prepare(
         self, vendor: str, checks: frozenset[Check], evidence: Evidence, request_id: str
     ) -> VendorRequest:
-        """Build the unsigned request; raises ``InvalidEvidenceError`` before anything is sent."""
-        hooks = self._host.hooks_for(vendor)
-        request: VendorRequest | None = hooks.build_request(
-            vendor=self.spec(vendor),
+        """Build the unsigned request; raises ``InvalidEvidenceError`` before anything is sent.
+
+        A plugin bug raises ``PluginError`` naming the plugin.
+        """
+        request: VendorRequest | None = self._hook(
+            vendor,
+            "build_request",
+            (InvalidEvidenceError, ConfigError),
             checks=checks,
             evidence=evidence,
             config=self.config(vendor),
             context=AttemptContext(request_id, now=self._wall),
         )
         if request is None:
-            raise PluginError(vendor, "no build_request implementation returned a request")
+            raise self._blank(vendor, "build_request", "no build_request implementation answered")
         return request
 
     def sign(self, request: VendorRequest, request_id: str, attempt: int) -> VendorRequest:
         """Sign anew for this attempt (fresh timestamp and nonce every time)."""
-        signed: VendorRequest | None = self._host.hooks_for(request.vendor).sign(
-            vendor=self.spec(request.vendor),
+        signed: VendorRequest | None = self._hook(
+            request.vendor,
+            "sign",
+            (ConfigError,),
             request=request,
             config=self.config(request.vendor),
             context=AttemptContext(request_id, attempt=attempt, now=self._wall),
         )
         return request if signed is None else signed
 
+    def refusal(
+        self, vendor: str, checks: frozenset[Check], evidence: Evidence, request_id: str
+    ) -> VendorRequest | Refusal:
+        """``prepare``, with every reason not to send turned into a ``Refusal``."""
+        try:
+            return self.prepare(vendor, checks, evidence, request_id)
+        except InvalidEvidenceError as exc:
+            reason = f"local_validation:{exc.field}:{exc.rule}"
+            return Refusal(Classification(ErrorClass.REQUEST_INVALID, reason), evidence=exc)
+        except PluginError as exc:
+            return _refused(exc)
+        except ConfigError as exc:
+            return Refusal(Classification(ErrorClass.REQUEST_INVALID, f"local_config:{exc.key}"))
+
+    # sync ------------------------------------------------------------------------------
+
     def call(
         self, request: VendorRequest, request_id: str, attempt: int, timeout: float
     ) -> CallOutcome:
         started_at = self._wall()
-        signed = self.sign(request, request_id, attempt)
-        sent = self._http.send(signed, timeout)
+        signed = self._signed(request, request_id, attempt)
+        if not isinstance(signed, VendorRequest):
+            return _unsent(request, attempt, started_at, signed)
+        limit = self.config(request.vendor).max_response_bytes
+        sent = self._http.send(signed, timeout, max_response_bytes=limit)
         return self.interpret(signed, sent, attempt, started_at)
+
+    # async -----------------------------------------------------------------------------
+
+    async def aprepare(
+        self, vendor: str, checks: frozenset[Check], evidence: Evidence, request_id: str
+    ) -> VendorRequest | Refusal:
+        """``refusal`` on the vendor's worker threads (plugins read file headers)."""
+        return await self._off_loop(vendor, self.refusal, vendor, checks, evidence, request_id)
 
     async def acall(
         self,
@@ -143,45 +261,99 @@ class VendorClient:
         timeout: float,
         timer: Timer | None = None,
     ) -> CallOutcome:
+        """Sign, send and interpret one attempt; each plugin step is bounded by ``timeout``."""
+        timer = timer or asyncio.timeout
         started_at = self._wall()
-        signed = self.sign(request, request_id, attempt)
-        sent = await self._http.asend(signed, timeout, timer=timer)
-        return self.interpret(signed, sent, attempt, started_at)
+        try:
+            async with timer(timeout):
+                signed = await self._off_loop(
+                    request.vendor, self._signed, request, request_id, attempt
+                )
+        except TimeoutError:
+            signed = Refusal(self._overrun(request.vendor, "sign", timeout).classification)
+        if not isinstance(signed, VendorRequest):
+            return _unsent(request, attempt, started_at, signed)
+        limit = self.config(request.vendor).max_response_bytes
+        sent = await self._http.asend(signed, timeout, timer=timer, max_response_bytes=limit)
+        stage = _Stage()
+        try:
+            async with timer(timeout):
+                return await self._off_loop(
+                    request.vendor, self.interpret, signed, sent, attempt, started_at, stage
+                )
+        except TimeoutError:
+            fault = self._overrun(request.vendor, stage.hook, timeout)
+            return _failed(signed, sent, attempt, started_at, fault.classification, fault)
+
+    def close(self) -> None:
+        """Let go of the worker threads (a thread stuck in a plugin is abandoned)."""
+        for pool in self._pools.values():
+            pool.shutdown(wait=False, cancel_futures=True)
+        self._pools.clear()
+
+    async def _off_loop(self, vendor: str, fn: Callable[..., T], *args: Any) -> T:
+        pool = self._pools.get(vendor)
+        if pool is None:
+            pool = ThreadPoolExecutor(_WORKERS_PER_VENDOR, thread_name_prefix=f"kycmux-{vendor}")
+            self._pools[vendor] = pool
+        with held(self.clock):
+            return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+
+    # interpretation --------------------------------------------------------------------
 
     def interpret(
-        self, request: VendorRequest, sent: SendResult, attempt: int, started_at: float
+        self,
+        request: VendorRequest,
+        sent: SendResult,
+        attempt: int,
+        started_at: float,
+        stage: _Stage | None = None,
     ) -> CallOutcome:
-        """Parse, classify and normalize one exchange; never raises for vendor misbehaviour."""
-        hooks = self._host.hooks_for(request.vendor)
-        spec = self.spec(request.vendor)
+        """Parse, classify and normalize one exchange; never raises for vendor misbehaviour
+        or a plugin bug."""
+        stage = stage or _Stage()
+        try:
+            return self._interpret(request, sent, attempt, started_at, stage)
+        except PluginError as exc:
+            fault = _fault_of(exc)
+            return _failed(request, sent, attempt, started_at, fault.classification, fault)
+
+    def _interpret(
+        self,
+        request: VendorRequest,
+        sent: SendResult,
+        attempt: int,
+        started_at: float,
+        stage: _Stage,
+    ) -> CallOutcome:
+        vendor = request.vendor
         result: VendorResult | None = None
         failure: Classification | None = None
         if sent.response is None:
-            failure = _classify(hooks, spec, None, None, sent.error)
+            failure = self._classify(vendor, stage, error=sent.error)
         else:
             try:
-                result = hooks.parse(
-                    vendor=spec,
+                result = self._hook(
+                    vendor,
+                    "parse",
+                    (ProtocolError,),
                     request=request,
                     response=sent.response,
-                    config=self.config(request.vendor),
+                    config=self.config(vendor),
                 )
                 if result is None:
-                    raise ProtocolError(spec.name, "no parse implementation returned a result")
+                    raise self._blank(vendor, "parse", "no parse implementation answered")
             except ProtocolError as exc:
-                failure = _classify(hooks, spec, None, None, exc)
-            except Exception as exc:  # a parser bug must not crash the decision
-                log.exception("%s: parse raised; treated as a malformed response", spec.name)
-                broken = ProtocolError(spec.name, f"parser raised {type(exc).__name__}")
-                failure = _classify(hooks, spec, None, None, broken)
+                failure = self._classify(vendor, stage, error=exc)
             else:
+                result = _scrubbed(result, self._sent_values(request))
                 if not result.ok:
-                    failure = _classify(hooks, spec, result, None, None)
+                    failure = self._classify(vendor, stage, result=result)
         readings = {
-            check: _reading(hooks, spec, result, check, failure) for check in request.checks
+            check: self._reading(vendor, stage, result, check, failure) for check in request.checks
         }
         return CallOutcome(
-            vendor=request.vendor,
+            vendor=vendor,
             operation=request.operation,
             checks=request.checks,
             attempt=attempt,
@@ -194,43 +366,185 @@ class VendorClient:
             body_sent=sent.body_sent,
         )
 
-
-def _classify(
-    hooks: VendorHooks,
-    spec: VendorSpec,
-    result: VendorResult | None,
-    check: Check | None,
-    error: BaseException | None,
-) -> Classification:
-    found: Classification | None = hooks.classify_error(
-        vendor=spec, result=result, check=check, error=error
-    )
-    if found is None:  # core's trylast default always answers; a wrapper may have eaten it
-        return Classification(ErrorClass.VENDOR_UNAVAILABLE, f"{spec.name}:unclassified")
-    return found
-
-
-def _reading(
-    hooks: VendorHooks,
-    spec: VendorSpec,
-    result: VendorResult | None,
-    check: Check,
-    failure: Classification | None,
-) -> CheckReading:
-    if failure is not None or result is None:
-        return CheckReading(check, None, failure)
-    answer = result.answers.get(check)
-    if answer is None:
-        missing = ProtocolError(spec.name, f"no answer for check {check.value}")
-        return CheckReading(check, None, _classify(hooks, spec, None, None, missing))
-    if not answer.ok:
-        return CheckReading(check, answer, _classify(hooks, spec, result, check, None))
-    score: Score | None = None
-    if answer.score is not None:
+    def _reading(
+        self,
+        vendor: str,
+        stage: _Stage,
+        result: VendorResult | None,
+        check: Check,
+        failure: Classification | None,
+    ) -> CheckReading:
+        if failure is not None or result is None:
+            return CheckReading(check, None, failure)
+        answer = result.answers.get(check)
+        if answer is None:
+            missing = ProtocolError(vendor, f"no answer for check {check.value}")
+            return CheckReading(check, None, self._classify(vendor, stage, error=missing))
+        if not answer.ok:
+            return CheckReading(
+                check, answer, self._classify(vendor, stage, result=result, check=check)
+            )
+        if answer.score is None:
+            return CheckReading(check, answer, None)
+        stage.hook = "normalize_score"
         try:
-            score = hooks.normalize_score(vendor=spec, check=check, raw=answer.score)
+            score: Score | None = self._hook(
+                vendor,
+                "normalize_score",
+                (ProtocolError,),
+                check=check,
+                raw=answer.score,
+            )
+        except ProtocolError as exc:
+            return CheckReading(check, answer, self._classify(vendor, stage, error=exc))
+        if score is None:
+            raise self._blank(
+                vendor, "normalize_score", "no normalize_score implementation answered"
+            )
+        return CheckReading(check, answer, None, score)
+
+    def _classify(
+        self,
+        vendor: str,
+        stage: _Stage,
+        *,
+        result: VendorResult | None = None,
+        check: Check | None = None,
+        error: BaseException | None = None,
+    ) -> Classification:
+        stage.hook = "classify_error"
+        found: Classification | None = self._hook(
+            vendor,
+            "classify_error",
+            (),
+            result=result,
+            check=check,
+            error=error,
+        )
+        if found is None:  # core's trylast default always answers; a wrapper may have eaten it
+            return Classification(ErrorClass.VENDOR_UNAVAILABLE, f"{vendor}:unclassified")
+        return found
+
+    def _sent_values(self, request: VendorRequest) -> list[str]:
+        """What we sent that must not come back into a record: credentials, ID, name..."""
+        sent = [str(reveal(v)) for _, v in (*request.params, *request.fields, *request.headers)]
+        return [*self.config(request.vendor).secrets(), *sent]
+
+    # plugin faults ---------------------------------------------------------------------
+
+    def _signed(
+        self, request: VendorRequest, request_id: str, attempt: int
+    ) -> VendorRequest | Refusal:
+        try:
+            return self.sign(request, request_id, attempt)
+        except PluginError as exc:
+            return _refused(exc)
+        except ConfigError as exc:
+            return Refusal(Classification(ErrorClass.REQUEST_INVALID, f"local_config:{exc.key}"))
+
+    def _hook(
+        self, vendor: str, hook: str, expected: tuple[type[Exception], ...], **kwargs: Any
+    ) -> Any:
+        """Call ``hook`` for ``vendor``; an exception the contract does not allow is a fault."""
+        caller = getattr(self._host.hooks_for(vendor), hook)
+        try:
+            return caller(vendor=self.spec(vendor), **kwargs)
+        except expected:
+            raise
+        except PluginError as exc:
+            error: BaseException = exc
         except Exception as exc:
-            log.exception("%s: normalize_score raised", spec.name)
-            broken = ProtocolError(spec.name, f"score {answer.score.name} unusable: {exc!r}")
-            return CheckReading(check, answer, _classify(hooks, spec, None, None, broken))
-    return CheckReading(check, answer, None, score)
+            error = exc
+        # Raised outside the handler, so the original (whose message may quote personal
+        # data) is not chained to what leaves here.
+        raise self._fault(vendor, hook, error)
+
+    def _fault(self, vendor: str, hook: str, error: BaseException) -> PluginError:
+        plugin, distribution = self._host.blame(vendor, hook, error)
+        detail = error.problem if isinstance(error, PluginError) else None
+        fault = PluginFault(hook, plugin, distribution, type(error).__name__, detail)
+        _log_fault(vendor, fault, error)
+        return fault.error()
+
+    def _blank(self, vendor: str, hook: str, detail: str) -> PluginError:
+        plugin, distribution = self._host.blame(vendor, hook, RuntimeError())
+        fault = PluginFault(hook, plugin, distribution, "NoResult", detail)
+        _log_fault(vendor, fault, None)
+        return fault.error()
+
+    def _overrun(self, vendor: str, hook: str, seconds: float) -> PluginFault:
+        plugin, distribution = self._host.blame(vendor, hook, RuntimeError())
+        detail = f"{hook} still running after {seconds:g} s"
+        fault = PluginFault(hook, plugin, distribution, "Timeout", detail)
+        _log_fault(vendor, fault, None)
+        return fault
+
+
+def _log_fault(vendor: str, fault: PluginFault, error: BaseException | None) -> None:
+    log.warning(
+        "plugin %s (%s) failed in %s for vendor %s: %s; treated as plugin_error",
+        fault.plugin,
+        fault.distribution or "no distribution",
+        fault.hook,
+        vendor,
+        fault.detail or fault.exception,
+    )
+    if error is not None and log.isEnabledFor(logging.DEBUG):
+        # The stack's code lines only: the exception's message may quote personal data.
+        log.debug(
+            "where %s raised:\n%s",
+            fault.exception,
+            "".join(traceback.format_tb(error.__traceback__)),
+        )
+
+
+def _scrubbed(result: VendorResult, values: list[str]) -> VendorResult:
+    """The result with what we sent blanked out of every message the vendor wrote."""
+    answers = {
+        check: attrs.evolve(answer, message=scrub(answer.message, values))
+        for check, answer in result.answers.items()
+    }
+    return attrs.evolve(result, message=scrub(result.message, values), answers=answers)
+
+
+def _fault_of(error: PluginError) -> PluginFault:
+    fault = error.fault
+    if not isinstance(fault, PluginFault):  # raised by ``_hook``, which always attaches one
+        raise TypeError("a PluginError without a fault escaped a hook") from error
+    return fault
+
+
+def _refused(error: PluginError) -> Refusal:
+    fault = _fault_of(error)
+    return Refusal(fault.classification, fault)
+
+
+def _unsent(
+    request: VendorRequest, attempt: int, started_at: float, refusal: Refusal
+) -> CallOutcome:
+    sent = SendResult(None, None, False, 0.0)
+    return _failed(request, sent, attempt, started_at, refusal.classification, refusal.fault)
+
+
+def _failed(
+    request: VendorRequest,
+    sent: SendResult,
+    attempt: int,
+    started_at: float,
+    failure: Classification,
+    fault: PluginFault | None,
+) -> CallOutcome:
+    return CallOutcome(
+        vendor=request.vendor,
+        operation=request.operation,
+        checks=request.checks,
+        attempt=attempt,
+        started_at=started_at,
+        latency=sent.elapsed,
+        result=None,
+        failure=failure,
+        readings={c: CheckReading(c, None, failure) for c in request.checks},
+        http_status=None if sent.response is None else sent.response.status_code,
+        body_sent=sent.body_sent,
+        fault=fault,
+    )

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from kycmux._http import DEFAULT_MAX_RESPONSE_BYTES
 from kycmux._secret import Secret, reveal
 from kycmux._vendor import ConfigField, VendorSpec
 from kycmux.exceptions import ConfigError, MissingSecretError, UnsafeURLError
@@ -25,6 +26,8 @@ __all__ = ["Config", "VendorConfig", "check_base_url", "is_loopback_host"]
 
 _REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 _TOP_LEVEL = frozenset({"vendors", "policies", "engine", "experiments"})
+# Keys of every ``[vendors.<name>]`` table that core reads, besides the vendor's own fields.
+_CORE_KEYS = frozenset({"base_url", "max_response_bytes"})
 
 
 def is_loopback_host(host: str) -> bool:
@@ -59,20 +62,49 @@ class VendorConfig:
     Attributes:
         vendor: The vendor name.
         base_url: Where requests go (``https://``, or ``http://`` to a loopback simulator).
-        values: Every configured or defaulted key except ``base_url``.
+        values: Every configured or defaulted key except the core ones (``base_url``,
+            ``max_response_bytes``).
+        max_response_bytes: The most of a response body that is read; a longer answer is cut
+            off and counts as malformed (default: what the vendor spec declares, 1 MiB).
     """
 
     vendor: str
     base_url: str = attrs.field(converter=_strip_slash)
     values: Mapping[str, Any] = attrs.field(factory=dict)
+    max_response_bytes: int = attrs.field(default=DEFAULT_MAX_RESPONSE_BYTES, kw_only=True)
+    # Keys given as ``${VAR}``, by variable: the repr shows the reference, never the value
+    # (someone may point any key at a variable that holds a secret).
+    references: Mapping[str, str] = attrs.field(factory=dict, kw_only=True, eq=False)
+
+    @max_response_bytes.validator
+    def _limit(self, _attribute: attrs.Attribute[int], value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(
+                f"vendors.{self.vendor}.max_response_bytes", "must be a positive integer"
+            )
 
     @base_url.validator
     def _url(self, _attribute: attrs.Attribute[str], value: str) -> None:
         check_base_url(value, field=f"vendors.{self.vendor}.base_url")
 
     def __repr__(self) -> str:
-        shown = {k: ("***" if isinstance(v, Secret) else v) for k, v in self.values.items()}
+        shown = {k: self._shown(k, v) for k, v in self.values.items()}
         return f"VendorConfig({self.vendor}, base_url={self.base_url!r}, values={shown})"
+
+    def _shown(self, key: str, value: Any) -> Any:
+        if key in self.references:
+            return f"${{{self.references[key]}}}"
+        return "***" if isinstance(value, Secret) else value
+
+    def secrets(self) -> tuple[str, ...]:
+        """The plain values of every secret key and every ``${VAR}`` reference, longest first
+        (for scrubbing them out of what the vendor sends back)."""
+        found = {
+            str(reveal(v))
+            for k, v in self.values.items()
+            if isinstance(v, Secret) or k in self.references
+        }
+        return tuple(sorted((v for v in found if v), key=len, reverse=True))
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
@@ -93,8 +125,11 @@ class VendorConfig:
         prefix = f"vendors.{spec.name}"
         fields = spec.config_field_map
         for key in table:
-            if key != "base_url" and key not in fields:
-                raise ConfigError(f"{prefix}.{key}", "unknown key for this vendor")
+            if key not in _CORE_KEYS and key not in fields:
+                valid = ", ".join(sorted({*_CORE_KEYS, *fields}))
+                raise ConfigError(
+                    f"{prefix}.{key}", f"unknown key for this vendor (valid: {valid})"
+                )
         values = {
             name: _field_value(f"{prefix}.{name}", field, table, env)
             for name, field in fields.items()
@@ -102,7 +137,17 @@ class VendorConfig:
         base_url = table.get("base_url", spec.default_base_url)
         if not isinstance(base_url, str):
             raise ConfigError(f"{prefix}.base_url", "must be a string")
-        return cls(spec.name, base_url, {k: v for k, v in values.items() if v is not None})
+        return cls(
+            spec.name,
+            base_url,
+            {k: v for k, v in values.items() if v is not None},
+            max_response_bytes=table.get("max_response_bytes", spec.max_response_bytes),
+            references={
+                k: ref.group(1)
+                for k, v in table.items()
+                if isinstance(v, str) and (ref := _REF.match(v)) is not None
+            },
+        )
 
 
 def _field_value(
@@ -117,15 +162,24 @@ def _field_value(
     if field.secret and ref is None:
         raise ConfigError(key, "is secret: write it as a ${ENV_VAR} reference, not a literal")
     if ref is not None:
-        if ref.group(1) not in env:
-            raise MissingSecretError(key, ref.group(1))
-        raw = _coerce(key, field.type, env[ref.group(1)])
+        text = _resolve(key, ref.group(1), env, secret=field.secret)
+        raw = _coerce(key, field.type, text)
     elif not isinstance(raw, field.type) or (field.type is not bool and isinstance(raw, bool)):
         if field.type is float and isinstance(raw, int) and not isinstance(raw, bool):
             raw = float(raw)
         else:
             raise ConfigError(key, f"must be of type {field.type.__name__}")
     return Secret(str(raw)) if field.secret else raw
+
+
+def _resolve(key: str, variable: str, env: Mapping[str, str], *, secret: bool) -> str:
+    """The value of ``${variable}``; a secret must not be empty (an unset key is no key)."""
+    if variable not in env:
+        raise MissingSecretError(key, variable)
+    value = env[variable]
+    if secret and not value:
+        raise ConfigError(key, f"environment variable {variable} is empty")
+    return value
 
 
 def _coerce(key: str, kind: type, text: str) -> Any:
@@ -140,7 +194,10 @@ def _coerce(key: str, kind: type, text: str) -> Any:
     try:
         return kind(text)
     except ValueError:
-        raise ConfigError(key, f"must be of type {kind.__name__}") from None
+        pass
+    # Raised outside the handler: the ValueError quotes the text, which may be a secret, and
+    # would stay reachable as ``__context__`` even with ``from None``.
+    raise ConfigError(key, f"must be of type {kind.__name__}")
 
 
 @attrs.frozen(repr=False)
@@ -217,9 +274,8 @@ def _engine_table(table: Mapping[str, Any], env: Mapping[str, str]) -> Mapping[s
         raise ConfigError(
             "engine.record_key", "is secret: write it as a ${ENV_VAR} reference, not a literal"
         )
-    if ref.group(1) not in env:
-        raise MissingSecretError("engine.record_key", ref.group(1))
-    return {**table, "record_key": Secret(env[ref.group(1)])}
+    value = _resolve("engine.record_key", ref.group(1), env, secret=True)
+    return {**table, "record_key": Secret(value)}
 
 
 def _table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:

@@ -11,6 +11,7 @@ other vendor is asked.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 from collections import defaultdict
@@ -18,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 import attrs
 
-from kycmux._call import CallOutcome, CheckReading, VendorClient
+from kycmux._call import CallOutcome, CheckReading, Refusal, VendorClient
 from kycmux._evidence import Check, Evidence
 from kycmux._policy import Mode, Policy, Threshold
 from kycmux._record import AttemptRecord, SkipRecord
@@ -86,16 +87,35 @@ class DecisionRun:
     _tasks: set[asyncio.Task[None]] = attrs.field(factory=set)
     _ended: bool = False
     _deadline: Deadline | None = None
-    _requests: dict[tuple[str, frozenset[Check]], VendorRequest] = attrs.field(factory=dict)
+    _requests: dict[tuple[str, frozenset[Check]], VendorRequest | Refusal] = attrs.field(
+        factory=dict
+    )
+
+    async def plan(self) -> None:
+        """Decide who is asked first, building those requests before anything is sent.
+
+        Raises ``InvalidEvidenceError`` when the evidence given breaks the local limits of
+        every vendor that could serve some check (nothing is sent then, to anyone).
+        """
+        if self._deadline is not None:
+            return
+        self._deadline = Deadline(self.clock, self.policy.deadline)
+        self._choose_candidates()
+        async with clock_timeout(self.clock, self.policy.deadline):
+            await self._build_first_requests()
 
     async def run(self) -> None:
         """Run every call until all checks are decided, one ends the decision, or time is up."""
-        self._deadline = Deadline(self.clock, self.policy.deadline)
-        self._plan()
+        try:
+            await self.plan()
+        except TimeoutError:
+            self.timed_out = True
+            return
+        assert self._deadline is not None
         for group in self._initial_groups():
             self._spawn(group)
         try:
-            async with clock_timeout(self.clock, self.policy.deadline):
+            async with clock_timeout(self.clock, self._deadline.remaining()):
                 await self._drain()
         except TimeoutError:
             self.timed_out = True
@@ -104,7 +124,7 @@ class DecisionRun:
 
     # planning -------------------------------------------------------------------------
 
-    def _plan(self) -> None:
+    def _choose_candidates(self) -> None:
         for check, rule in self.policy.checks.items():
             eligible: list[tuple[str, str]] = []
             for vendor in rule.vendors:
@@ -126,6 +146,37 @@ class DecisionRun:
             return "check_not_offered"
         missing = offer.missing(self.evidence, vendor)
         return f"evidence_missing:{','.join(missing)}" if missing else None
+
+    async def _build_first_requests(self) -> None:
+        """Build the first call's request for every check, dropping vendors that refuse.
+
+        A vendor whose request cannot be built (evidence over its limits, a plugin bug) is
+        skipped here as it would be on failover, but before any request leaves.
+        """
+        refused: dict[Check, list[InvalidEvidenceError]] = defaultdict(list)
+        while True:
+            dropped = False
+            for group in self._initial_groups():
+                request = await self._request(group)
+                if isinstance(request, Refusal):
+                    self._drop(group, request, refused)
+                    dropped = True
+            if not dropped:
+                break
+        for check, errors in refused.items():
+            if not self._candidates[check]:
+                raise _no_vendor_takes(self.policy.name, check, errors)
+
+    def _drop(
+        self, group: _Group, refusal: Refusal, refused: dict[Check, list[InvalidEvidenceError]]
+    ) -> None:
+        for check in group.checks:
+            self._candidates[check] = [
+                c for c in self._candidates[check] if c != (group.vendor, group.operation)
+            ]
+            self.skipped.append(_skip(group.vendor, check, refusal))
+            if refusal.evidence is not None:
+                refused[check].append(refusal.evidence)
 
     def _initial_groups(self) -> list[_Group]:
         wants: dict[tuple[str, str], set[Check]] = defaultdict(set)
@@ -254,8 +305,8 @@ class DecisionRun:
         Returns a verdict per check, or local refusals (breaker open, rate limit, evidence
         the vendor cannot take) as error verdicts that allow failing over.
         """
-        request = self._request(group)
-        if isinstance(request, Classification):
+        request = await self._request(group)
+        if isinstance(request, Refusal):
             return self._local_refusal(group, request)
         settings = self.policy.settings(group.vendor)
         budget = self.resilience.budget(group.vendor)
@@ -265,7 +316,7 @@ class DecisionRun:
             attempt += 1
             outcome = await self._attempt(group, request, attempt)
             if isinstance(outcome, Classification):
-                return self._local_refusal(group, outcome)
+                return self._local_refusal(group, Refusal(outcome))
             verdicts = self._judge(group, outcome)
             failure = outcome.failure
             if failure is None or not failure.error_class.retryable:
@@ -280,17 +331,12 @@ class DecisionRun:
                 return verdicts
             await self.clock.sleep(delay)
 
-    def _request(self, group: _Group) -> VendorRequest | Classification:
+    async def _request(self, group: _Group) -> VendorRequest | Refusal:
         key = (group.vendor, group.checks)
         if key not in self._requests:
-            try:
-                self._requests[key] = self.client.prepare(
-                    group.vendor, group.checks, self.evidence, self.request_id
-                )
-            except InvalidEvidenceError as exc:
-                return Classification(
-                    ErrorClass.REQUEST_INVALID, f"local_validation:{exc.field}:{exc.rule}"
-                )
+            self._requests[key] = await self.client.aprepare(
+                group.vendor, group.checks, self.evidence, self.request_id
+            )
         return self._requests[key]
 
     async def _attempt(
@@ -338,13 +384,11 @@ class DecisionRun:
         self._record_attempt(group, outcome, verdicts)
         return verdicts
 
-    def _local_refusal(self, group: _Group, why: Classification) -> dict[Check, VendorVerdict]:
+    def _local_refusal(self, group: _Group, why: Refusal) -> dict[Check, VendorVerdict]:
         for check in group.checks:
-            self.skipped.append(SkipRecord(group.vendor, check.value, why.reason))
-        return {
-            check: judge(group.vendor, CheckReading(check, None, why), _NO_THRESHOLD)
-            for check in group.checks
-        }
+            self.skipped.append(_skip(group.vendor, check, why))
+        reading = functools.partial(CheckReading, answer=None, failure=why.classification)
+        return {check: judge(group.vendor, reading(check), _NO_THRESHOLD) for check in group.checks}
 
     # records ---------------------------------------------------------------------------
 
@@ -370,6 +414,7 @@ class DecisionRun:
             verdicts={c.value: v.verdict.value for c, v in verdicts.items()},
             scores={c.value: v.score.as_dict() for c, v in verdicts.items() if v.score},
             capture_issue=_first_issue(verdicts.values()),
+            plugin=outcome.fault.as_dict() if outcome.fault else None,
         )
         self.attempts.append(record)
         self.on_attempt(record)
@@ -392,6 +437,24 @@ class DecisionRun:
 
 
 _NO_THRESHOLD = Threshold("vendor_verdict")
+
+
+def _skip(vendor: str, check: Check, refusal: Refusal) -> SkipRecord:
+    fault = refusal.fault
+    return SkipRecord(
+        vendor, check.value, refusal.classification.reason, fault.as_dict() if fault else None
+    )
+
+
+def _no_vendor_takes(
+    policy: str, check: Check, errors: list[InvalidEvidenceError]
+) -> InvalidEvidenceError:
+    """One error naming the field and every vendor's limit that refused it."""
+    limits = "; ".join(f"{e.vendor or 'every vendor'}: {e.field}: {e.rule}" for e in errors)
+    return InvalidEvidenceError(
+        errors[0].field,
+        f"no vendor of policy {policy!r} can take it for {check.value} ({limits})",
+    )
 
 
 def _ends_decision(mode: Mode, combine: str) -> bool:

@@ -9,12 +9,18 @@ from kycmux._score import RawScore, Score
 from kycmux._taxonomy import Classification, ErrorClass
 from kycmux._vendor import VendorSpec
 from kycmux._wire import VendorResult
-from kycmux.exceptions import PluginError, ProtocolError
+from kycmux.exceptions import (
+    InvalidEvidenceError,
+    PluginError,
+    ProtocolError,
+    ResponseTooLargeError,
+)
 
 __all__ = ["classify_error", "normalize_score"]
 
 # Order matters: subclasses before their bases (ConnectTimeout is a TimeoutException).
 _TRANSPORT: tuple[tuple[type[BaseException], ErrorClass, str], ...] = (
+    (ResponseTooLargeError, ErrorClass.VENDOR_UNAVAILABLE, "response_too_large"),
     (ProtocolError, ErrorClass.VENDOR_UNAVAILABLE, "malformed_response"),
     (httpx.ConnectTimeout, ErrorClass.VENDOR_UNAVAILABLE, "connect_timeout"),
     (httpx.PoolTimeout, ErrorClass.VENDOR_UNAVAILABLE, "pool_timeout"),
@@ -33,6 +39,10 @@ _TRANSPORT: tuple[tuple[type[BaseException], ErrorClass, str], ...] = (
 def classify_error(
     vendor: VendorSpec, result: VendorResult | None, error: BaseException | None
 ) -> Classification:
+    if isinstance(error, InvalidEvidenceError):  # a local file gone before it could be sent
+        return Classification(
+            ErrorClass.REQUEST_INVALID, f"local_validation:{error.field}:{error.rule}"
+        )
     if error is not None:
         for kind, error_class, reason in _TRANSPORT:
             if isinstance(error, kind):

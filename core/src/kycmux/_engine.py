@@ -12,11 +12,12 @@ import threading
 import uuid
 from collections.abc import Coroutine, Iterable, Mapping
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import attrs
 
 from kycmux._call import VendorClient
-from kycmux._config import Config, VendorConfig
+from kycmux._config import Config, VendorConfig, is_loopback_host
 from kycmux._decide import DecisionRun, Resilience
 from kycmux._evidence import Check, Consent, Evidence, EvidenceKind
 from kycmux._experiment import (
@@ -26,6 +27,7 @@ from kycmux._experiment import (
     experiment_from_table,
     experiment_key,
 )
+from kycmux._explain import explain
 from kycmux._http import AsyncBackend, HttpClient
 from kycmux._lab import Lab
 from kycmux._plugins import PluginHost
@@ -36,7 +38,9 @@ from kycmux._resilience import (
     CircuitBreaker,
     Clock,
     InMemoryStateStore,
+    Lock,
     LockoutSettings,
+    LockReason,
     RateLimiter,
     RetryBudget,
     StateStore,
@@ -48,7 +52,7 @@ from kycmux._secret import reveal
 from kycmux._shadow import PendingShadow, cancel_all, settle
 from kycmux._sink import JsonLinesSink
 from kycmux._verdict import CheckVerdict, Outcome, Verdict, combine, outcome_of
-from kycmux.exceptions import ConfigError, PolicyError
+from kycmux.exceptions import ConfigError, PolicyError, UnsafeURLError
 from kycmux.results import ResultStore, SqliteResultStore
 
 __all__ = ["Decision", "Engine"]
@@ -139,7 +143,9 @@ class Engine:
     _lab: Lab = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        self._client = VendorClient(self._host, self._config.vendors, self._http, self._clock.time)
+        self._client = VendorClient(
+            self._host, self._config.vendors, self._http, self._clock.time, clock=self._clock
+        )
         self._lab = Lab(self._experiment_key)
 
     # construction ------------------------------------------------------------------------
@@ -149,7 +155,7 @@ class Engine:
         cls, path: str | os.PathLike[str], *, host: PluginHost | None = None, **kwargs: Any
     ) -> Engine:
         """Load the TOML configuration at ``path`` (vendors, policies, engine settings)."""
-        host = host or PluginHost.from_entry_points()
+        host = PluginHost.from_entry_points() if host is None else host
         env = kwargs.pop("env", None)
         return cls.from_config(Config.from_file(path, host.vendors, env), host=host, **kwargs)
 
@@ -173,18 +179,20 @@ class Engine:
         ``results`` receives every decision an experiment touched (default: the SQLite file
         at ``[engine] results``, if set).
         """
-        host = host or PluginHost.from_entry_points()
+        host = PluginHost.from_entry_points() if host is None else host
         for key in config.engine:
             if key not in _ENGINE_KEYS:
                 raise ConfigError(f"engine.{key}", f"unknown key (expected {sorted(_ENGINE_KEYS)})")
-        clock = clock or SystemClock()
+        clock = SystemClock() if clock is None else clock
+        if http is not None and not http.tls_verified:
+            _require_loopback(config)
         backend = async_backend or config.engine.get("async_backend", "aiohttp")
         engine = cls(
             host,
             config,
-            http or HttpClient.create(async_backend=backend),
+            HttpClient.create(async_backend=backend) if http is None else http,
             clock,
-            store or InMemoryStateStore(clock),
+            InMemoryStateStore(clock) if store is None else store,
             _record_key(config, record_key),
             experiment_key(_configured_key(config, record_key)),
         )
@@ -355,16 +363,18 @@ class Engine:
         chosen = self._narrow(assignment.policy if assignment else base, evidence, checks, vendor)
         started, started_mono = self._clock.time(), self._clock.monotonic()
         lockout = None if chosen.lockout is None else self._lockout(chosen.lockout)
-        wait = lockout.check(subject) if lockout and subject is not None else None
+        lock = lockout.lock(subject) if lockout and subject is not None else None
         shadows: list[PendingShadow] = []
-        if wait is not None:
+        if lock is not None:
             assert lockout is not None
-            decision = self._locked(chosen, evidence, request_id, started, wait, lockout)
+            decision = self._locked(chosen, evidence, request_id, started, lock, lockout)
         else:
+            run = self._run(chosen, evidence, request_id)
+            # Before any shadow starts: evidence no vendor can take is refused with nothing sent.
+            await run.plan()
             if vendor is None:
                 shadows = self._start_shadows(base, evidence, subject, request_id)
             try:
-                run = self._run(chosen, evidence, request_id)
                 await run.run()
                 duration = self._clock.monotonic() - started_mono
                 decision = self._decide(chosen, evidence, run, started, duration)
@@ -434,6 +444,8 @@ class Engine:
     def _count(lockout: SubjectLockout, subject: str, decision: Decision) -> None:
         if decision.outcome is Outcome.REJECT:
             lockout.record_failure(subject)
+        elif decision.outcome is Outcome.RETRY_CAPTURE:
+            lockout.record_capture_failure(subject)
         elif decision.outcome is Outcome.ACCEPT:
             lockout.record_success(subject)
 
@@ -454,7 +466,9 @@ class Engine:
             evidence=_evidence_summary(evidence),
             outcome=outcome.value,
             reasons=reasons,
-            explanation=_explain(outcome, results, run.attempts),
+            explanation=explain(
+                outcome, results, run.verdicts, run.attempts, run.skipped, policy.deadline
+            ),
             hint=hint,
             checks=tuple(_check_record(v) for v in results.values()),
             attempts=tuple(run.attempts),
@@ -468,10 +482,17 @@ class Engine:
         evidence: Evidence,
         request_id: str,
         started: float,
-        wait: float,
+        lock: Lock,
         lockout: SubjectLockout,
     ) -> Decision:
         reasons = ("subject_locked",)
+        settings = lockout.settings
+        why = (
+            f"{settings.limit} consecutive definitive failures"
+            if lock.reason is LockReason.DEFINITIVE_FAILURES
+            else f"{settings.capture_limit} unusable captures, each within "
+            f"{settings.cooldown:g} s of the last"
+        )
         record = DecisionRecord(
             request_id=request_id,
             started_at=started,
@@ -483,8 +504,8 @@ class Engine:
             outcome=Outcome.REJECT.value,
             reasons=reasons,
             explanation=(
-                f"Refused locally: {lockout.settings.limit} consecutive definitive failures for "
-                f"this subject; no vendor was asked. Cool-down ends in {wait:.0f} s."
+                f"Refused locally: {why} for this subject; no vendor was asked. "
+                f"Cool-down ends in {lock.remaining:.0f} s."
             ),
         )
         return Decision(Outcome.REJECT, reasons, None, record)
@@ -497,12 +518,14 @@ class Engine:
         self._notify("on_attempt", record)
 
     def _notify(self, hook: str, record: Any) -> None:
-        """Call every observer separately, so one failing observer cannot silence the rest."""
-        for impl in getattr(self._host.hook, hook).get_hookimpls():
+        """Dispatch an observer hook through pluggy, one plugin at a time: wrappers run, and
+        one failing observer can neither silence the others nor break the decision."""
+        for plugin, caller in self._host.observers(hook):
             try:
-                impl.function(*[{"record": record}[name] for name in impl.argnames])
-            except Exception:
-                log.exception("observer %s.%s failed; ignored", impl.plugin_name, hook)
+                caller(record=record)
+            except Exception as exc:
+                # The type only: an observer's message may quote what it was looking at.
+                log.warning("observer %s.%s raised %s; ignored", plugin, hook, type(exc).__name__)
 
     # lifecycle ----------------------------------------------------------------------------
 
@@ -514,6 +537,7 @@ class Engine:
     async def aclose(self) -> None:
         await self.drain()
         await self._http.aclose()
+        self._client.close()
         self._lab.close()
 
     def close(self) -> None:
@@ -524,6 +548,7 @@ class Engine:
             self._portal = None
         else:
             self._http.close()
+        self._client.close()
         self._lab.close()
 
     async def __aenter__(self) -> Engine:
@@ -537,6 +562,14 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _require_loopback(config: Config) -> None:
+    """TLS checks may be off only where nothing leaves the machine (the local simulators)."""
+    for name, vendor in config.vendors.items():
+        host = urlsplit(vendor.base_url).hostname or ""
+        if not is_loopback_host(host):
+            raise UnsafeURLError(f"vendors.{name}.base_url (HTTP client without TLS checks)", host)
 
 
 def _conclude(
@@ -623,21 +656,3 @@ def _check_record(result: CheckVerdict) -> CheckRecord:
             if v.score is not None
         },
     )
-
-
-def _explain(
-    outcome: Outcome, results: Mapping[Check, CheckVerdict], attempts: Iterable[AttemptRecord]
-) -> str:
-    parts = []
-    for result in results.values():
-        who = ", ".join(v.vendor for v in result.deciding) or "no vendor"
-        parts.append(f"{result.check.value}: {result.verdict.value} ({result.reason}; {who})")
-    calls = sum(1 for _ in attempts)
-    lead = {
-        Outcome.ACCEPT: "Accepted: every check passed",
-        Outcome.REJECT: "Rejected on a definitive negative; no failover after it",
-        Outcome.RETRY_CAPTURE: "The capture must be repeated",
-        Outcome.REVIEW: "Sent to manual review",
-        Outcome.ERROR: "No vendor could answer in time",
-    }[outcome]
-    return f"{lead}. " + "; ".join(parts) + f". {calls} vendor call(s)."

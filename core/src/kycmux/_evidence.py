@@ -84,17 +84,31 @@ class Consent(enum.StrEnum):
 
 @attrs.frozen
 class FileMedia:
-    """A local file, streamed from disk when sent."""
+    """A local file, streamed from disk when sent. The repr shows the file name only."""
 
-    path: Path = attrs.field(converter=Path)
+    path: Path = attrs.field(converter=Path, repr=lambda p: repr(p.name))
     form = MediaForm.FILE
 
     def size(self) -> int:
-        return self.path.stat().st_size
+        """Bytes on disk; ``InvalidEvidenceError`` (naming the file only) if it is gone."""
+        try:
+            return self.path.stat().st_size
+        except OSError as exc:
+            problem = exc.strerror or type(exc).__name__
+        raise self.unreadable(problem)
 
     def head(self, n: int = 64) -> bytes:
-        with self.path.open("rb") as f:
-            return f.read(n)
+        """The first ``n`` bytes (``InvalidEvidenceError`` as for ``size``)."""
+        try:
+            with self.path.open("rb") as f:
+                return f.read(n)
+        except OSError as exc:
+            problem = exc.strerror or type(exc).__name__
+        raise self.unreadable(problem)
+
+    def unreadable(self, problem: str) -> InvalidEvidenceError:
+        # Built outside any handler: the OSError quotes the full path, which may name people.
+        return InvalidEvidenceError("file", f"{self.path.name} cannot be read ({problem})")
 
 
 @attrs.frozen
@@ -140,10 +154,11 @@ def _check_media(field: str, media: Media | None, sniff: Any = None, what: str =
         if not media.id.strip():
             raise InvalidEvidenceError(field, "vendor media id must not be empty")
         return
+    # The file name only: the caller's directories may name the person or the customer.
     if not media.path.is_file():
-        raise InvalidEvidenceError(field, f"file does not exist: {media.path}")
+        raise InvalidEvidenceError(field, f"file does not exist: {media.path.name}")
     if media.size() == 0:
-        raise InvalidEvidenceError(field, f"file is empty: {media.path}")
+        raise InvalidEvidenceError(field, f"file is empty: {media.path.name}")
     if sniff is not None and sniff(media.head()) is None:
         raise InvalidEvidenceError(field, f"content is not a recognised {what}")
 
@@ -182,12 +197,14 @@ def _id_name(_inst: Any, _attribute: attrs.Attribute[Any], value: str | None) ->
 
 
 def _utf8_text(value: str | bytes | None) -> str | None:
-    if isinstance(value, bytes):
-        try:
-            return value.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InvalidEvidenceError("id_name", "must be valid UTF-8") from None
-    return value
+    if not isinstance(value, bytes):
+        return value
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    # Outside the handler: the UnicodeDecodeError holds the name's bytes (``__context__``).
+    raise InvalidEvidenceError("id_name", "must be valid UTF-8")
 
 
 def _upper(value: str | None) -> str | None:
@@ -234,7 +251,7 @@ class Evidence:
     id_name: str | None = attrs.field(
         default=None, converter=_utf8_text, validator=_id_name, repr=_mask_or_none(mask_name)
     )
-    subject_id: str | None = None
+    subject_id: str | None = attrs.field(default=None, repr=_mask_or_none(mask_id_number))
     consents: frozenset[Consent] = attrs.field(factory=frozenset, converter=_consents)
 
     def get(self, kind: EvidenceKind) -> Media | str | None:

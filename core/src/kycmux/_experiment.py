@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from kycmux._policy import CheckPolicy, Policy, vendor_names
+from kycmux._policy import CheckPolicy, Combine, Mode, Policy, vendor_names
 from kycmux._vendor import VendorSpec
 from kycmux.exceptions import PolicyError
 
@@ -266,8 +266,13 @@ class ShadowExperiment:
             if spec.offer(check) is None:
                 continue
             raw = self.raw_thresholds.get(check.value)
-            checks[check] = CheckPolicy(
-                (self.vendor,),
+            # Evolved, not rebuilt: every setting of the rule the shadow does not override
+            # (a new one included) carries over.
+            checks[check] = attrs.evolve(
+                rule,
+                vendors=(self.vendor,),
+                mode=Mode.FAILOVER,
+                combine=Combine.ANY_NEGATIVE_REJECTS,
                 max_far=self.max_far if self.max_far is not None else rule.max_far,
                 raw_thresholds={self.vendor: raw} if raw is not None else {},
             )

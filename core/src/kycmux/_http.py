@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import IO, Any, Literal
 
 import attrs
@@ -19,8 +22,15 @@ import httpx
 
 from kycmux._secret import reveal
 from kycmux._wire import VendorRequest, VendorResponse
+from kycmux.exceptions import InvalidEvidenceError, ResponseTooLargeError
 
-__all__ = ["HttpClient", "SendResult", "Timer", "default_timeout"]
+__all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "HttpClient",
+    "SendResult",
+    "Timer",
+    "default_timeout",
+]
 
 _USER_AGENT = "kycmux/0.1"
 AsyncBackend = Literal["aiohttp", "httpx"]
@@ -87,7 +97,7 @@ def _opened(request: VendorRequest) -> Iterator[dict[str, Any]]:
         for part in request.files:
             body: IO[bytes] | bytes
             if part.path is not None:
-                body = stack.enter_context(part.path.open("rb"))
+                body = stack.enter_context(_open(part.path))
             else:
                 body = part.content or b""
             files.append((part.field, (part.filename, body, part.content_type)))
@@ -110,13 +120,54 @@ def _opened(request: VendorRequest) -> Iterator[dict[str, Any]]:
         yield kwargs
 
 
-def _response(response: httpx.Response, elapsed: float) -> VendorResponse:
+DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
+
+
+def _open(path: Path) -> IO[bytes]:
+    try:
+        return path.open("rb")
+    except OSError as exc:
+        problem = exc.strerror or type(exc).__name__
+    # Outside the handler: the OSError quotes the full path (it may name a person).
+    raise InvalidEvidenceError("file", f"{path.name} cannot be read ({problem})")
+
+
+def _response(response: httpx.Response, body: bytes, elapsed: float) -> VendorResponse:
     return VendorResponse(
         status_code=response.status_code,
         headers={k.lower(): v for k, v in response.headers.items()},
-        body=response.content,
+        body=body,
         elapsed=elapsed,
     )
+
+
+class _Cap:
+    """Counts a response body as it arrives and stops it at ``limit`` bytes (decoded)."""
+
+    __slots__ = ("chunks", "limit", "size", "vendor")
+
+    def __init__(self, vendor: str, limit: int) -> None:
+        self.vendor = vendor
+        self.limit = limit
+        self.size = 0
+        self.chunks: list[bytes] = []
+
+    def check_declared(self, response: httpx.Response) -> None:
+        declared = response.headers.get("content-length", "")
+        if declared.isascii() and declared.isdigit() and int(declared) > self.limit:
+            raise self._too_large(response)
+
+    def add(self, chunk: bytes, response: httpx.Response) -> None:
+        self.size += len(chunk)
+        if self.size > self.limit:
+            raise self._too_large(response)
+        self.chunks.append(chunk)
+
+    def body(self) -> bytes:
+        return b"".join(self.chunks)
+
+    def _too_large(self, response: httpx.Response) -> ResponseTooLargeError:
+        return ResponseTooLargeError(self.vendor, self.limit, http_status=response.status_code)
 
 
 def _deadline_error(flag: _BodySentFlag) -> httpx.TimeoutException:
@@ -166,6 +217,37 @@ def _aiohttp_transport() -> httpx.AsyncBaseTransport:
     return AiohttpTransport(client=session)
 
 
+class _RedactQuery(logging.Filter):
+    """Blank query values in the URLs httpx logs: its INFO line for every request quotes the
+    URL, and a vendor taking credentials in the query string (Linkface's curl sample) would
+    put them in the application's log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(_has_query(a) for a in record.args):
+            record.args = tuple(_redacted(a) for a in record.args)
+        return True
+
+
+def _has_query(value: object) -> bool:
+    return isinstance(value, httpx.URL) and bool(value.query)
+
+
+def _redacted(value: object) -> object:
+    if not _has_query(value):
+        return value
+    assert isinstance(value, httpx.URL)
+    return value.copy_with(params=dict.fromkeys(value.params, "***"))
+
+
+_REDACT_QUERY = _RedactQuery()
+
+
+def _guard_httpx_log() -> None:
+    logger = logging.getLogger("httpx")
+    if _REDACT_QUERY not in logger.filters:
+        logger.addFilter(_REDACT_QUERY)
+
+
 @attrs.define
 class HttpClient:
     """One pooled sync and/or async httpx client, shared by every vendor of an engine.
@@ -178,6 +260,9 @@ class HttpClient:
     _sync: httpx.Client | None = None
     _aclient: httpx.AsyncClient | None = None
     _owned: bool = True
+
+    def __attrs_post_init__(self) -> None:
+        _guard_httpx_log()
 
     @classmethod
     def create(
@@ -209,38 +294,81 @@ class HttpClient:
     def wrap(
         cls, client: httpx.Client | None = None, async_client: httpx.AsyncClient | None = None
     ) -> HttpClient:
-        """Use the caller's clients; kycmux will not close them."""
+        """Use the caller's clients; kycmux will not close them.
+
+        A client with TLS verification turned off is accepted here, but an ``Engine`` refuses
+        it unless every vendor's base URL is loopback (``tls_verified``).
+        """
         return cls(client, async_client, False)
 
-    def send(self, request: VendorRequest, timeout: float) -> SendResult:
-        """Send synchronously; never raises for transport failures (see ``SendResult``)."""
+    @property
+    def tls_verified(self) -> bool:
+        """False when a client's transport is known to skip certificate or hostname checks."""
+        return not any(
+            _skips_tls_checks(transport)
+            for client in (self._sync, self._aclient)
+            if client is not None
+            for transport in _transports(client)
+        )
+
+    def send(
+        self,
+        request: VendorRequest,
+        timeout: float,
+        *,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> SendResult:
+        """Send synchronously; never raises for transport failures (see ``SendResult``).
+
+        At most ``max_response_bytes`` of the body are read: a longer answer is cut off there
+        and reported as ``ResponseTooLargeError`` (a malformed answer).
+        """
         if self._sync is None:
             raise RuntimeError("this HttpClient has no sync client")
         started = time.perf_counter()
         flag = _BodySentFlag()
+        cap = _Cap(request.vendor, max_response_bytes)
         try:
             with _opened(request) as kwargs:
                 built = self._sync.build_request(
                     request.method, request.url, timeout=default_timeout(timeout), **kwargs
                 )
                 flag = _track(built)
-                response = self._sync.send(built)
-            return SendResult(_response(response, _since(started)), None, True, _since(started))
+                response = self._sync.send(built, stream=True)
+                try:
+                    cap.check_declared(response)
+                    for chunk in response.iter_bytes():
+                        cap.add(chunk, response)
+                finally:
+                    response.close()
+            body = _response(response, cap.body(), _since(started))
+            return SendResult(body, None, True, _since(started))
+        except ResponseTooLargeError as exc:
+            return SendResult(None, exc, True, _since(started))
+        except InvalidEvidenceError as exc:  # a file gone since the request was built
+            return SendResult(None, exc, False, _since(started))
         except httpx.HTTPError as exc:
             return SendResult(None, exc, flag.sent, _since(started))
 
     async def asend(
-        self, request: VendorRequest, timeout: float, *, timer: Timer | None = None
+        self,
+        request: VendorRequest,
+        timeout: float,
+        *,
+        timer: Timer | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> SendResult:
         """Send asynchronously, hard-bounded by ``timeout`` seconds in total.
 
         ``timer`` makes the bounding scope (default ``asyncio.timeout``); the engine passes one
         that waits on its injected clock, so tests with a fake clock expire deadlines at once.
+        At most ``max_response_bytes`` of the body are read (see ``send``).
         """
         if self._aclient is None:
             raise RuntimeError("this HttpClient has no async client")
         started = time.perf_counter()
         flag = _BodySentFlag()
+        cap = _Cap(request.vendor, max_response_bytes)
         try:
             async with (timer or asyncio.timeout)(timeout):
                 with _opened(request) as kwargs:
@@ -248,9 +376,19 @@ class HttpClient:
                         request.method, request.url, timeout=default_timeout(timeout), **kwargs
                     )
                     flag = _track(built)
-                    response = await self._aclient.send(built)
-                    await response.aread()
-            return SendResult(_response(response, _since(started)), None, True, _since(started))
+                    response = await self._aclient.send(built, stream=True)
+                    try:
+                        cap.check_declared(response)
+                        async for chunk in response.aiter_bytes():
+                            cap.add(chunk, response)
+                    finally:
+                        await response.aclose()
+            body = _response(response, cap.body(), _since(started))
+            return SendResult(body, None, True, _since(started))
+        except ResponseTooLargeError as exc:
+            return SendResult(None, exc, True, _since(started))
+        except InvalidEvidenceError as exc:  # a file gone since the request was built
+            return SendResult(None, exc, False, _since(started))
         except TimeoutError:
             return SendResult(None, _deadline_error(flag), flag.sent, _since(started))
         except httpx.HTTPError as exc:
@@ -264,6 +402,29 @@ class HttpClient:
         self.close()
         if self._owned and self._aclient is not None:
             await self._aclient.aclose()
+
+
+def _transports(client: httpx.Client | httpx.AsyncClient) -> list[object]:
+    # httpx keeps them private; a client of another shape is judged by what can be seen.
+    mounts = getattr(client, "_mounts", {}) or {}
+    return [getattr(client, "_transport", None), *mounts.values()]
+
+
+def _skips_tls_checks(transport: object) -> bool:
+    """Whether a transport is known to connect without verifying certificates or hostnames."""
+    contexts = [
+        getattr(getattr(transport, "_pool", None), "_ssl_context", None),  # httpx's own
+        getattr(transport, "ssl_context", None),  # httpx-aiohttp
+    ]
+    session = getattr(transport, "client", None)
+    connector = getattr(session, "connector", None)
+    if getattr(connector, "_ssl", True) is False:  # an aiohttp session built with ssl=False
+        return True
+    return any(
+        isinstance(ctx, ssl.SSLContext)
+        and (ctx.verify_mode == ssl.CERT_NONE or not ctx.check_hostname)
+        for ctx in contexts
+    )
 
 
 def _since(started: float) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.metadata as md
 import logging
 import os
+import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -28,6 +29,7 @@ DENY_ENV = "KYCMUX_DISABLE_PLUGINS"
 log = logging.getLogger("kycmux.plugins")
 
 _VENDOR_HOOKS = ("build_request", "sign", "parse", "classify_error", "normalize_score")
+_DEFAULTS_NAME = "kycmux.defaults"
 
 
 @attrs.frozen
@@ -88,11 +90,15 @@ class PluginHost:
     _origins: dict[str, VendorOrigin] = attrs.field(init=False, factory=dict)
     _failures: list[PluginFailure] = attrs.field(init=False, factory=list)
     _hooks: dict[str, VendorHooks] = attrs.field(init=False, factory=dict)
+    _dists: dict[str, str | None] = attrs.field(init=False, factory=dict)
+    _observers: dict[str, tuple[tuple[str, Callable[..., Any]], ...]] = attrs.field(
+        init=False, factory=dict
+    )
 
     def __attrs_post_init__(self) -> None:
         self._pm = pluggy.PluginManager("kycmux")
         self._pm.add_hookspecs(hookspecs)
-        self._pm.register(_defaults, name="kycmux.defaults")
+        self._pm.register(_defaults, name=_DEFAULTS_NAME)
 
     @classmethod
     def from_entry_points(
@@ -159,7 +165,9 @@ class PluginHost:
             self._vendors[spec.name] = spec
             self._owners[spec.name] = plugin
             self._origins[spec.name] = VendorOrigin(name, distribution, version)
+        self._dists[name] = distribution
         self._hooks.clear()
+        self._observers.clear()
         return True
 
     def _declared_vendors(self, plugin: object, name: str) -> list[VendorSpec]:
@@ -203,6 +211,45 @@ class PluginHost:
     def hook(self) -> Any:
         """All plugins' hooks (for observer hooks, which every plugin sees)."""
         return self._pm.hook
+
+    def observers(self, hook: str) -> tuple[tuple[str, Callable[..., Any]], ...]:
+        """One pluggy caller per plugin implementing observer ``hook``, in pluggy's call order.
+
+        Each caller dispatches through pluggy to that plugin's implementations only (its
+        ``wrapper=True`` ones included), so the engine can isolate plugins from each other:
+        one observer raising cannot silence the rest or reach the decision.
+        """
+        callers = self._observers.get(hook)
+        if callers is None:
+            impls = getattr(self._pm.hook, hook).get_hookimpls()
+            names = list(dict.fromkeys(i.plugin_name for i in reversed(impls)))
+            plugins = {n: self._pm.get_plugin(n) for n in names}
+            callers = tuple(
+                (n, self._pm.subset_hook_caller(hook, [p for o, p in plugins.items() if o != n]))
+                for n in names
+            )
+            self._observers[hook] = callers
+        return callers
+
+    def blame(self, vendor: str, hook: str, error: BaseException) -> tuple[str, str | None]:
+        """The plugin (name, distribution) whose ``hook`` implementation raised ``error``.
+
+        The innermost traceback frame running one of the hook's implementations decides, so a
+        cross-cutting wrapper that raised is blamed and not the vendor plugin it wrapped. Core's
+        own defaults, or no such frame, blame the plugin that registered ``vendor``.
+        """
+        codes = {}
+        for impl in getattr(self._pm.hook, hook).get_hookimpls():
+            function = getattr(impl.function, "__func__", impl.function)
+            code = getattr(function, "__code__", None)
+            if code is not None and impl.plugin_name != _DEFAULTS_NAME:
+                codes[code] = impl.plugin_name
+        blamed = None
+        for frame, _line in traceback.walk_tb(error.__traceback__):
+            blamed = codes.get(frame.f_code, blamed)
+        if blamed is None:
+            blamed = self._origins[vendor].plugin if vendor in self._origins else vendor
+        return blamed, self._dists.get(blamed)
 
     def hooks_for(self, vendor: str) -> VendorHooks:
         """Hook callers that reach ``vendor``'s own plugin and the cross-cutting ones only."""

@@ -18,7 +18,7 @@ import attrs
 from kycmux._evidence import Check
 from kycmux._record import to_plain
 from kycmux._resilience import BreakerSettings, LockoutSettings, RateLimitSettings, RetryPolicy
-from kycmux._score import Score, ScoreKind, ScoreSpec
+from kycmux._score import LogLinearCalibration, Score, ScoreKind, ScoreSpec
 from kycmux._vendor import VendorSpec
 from kycmux.exceptions import PolicyError
 
@@ -96,6 +96,13 @@ def _positive(_inst: Any, attribute: attrs.Attribute[Any], value: float | None) 
         raise PolicyError(attribute.name, "must be a positive number")
 
 
+def _far(_inst: Any, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1
+    ):
+        raise PolicyError(attribute.name, "must be a false-accept rate in (0, 1), e.g. 1e-4")
+
+
 def vendor_names(value: Iterable[str]) -> tuple[str, ...]:
     """A list of vendor names as a tuple; a bare string is a mistake, not a list of letters."""
     if isinstance(value, str):
@@ -111,16 +118,22 @@ class CheckPolicy:
         vendors: Vendor names, in order of preference.
         mode: ``failover`` or ``all``.
         combine: For ``all``: how answers combine.
-        max_far: Maximum false-accept rate for calibrated scores.
+        max_far: Maximum false-accept rate for calibrated scores, in (0, 1); it must lie
+            within each vendor's published calibration unless ``allow_extrapolation``.
         raw_thresholds: Explicit raw thresholds by vendor (required for uncalibrated scores
             unless the vendor gives its own verdict).
+        allow_extrapolation: Accept a ``max_far`` outside a vendor's published points, whose
+            threshold then rests on a continuation of the vendor's table, not on its numbers.
     """
 
     vendors: tuple[str, ...] = attrs.field(converter=vendor_names)
     mode: Mode = attrs.field(default=Mode.FAILOVER, converter=Mode)
     combine: Combine = attrs.field(default=Combine.ANY_NEGATIVE_REJECTS, converter=Combine)
-    max_far: float | None = attrs.field(default=None, validator=_positive)
+    max_far: float | None = attrs.field(default=None, validator=_far)
     raw_thresholds: Mapping[str, float] = attrs.field(factory=dict)
+    allow_extrapolation: bool = attrs.field(
+        default=False, validator=attrs.validators.instance_of(bool)
+    )
 
 
 @attrs.frozen
@@ -255,9 +268,11 @@ def _only_vendor(rule: CheckPolicy, vendor: str) -> CheckPolicy:
 
 def _check_thresholds(key: str, rule: CheckPolicy, spec: VendorSpec, check: Check) -> None:
     for score in spec.scores_for(check):
-        if score.calibrated or spec.name in rule.raw_thresholds:
+        if spec.name in rule.raw_thresholds:
             continue
-        if rule.max_far is not None:
+        if score.calibration is not None:
+            _check_published(key, rule, spec, score.name, score.calibration)
+        elif rule.max_far is not None:
             raise PolicyError(
                 f"{key}.raw_thresholds.{spec.name}",
                 f"{spec.name}'s {score.name} is uncalibrated (no published FAR): "
@@ -265,8 +280,25 @@ def _check_thresholds(key: str, rule: CheckPolicy, spec: VendorSpec, check: Chec
             )
 
 
+def _check_published(
+    key: str, rule: CheckPolicy, spec: VendorSpec, score: str, calibration: LogLinearCalibration
+) -> None:
+    """A FAR threshold must rest on the vendor's published points, unless opted out."""
+    max_far = rule.max_far or DEFAULT_MAX_FAR
+    low, high = calibration.far_range
+    if rule.allow_extrapolation or low <= max_far <= high:
+        return
+    given = "max_far" if rule.max_far is not None else "the default max_far"
+    raise PolicyError(
+        f"{key}.max_far",
+        f"{given} {max_far:g} is outside {spec.name}'s published range for {score} "
+        f"(FAR {low:g} to {high:g}): choose one within it, or set allow_extrapolation = true "
+        "to accept a threshold on numbers the vendor never published",
+    )
+
+
 _POLICY_KEYS = {"deadline", "hedge_after", "vendors", "lockout"}
-_CHECK_KEYS = {"vendors", "mode", "combine", "max_far", "raw_thresholds"}
+_CHECK_KEYS = {"vendors", "mode", "combine", "max_far", "raw_thresholds", "allow_extrapolation"}
 _VENDOR_KEYS = {"retry", "rate_limit", "breaker", "attempt_timeout"}
 
 

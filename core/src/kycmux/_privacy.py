@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Iterable
 
-__all__ = ["keyed_hash", "mask_id_number", "mask_name"]
+__all__ = ["keyed_hash", "mask_id_number", "mask_name", "scrub"]
 
 
 def mask_id_number(value: str) -> str:
@@ -28,3 +29,15 @@ def keyed_hash(key: bytes, value: str | bytes) -> str:
     """
     data = value.encode() if isinstance(value, str) else value
     return "hmac-sha256:" + hmac.new(key, data, hashlib.sha256).hexdigest()[:32]
+
+
+def scrub(text: str, values: Iterable[str]) -> str:
+    """``text`` with every one of ``values`` (two characters or more) replaced by ``***``.
+
+    For what a vendor writes back: an error message may quote the account id, the name or
+    the ID number it was sent.
+    """
+    for value in sorted({v for v in values if len(v) >= 2}, key=len, reverse=True):
+        if value in text:
+            text = text.replace(value, "***")
+    return text

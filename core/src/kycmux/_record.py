@@ -60,6 +60,9 @@ class AttemptRecord:
         verdicts: Per check: ``pass``, ``fail`` or an error class value.
         scores: Per check: the normalized score as a dict.
         capture_issue: For capture errors, which issue.
+        plugin: For ``plugin_error``: the failing ``hook``, the ``plugin`` and its
+            ``distribution``, the ``exception`` type (never its message) and kycmux's
+            ``detail``.
     """
 
     vendor: str
@@ -79,6 +82,7 @@ class AttemptRecord:
     verdicts: Mapping[str, str] = attrs.field(factory=dict)
     scores: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
     capture_issue: str | None = None
+    plugin: Mapping[str, str | None] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         result: dict[str, Any] = to_plain(self)
@@ -87,11 +91,19 @@ class AttemptRecord:
 
 @attrs.frozen
 class SkipRecord:
-    """A vendor that was not asked for a check, and why."""
+    """A vendor that was not asked for a check, and why.
+
+    Attributes:
+        vendor: The vendor.
+        check: The check.
+        reason: Machine-readable reason (``evidence_missing:video (file)``, ``circuit_open``...).
+        plugin: When a plugin bug was the reason, as in ``AttemptRecord.plugin``.
+    """
 
     vendor: str
     check: str
     reason: str
+    plugin: Mapping[str, str | None] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         result: dict[str, Any] = to_plain(self)

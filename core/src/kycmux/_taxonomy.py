@@ -43,6 +43,11 @@ class ErrorClass(enum.StrEnum):
             counts against health.
         REPLAY_DETECTED: The vendor saw a signature nonce twice. Retryable with a fresh
             signature only (every attempt is signed anew); fails over; not a health failure.
+        PLUGIN_ERROR: A plugin's hook raised (a bug in our integration, not the vendor's
+            doing) or ran past the time it had. Never retried (the same bug would recur, and a
+            sent request may be billed again), fails over, never counts against the vendor's
+            health. The attempt record names the plugin, its distribution and the exception
+            type, never the exception's message.
     """
 
     CREDENTIALS_REJECTED = "credentials_rejected"
@@ -56,6 +61,7 @@ class ErrorClass(enum.StrEnum):
     REGISTRY_UNUSABLE = "registry_unusable"
     POSSIBLY_BILLED = "possibly_billed"
     REPLAY_DETECTED = "replay_detected"
+    PLUGIN_ERROR = "plugin_error"
 
     @property
     def retryable(self) -> bool:
@@ -87,6 +93,7 @@ _FAILOVER = frozenset(
         ErrorClass.REQUEST_INVALID,
         ErrorClass.POSSIBLY_BILLED,
         ErrorClass.REPLAY_DETECTED,
+        ErrorClass.PLUGIN_ERROR,
     }
 )
 _HEALTH = frozenset(

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from kycmux._evidence import Check, Evidence, EvidenceKind, MediaForm
+from kycmux._http import DEFAULT_MAX_RESPONSE_BYTES
 from kycmux._score import ScoreSpec
 
 if TYPE_CHECKING:
@@ -120,6 +121,8 @@ class VendorSpec:
         scores: How each score field reads, with its calibration.
         simulator: Factory of a local simulator of the vendor's wire protocol, if shipped.
         docs_url: Where the vendor documents the API.
+        max_response_bytes: The default cap on a response body (users may change it with
+            ``[vendors.<name>] max_response_bytes``); answers are a few KB, so 1 MiB.
     """
 
     name: str = attrs.field(validator=_validate_name)
@@ -130,11 +133,18 @@ class VendorSpec:
     scores: tuple[ScoreSpec, ...] = ()
     simulator: Callable[[], Simulator] | None = attrs.field(default=None, eq=False)
     docs_url: str = ""
+    max_response_bytes: int = attrs.field(
+        default=DEFAULT_MAX_RESPONSE_BYTES,
+        validator=[attrs.validators.instance_of(int), attrs.validators.ge(1)],
+    )
 
     def __attrs_post_init__(self) -> None:
         names = [f.name for f in self.config_fields]
-        if len(set(names)) != len(names) or "base_url" in names:
-            raise ValueError(f"vendor {self.name}: config field names must be unique, not base_url")
+        if len(set(names)) != len(names) or {"base_url", "max_response_bytes"} & set(names):
+            raise ValueError(
+                f"vendor {self.name}: config field names must be unique, "
+                "and not base_url or max_response_bytes"
+            )
         if not self.default_base_url.startswith(("https://", "http://")):
             raise ValueError(f"vendor {self.name}: default_base_url must be an http(s) URL")
 

@@ -46,7 +46,9 @@ class FilePart:
     field: str
     filename: str
     content_type: str = "application/octet-stream"
-    path: Path | None = None
+    path: Path | None = attrs.field(
+        default=None, repr=lambda p: "None" if p is None else repr(p.name)
+    )
     content: bytes | None = attrs.field(default=None, repr=False)
 
     def __attrs_post_init__(self) -> None:

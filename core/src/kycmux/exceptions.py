@@ -13,7 +13,8 @@ The hierarchy::
     │   └── InvalidVendorError       a plugin registered a vendor spec that is not valid
     ├── UnknownVendorError           a vendor name nobody registered
     ├── ProtocolError                a vendor response we cannot read (not JSON, wrong shape,
-    │                                a score missing or out of range); never a pass
+    │   │                            a score missing or out of range); never a pass
+    │   └── ResponseTooLargeError    a response body over the vendor's size limit (not read on)
     ├── SubjectLockedError           too many consecutive definitive failures for one subject
     └── PolicyError                  a policy that cannot be applied (also a ConfigError)
 
@@ -21,6 +22,8 @@ Messages never contain secret values or personal data: they name fields, rules a
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 __all__ = [
     "ConfigError",
@@ -31,6 +34,7 @@ __all__ = [
     "PluginError",
     "PolicyError",
     "ProtocolError",
+    "ResponseTooLargeError",
     "SubjectLockedError",
     "UnknownVendorError",
     "UnsafeURLError",
@@ -90,11 +94,19 @@ class UnsafeURLError(KycmuxError, ValueError):
 
 
 class PluginError(KycmuxError):
-    """A plugin failed to load or misbehaved; ``plugin`` names it."""
+    """A plugin failed to load or misbehaved.
 
-    def __init__(self, plugin: str, problem: str) -> None:
+    Attributes:
+        plugin: The plugin's registration (entry-point) name.
+        problem: What went wrong, in kycmux's words (never the plugin's exception message).
+        fault: For a hook that failed during a call, the ``PluginFault`` (hook, plugin,
+            distribution, exception type) that the attempt record carries.
+    """
+
+    def __init__(self, plugin: str, problem: str, *, fault: Any = None) -> None:
         self.plugin = plugin
         self.problem = problem
+        self.fault = fault
         super().__init__(f"plugin {plugin}: {problem}")
 
 
@@ -124,6 +136,18 @@ class ProtocolError(KycmuxError):
         self.detail = detail
         self.http_status = http_status
         super().__init__(f"{vendor}: malformed response: {detail}")
+
+
+class ResponseTooLargeError(ProtocolError):
+    """A response body went past the vendor's ``max_response_bytes``; reading stopped there.
+
+    Attributes:
+        limit: The limit in bytes.
+    """
+
+    def __init__(self, vendor: str, limit: int, *, http_status: int | None = None) -> None:
+        self.limit = limit
+        super().__init__(vendor, f"body larger than {limit} bytes", http_status=http_status)
 
 
 class SubjectLockedError(KycmuxError):

@@ -74,6 +74,9 @@ class FakeClock:
     standard asyncio loop's ready queue; on a loop without one it is approximated by yielding
     many times.
 
+    Work the engine runs on threads (plugin hooks) is entered with ``hold()``: drivers wait for
+    it before they jump, for at most ``hold_limit`` real seconds each time.
+
     Only one driver (``tick``, ``run_until_idle``, ``autojump``) may run at a time: each would
     see the other as a runnable task and never find the loop idle; a second one raises
     ``RuntimeError``. ``advance`` may be called anywhere.
@@ -84,6 +87,7 @@ class FakeClock:
     Attributes:
         start: Wall-clock reading (UNIX seconds) at creation.
         monotonic_start: Monotonic reading at creation.
+        hold_limit: Real seconds a driver waits for a ``hold()`` to end before jumping anyway.
     """
 
     start: float = 1_700_000_000.0
@@ -96,6 +100,9 @@ class FakeClock:
     _activity: int = attrs.field(init=False, repr=False, default=0)
     _changed: asyncio.Event | None = attrs.field(init=False, repr=False, default=None)
     _driving: bool = attrs.field(init=False, repr=False, default=False)
+    _holds: int = attrs.field(init=False, repr=False, default=0)
+    _released: asyncio.Event | None = attrs.field(init=False, repr=False, default=None)
+    hold_limit: float = attrs.field(default=5.0, kw_only=True)
 
     def monotonic(self) -> float:
         return self.monotonic_start + self._elapsed_ns / _NS
@@ -233,8 +240,43 @@ class FakeClock:
         self._changed.clear()
         await self._changed.wait()
 
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        """Real work is running (the engine's plugin hooks on a thread): do not jump meanwhile.
+
+        A driver waits until every hold is released, or ``hold_limit`` real seconds, so a
+        hook that never returns still lets fake time reach its timeout.
+        """
+        self._holds += 1
+        try:
+            yield
+        finally:
+            self._holds -= 1
+            self._activity += 1
+            if self._holds == 0 and self._released is not None:
+                self._released.set()
+
     async def _settle(self) -> None:
-        """Return once the event loop has nothing ready to run but this task."""
+        """Return once the event loop has nothing ready to run but this task, and no hold."""
+        while True:
+            await self._settle_loop()
+            if self._holds == 0 or not await self._wait_released():
+                return
+
+    async def _wait_released(self) -> bool:
+        """Wait for the holds to end; False if ``hold_limit`` passed first."""
+        if self._released is None:
+            self._released = asyncio.Event()
+        self._released.clear()
+        try:
+            # Not ``wait_for``: on 3.11 it can swallow the driver's own cancellation.
+            async with asyncio.timeout(self.hold_limit):
+                await self._released.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    async def _settle_loop(self) -> None:
         ready = getattr(asyncio.get_running_loop(), "_ready", None)
         if ready is None:
             for _ in range(_FALLBACK_YIELDS):

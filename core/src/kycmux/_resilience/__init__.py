@@ -10,7 +10,7 @@ keep shareable state in a ``StateStore``:
 - ``RateLimiter`` per vendor (``RateLimitSettings``): a token bucket, pauses ordered by the
   vendor, and a bound on requests in flight.
 - ``SubjectLockout`` (``LockoutSettings``): lock a person out after consecutive definitive
-  failures.
+  failures, or after too many unusable captures in a row.
 - ``Deadline`` and ``clock_timeout``: the decision's time budget, and timeouts on the clock.
 """
 
@@ -26,9 +26,9 @@ from kycmux._resilience._breaker import (
     TransitionListener,
     outcome_for,
 )
-from kycmux._resilience._clock import Clock, SystemClock
+from kycmux._resilience._clock import Clock, SystemClock, held
 from kycmux._resilience._deadline import ClockTimeout, Deadline, clock_timeout
-from kycmux._resilience._lockout import LockoutSettings, SubjectLockout
+from kycmux._resilience._lockout import Lock, LockoutSettings, LockReason, SubjectLockout
 from kycmux._resilience._ratelimit import InFlightSlot, RateLimiter, RateLimitSettings
 from kycmux._resilience._retry import Jitter, RandomSource, RetryBudget, RetryPolicy
 from kycmux._resilience._state import InMemoryStateStore, StateStore
@@ -44,6 +44,8 @@ __all__ = [
     "InFlightSlot",
     "InMemoryStateStore",
     "Jitter",
+    "Lock",
+    "LockReason",
     "LockoutSettings",
     "Outcome",
     "Permit",
@@ -57,5 +59,6 @@ __all__ = [
     "SystemClock",
     "TransitionListener",
     "clock_timeout",
+    "held",
     "outcome_for",
 ]

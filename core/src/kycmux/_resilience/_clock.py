@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Protocol, runtime_checkable
 
 import attrs
 
-__all__ = ["Clock", "SystemClock"]
+__all__ = ["Clock", "SystemClock", "held"]
 
 
 @runtime_checkable
@@ -18,6 +20,10 @@ class Clock(Protocol):
     Durations (deadlines, token refills, sleeps) use ``monotonic``; state that may be shared
     with other processes through a ``StateStore`` (breaker open-until, lockout until) uses
     ``time``, since monotonic readings of two processes cannot be compared.
+
+    A clock may also offer ``hold()``, a context manager the engine enters while real work
+    runs on a thread (plugin hooks): a fake clock must not jump ahead while it does, or every
+    test would see its deadlines expire during a parse. See ``held``.
     """
 
     def monotonic(self) -> float:
@@ -45,3 +51,14 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(seconds, 0.0))
+
+
+@contextlib.contextmanager
+def held(clock: object) -> Iterator[None]:
+    """Enter ``clock.hold()`` if the clock has one (``FakeClock`` does; real time needs none)."""
+    hold = getattr(clock, "hold", None)
+    if hold is None:
+        yield
+        return
+    with hold():
+        yield

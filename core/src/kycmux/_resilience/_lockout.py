@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import math
 import secrets
 from typing import Any
@@ -12,7 +13,7 @@ from kycmux._privacy import keyed_hash
 from kycmux._resilience._clock import Clock, SystemClock
 from kycmux._resilience._state import InMemoryStateStore, StateStore
 
-__all__ = ["LockoutSettings", "SubjectLockout"]
+__all__ = ["Lock", "LockReason", "LockoutSettings", "SubjectLockout"]
 
 
 def _positive_finite(_inst: Any, attribute: attrs.Attribute[float], value: float) -> None:
@@ -30,6 +31,10 @@ class LockoutSettings:
         cooldown: Seconds the subject stays locked; afterwards the count starts again at 0.
         memory: Seconds a count survives without a new failure, so idle subjects do not fill
             the store; failures further apart than this are not "consecutive".
+        capture_limit: Unusable captures (``retry_capture``: wrong digits, bad liveness data,
+            no face...) that lock the subject when each comes within ``cooldown`` of the one
+            before. Higher than ``limit``, since honest users fumble captures; but each
+            attempt is sent, and may be billed, so a client cannot loop for ever.
     """
 
     limit: int = attrs.field(
@@ -37,6 +42,34 @@ class LockoutSettings:
     )
     cooldown: float = attrs.field(default=900.0, converter=float, validator=_positive_finite)
     memory: float = attrs.field(default=86_400.0, converter=float, validator=_positive_finite)
+    capture_limit: int = attrs.field(
+        default=10, validator=[attrs.validators.instance_of(int), attrs.validators.ge(1)]
+    )
+
+
+class LockReason(enum.StrEnum):
+    """Why a subject is locked.
+
+    Attributes:
+        DEFINITIVE_FAILURES: ``limit`` consecutive definitive failures.
+        CAPTURE_RETRIES: ``capture_limit`` unusable captures within the cool-down window.
+    """
+
+    DEFINITIVE_FAILURES = "definitive_failures"
+    CAPTURE_RETRIES = "capture_retries"
+
+
+@attrs.frozen
+class Lock:
+    """A subject's lock.
+
+    Attributes:
+        remaining: Seconds until it ends.
+        reason: Which limit was reached.
+    """
+
+    remaining: float
+    reason: LockReason
 
 
 def _default_store(lockout: SubjectLockout) -> StateStore:
@@ -69,27 +102,43 @@ class SubjectLockout:
 
     def check(self, subject: str) -> float | None:
         """Seconds until ``subject`` is unlocked, or ``None`` if it is not locked."""
-        lock = self.store.get(self._key(subject, "lock"))
-        if lock is None:
+        lock = self.lock(subject)
+        return None if lock is None else lock.remaining
+
+    def lock(self, subject: str) -> Lock | None:
+        """The subject's lock, or ``None`` if it is not locked."""
+        value = self.store.get(self._key(subject, "lock"))
+        if value is None:
             return None
-        left = float(lock["until"]) - self.clock.time()
-        return left if left > 0 else None
+        left = float(value["until"]) - self.clock.time()
+        why = LockReason(value.get("reason", LockReason.DEFINITIVE_FAILURES))
+        return Lock(left, why) if left > 0 else None
 
     def record_failure(self, subject: str) -> float | None:
         """Count a definitive failure; returns the lock's duration if this one locked it."""
         count = self.store.incr(self._key(subject, "count"), 1, self.settings.memory)
         if count < self.settings.limit:
             return None
-        cooldown = self.settings.cooldown
-        self.store.set(
-            self._key(subject, "lock"), {"until": self.clock.time() + cooldown}, cooldown
-        )
-        self.store.delete(self._key(subject, "count"))
-        return cooldown
+        return self._lock(subject, "count", LockReason.DEFINITIVE_FAILURES)
+
+    def record_capture_failure(self, subject: str) -> float | None:
+        """Count an unusable capture; returns the lock's duration if this one locked it."""
+        count = self.store.incr(self._key(subject, "captures"), 1, self.settings.cooldown)
+        if count < self.settings.capture_limit:
+            return None
+        return self._lock(subject, "captures", LockReason.CAPTURE_RETRIES)
 
     def record_success(self, subject: str) -> None:
         """A pass: the failures before it no longer count as consecutive."""
         self.store.delete(self._key(subject, "count"))
+        self.store.delete(self._key(subject, "captures"))
+
+    def _lock(self, subject: str, counter: str, reason: LockReason) -> float:
+        cooldown = self.settings.cooldown
+        until = self.clock.time() + cooldown
+        self.store.set(self._key(subject, "lock"), {"until": until, "reason": reason}, cooldown)
+        self.store.delete(self._key(subject, counter))
+        return cooldown
 
     def failures(self, subject: str) -> int:
         """Consecutive failures counted so far (0 right after a lock starts)."""
@@ -97,9 +146,9 @@ class SubjectLockout:
         return int(count) if count is not None else 0
 
     def unlock(self, subject: str) -> None:
-        """Clear the subject's lock and count (an operator's override)."""
-        self.store.delete(self._key(subject, "lock"))
-        self.store.delete(self._key(subject, "count"))
+        """Clear the subject's lock and counts (an operator's override)."""
+        for what in ("lock", "count", "captures"):
+            self.store.delete(self._key(subject, what))
 
     def _key(self, subject: str, what: str) -> str:
         if not subject:
