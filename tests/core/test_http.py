@@ -245,4 +245,5 @@ def test_a_parser_bug_is_a_plugin_error_not_a_vendor_failure(
     assert outcome.failure.reason == "plugin_error:parse:KeyError"
     assert outcome.fault is not None
     assert (outcome.fault.hook, outcome.fault.plugin) == ("parse", "alpha")
-    assert "plugin alpha" in caplog.text and "KeyError" in caplog.text
+    assert "plugin alpha" in caplog.text
+    assert "KeyError" in caplog.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from kycmux import (
     Classification,
     ErrorClass,
     VendorHooks,
+    VendorRequest,
+    VendorResponse,
     VendorResult,
     VendorSpec,
 )
@@ -112,6 +115,56 @@ def test_a_face_match_failed_by_liveness_is_classified_by_the_liveness_code(
 ) -> None:
     found = _classify(hooks, spec, _answered(Check.FACE_MATCH, "-5016"), Check.FACE_MATCH)
     assert (found.error_class, found.reason) == (E.NOT_LIVE, "tencent_legacy:-5016")
+
+
+def _parsed(
+    hooks: VendorHooks, spec: VendorSpec, checks: frozenset[Check], **data: object
+) -> VendorResult:
+    """What the plugin's own parse makes of a livedetectfour answer with these ``data``."""
+    body = json.dumps({"data": data, "code": 0, "message": "OK"}).encode()
+    request = VendorRequest("tencent_legacy", "livedetectfour", checks, "POST", "https://x/y")
+    response = VendorResponse(200, {"content-type": "application/json"}, body)
+    result = hooks.parse(vendor=spec, request=request, response=response, config=None)
+    assert isinstance(result, VendorResult)
+    return result
+
+
+FACE_MATCH_ONLY = frozenset({Check.FACE_MATCH})
+COMPARED = {"compare_status": 0, "compare_msg": "OK", "sim": 95}
+
+
+@pytest.mark.parametrize("compared", [COMPARED, {}], ids=["compared", "not_compared"])
+@pytest.mark.parametrize(
+    ("live_status", "error_class", "issue"),
+    [
+        (-5016, E.NOT_LIVE, None),
+        (-5011, E.NOT_LIVE, None),
+        (-5015, E.CAPTURE_UNUSABLE, C.LOW_RESOLUTION),
+        (-5999, E.NOT_LIVE, None),  # undocumented: the liveness default, not the compare one
+        (7, E.NOT_LIVE, None),
+    ],
+)
+def test_a_face_match_failed_by_live_status_is_classified_as_liveness(
+    hooks: VendorHooks,
+    spec: VendorSpec,
+    compared: dict[str, object],
+    live_status: int,
+    error_class: ErrorClass,
+    issue: CaptureIssue | None,
+) -> None:
+    result = _parsed(hooks, spec, FACE_MATCH_ONLY, live_status=live_status, **compared)
+    found = _classify(hooks, spec, result, Check.FACE_MATCH)
+    assert (found.error_class, found.capture_issue) == (error_class, issue)
+    assert found.reason == f"tencent_legacy:{live_status}"
+
+
+def test_an_undocumented_compare_status_keeps_the_compare_default(
+    hooks: VendorHooks, spec: VendorSpec
+) -> None:
+    result = _parsed(hooks, spec, FACE_MATCH_ONLY, live_status=0, compare_status=-4999)
+    found = _classify(hooks, spec, result, Check.FACE_MATCH)
+    assert (found.error_class, found.capture_issue) == (E.CAPTURE_UNUSABLE, C.OTHER)
+    assert found.reason == "tencent_legacy:-4999"
 
 
 @pytest.mark.parametrize(

@@ -152,11 +152,32 @@ def test_failed_comparison_after_liveness(parse: Parse) -> None:
     )
 
 
-def test_liveness_failed_but_comparison_done_is_reported_as_is(parse: Parse) -> None:
-    body = _doc(live_status=-5016, live_msg="x", compare_status=0, compare_msg="OK", sim=88)
-    result = parse(body)
-    assert not result.answers[Check.LIVENESS].ok
-    assert result.answers[Check.FACE_MATCH].score == RawScore("sim", 88.0)
+FACE_MATCH_ONLY = frozenset({Check.FACE_MATCH})
+
+
+@pytest.mark.parametrize("checks", [FACE_MATCH_ONLY, BOTH], ids=["face_match", "both"])
+@pytest.mark.parametrize("live_status", [-5016, -5011, -5015, -5999])
+def test_a_failed_liveness_fails_face_match_whatever_the_comparison_says(
+    parse: Parse, checks: frozenset[Check], live_status: int
+) -> None:
+    # The document: read live_status first, then compare_status, then sim.
+    body = _doc(
+        live_status=live_status, live_msg="not live", compare_status=0, compare_msg="OK", sim=95
+    )
+    result = parse(body, checks)
+    assert result.ok
+    assert result.answers[Check.FACE_MATCH] == CheckAnswer(
+        Check.FACE_MATCH, False, str(live_status), "not live"
+    )
+    assert result.extras == {"live_status": str(live_status)}
+    if Check.LIVENESS in checks:
+        assert not result.answers[Check.LIVENESS].ok
+
+
+def test_the_live_status_is_kept_with_every_livedetectfour_answer(parse: Parse) -> None:
+    assert parse(LIVEDETECTFOUR_SAMPLE).extras == {"live_status": "0"}
+    body = _doc(live_status=0, live_msg="OK", compare_status=-4017, compare_msg="no face")
+    assert parse(body, FACE_MATCH_ONLY).extras == {"live_status": "0"}
 
 
 def test_top_level_error_code_fails_the_call(parse: Parse) -> None:
@@ -221,6 +242,8 @@ MALFORMED = {
     "sim NaN": '{"code":0,"message":"OK","data":{"live_status":0,"compare_status":0,"sim":NaN}}',
     "sim Infinity": '{"code":0,"data":{"live_status":0,"compare_status":0,"sim":Infinity}}',
     "sim huge": '{"code":0,"data":{"live_status":0,"compare_status":0,"sim":1e999}}',
+    "sim a huge integer": _doc(live_status=0, compare_status=0, sim=10**400),
+    "sim a huge negative integer": _doc(live_status=0, compare_status=0, sim=-(10**400)),
 }
 
 
@@ -240,6 +263,7 @@ def test_malformed_livedetectfour_bodies_are_protocol_errors(parse: Parse, body:
         _doc(similarity=100.5),
         _doc(similarity=-0.1),
         _doc(similarity=None),
+        _doc(similarity=10**400),  # beyond any float: never converted before the range check
     ],
 )
 def test_malformed_idcardcompare_scores_are_protocol_errors(parse: Parse, body: str) -> None:

@@ -132,10 +132,14 @@ def test_authenticator_order_and_codes() -> None:
     assert _code(auth, "bm90IGEgc2lnbmF0dXJl") == 5
     assert _code(auth, _header(expires=NOW + 91 * 86400)) == 5  # beyond three months
     assert _code(auth, _header(expires=0)) == 5  # single-use without a file id
+    assert _code(auth, _header(expires=NOW)) == 5  # multi-use needs e > t
+    assert _code(auth, _header(now=NOW + 10, expires=NOW + 5)) == 5
     assert _code(auth, _header(appid="42")) == 10
     assert _code(auth, _header(), appid="123456") == 6
     assert _code(auth, _header(secret_id="AKIDunknown")) == 11
-    assert _code(auth, _header(expires=NOW)) == 9
+    assert _code(auth, _header(expires=NOW + 1)) == 9  # e reached
+    assert _code(auth, _header(expires=0, fileid="f", now=NOW - 299)) == 9  # 300 s after t
+    assert _code(auth, _header(now=NOW + 302, expires=NOW + 400)) == 14  # t > 300 s ahead
     assert auth.authorize(_header(rand=2), MAIN.appid) == MAIN
     assert _code(auth, _header(rand=2)) == 13
     assert auth.authorize(_header(rand=3), None) == MAIN  # no appid in the body: 21 later

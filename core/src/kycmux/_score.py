@@ -124,7 +124,8 @@ class ScoreSpec:
         return self.calibration is not None
 
     def in_range(self, value: float) -> bool:
-        return math.isfinite(value) and self.low <= value <= self.high
+        # Compared first: NaN compares false, and an int too large for a float stays exact.
+        return self.low <= value <= self.high and math.isfinite(value)
 
     def normalize(self, raw: RawScore) -> Score:
         """Put a raw score on the common scale: FAR where published, else uncalibrated."""

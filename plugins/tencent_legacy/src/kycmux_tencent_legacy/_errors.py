@@ -18,15 +18,19 @@ __all__ = [
     "ACCOUNT_ABNORMAL",
     "CODES",
     "HTTP_CODE_PREFIX",
+    "LIVE_STATUS",
     "CodeRow",
     "Site",
     "classify",
     "meaning",
     "row_for",
+    "site_of",
 ]
 
 ACCOUNT_ABNORMAL = "account abnormal"
 HTTP_CODE_PREFIX = "http_"
+# The key, in a livedetectfour result's extras, of the call's ``data.live_status``.
+LIVE_STATUS = "live_status"
 
 
 class Site(enum.StrEnum):
@@ -139,16 +143,15 @@ CODES: tuple[CodeRow, ...] = (
     CodeRow("http_429", "HTTP 429 without a Tencent body", _E.RATE_LIMITED),
 )  # fmt: skip
 
-# Explicit defaults for codes the documents do not list. A top-level unknown code is no
-# answer about the person: treat it like the documented internal errors. An unknown
-# ``live_status`` is a liveness failure: the document files "all other liveness errors" under
-# -5011. An unknown ``compare_status`` means the comparison could not be done on this
-# capture: ask for a recapture rather than shopping for another vendor.
-_DEFAULTS: Mapping[Check | None, tuple[ErrorClass, CaptureIssue | None]] = {
-    None: (ErrorClass.VENDOR_UNAVAILABLE, None),
-    Check.LIVENESS: (ErrorClass.NOT_LIVE, None),
-    Check.FACE_MATCH: (ErrorClass.CAPTURE_UNUSABLE, CaptureIssue.OTHER),
-    Check.ID_REGISTRY_MATCH: (ErrorClass.VENDOR_UNAVAILABLE, None),
+# Explicit defaults for codes the documents do not list, by where the code was read. A
+# top-level unknown code is no answer about the person: treat it like the documented internal
+# errors. An unknown ``live_status`` is a liveness failure: the document files "all other
+# liveness errors" under -5011. An unknown ``compare_status`` means the comparison could not
+# be done on this capture: ask for a recapture rather than shopping for another vendor.
+_DEFAULTS: Mapping[Site, tuple[ErrorClass, CaptureIssue | None]] = {
+    Site.TOP: (ErrorClass.VENDOR_UNAVAILABLE, None),
+    Site.LIVE: (ErrorClass.NOT_LIVE, None),
+    Site.COMPARE: (ErrorClass.CAPTURE_UNUSABLE, CaptureIssue.OTHER),
 }
 
 
@@ -166,6 +169,16 @@ def meaning(code: str) -> str:
     return row.meaning if row is not None else "undocumented code"
 
 
+def site_of(result: VendorResult, check: Check | None) -> Site:
+    """Where the status of a failed call (``check`` None) or of one check was read."""
+    if check is None or check is Check.ID_REGISTRY_MATCH:
+        return Site.TOP  # idcardcompare reports everything in the top-level code
+    if check is Check.LIVENESS:
+        return Site.LIVE
+    # The document's reading order: a non-zero live_status decides face_match as well.
+    return Site.COMPARE if result.extras.get(LIVE_STATUS, "0") == "0" else Site.LIVE
+
+
 def classify(vendor: str, result: VendorResult, check: Check | None) -> Classification:
     """Classify a failed call (``check`` None) or one check's failed answer."""
     if check is None:
@@ -176,5 +189,5 @@ def classify(vendor: str, result: VendorResult, check: Check | None) -> Classifi
     row = row_for(code, message)
     if row is not None:
         return Classification(row.error_class, f"{vendor}:{code}", row.capture_issue)
-    error_class, issue = _DEFAULTS[check]
+    error_class, issue = _DEFAULTS[site_of(result, check)]
     return Classification(error_class, f"{vendor}:{code}", issue)

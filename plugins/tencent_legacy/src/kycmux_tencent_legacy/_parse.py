@@ -1,16 +1,16 @@
 """Reading Tencent legacy responses, including the trailing commas of the vendor's samples.
 
 The documents print responses such as ``{"data":{..., "photo":"xxxx",}, "code":0, ...}``:
-the service evidently emits a comma before a closing brace, which strict JSON rejects. We
-drop commas that stand directly before ``}`` or ``]`` outside strings and then parse strictly
-(no ``NaN``/``Infinity``). Anything else that is not the documented shape is a
-``ProtocolError``: a malformed answer is never a pass.
+the service evidently emits a comma before a closing brace, which strict JSON rejects. A body
+that is not strict JSON gets the commas that stand directly before ``}`` or ``]`` outside
+strings dropped, in one linear pass, and is parsed strictly again (no ``NaN``/``Infinity``).
+Anything else that is not the documented shape is a ``ProtocolError``: a malformed answer is
+never a pass.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Mapping
 from typing import Any, NoReturn
@@ -25,13 +25,18 @@ from kycmux import (
     VendorResult,
 )
 from kycmux.exceptions import ProtocolError
-from kycmux_tencent_legacy._errors import HTTP_CODE_PREFIX
+from kycmux_tencent_legacy._errors import HTTP_CODE_PREFIX, LIVE_STATUS
 from kycmux_tencent_legacy._spec import LIVEDETECTFOUR, SIM_SCORE, SIMILARITY_SCORE, VENDOR
 
 __all__ = ["loads_lenient", "parse_response"]
 
 # A JSON string (skipped unchanged), or a comma followed only by JSON whitespace and a closer.
-_STRING_OR_TRAILING_COMMA = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|,(?=[ \t\r\n]*[}\]])', re.DOTALL)
+# The string's closing quote is optional, so a string that never ends is consumed to the end
+# of the body in one pass: were the quote required, every quote inside such a string would
+# start another scan to the end, quadratic in the body. The unended string stays in the text
+# and strict parsing then rejects it. The alternatives of the string body cannot overlap, so
+# no match backtracks.
+_STRING_OR_TRAILING_COMMA = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|,(?=[ \t\r\n]*[}\]])', re.DOTALL)
 
 
 def _keep_strings(match: re.Match[str]) -> str:
@@ -43,12 +48,26 @@ def _no_constants(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
 
+def _strict(text: str) -> Any:
+    try:
+        return json.loads(text, parse_constant=_no_constants)
+    except RecursionError:
+        # The decoder recurses per nesting level; no Tencent answer nests more than twice.
+        raise ValueError("JSON nested too deeply") from None
+
+
 def loads_lenient(body: bytes) -> Any:
-    """Parse JSON that may carry trailing commas; ``ValueError`` for anything else invalid."""
+    """Parse JSON that may carry trailing commas; ``ValueError`` for anything else invalid.
+
+    Time is linear in the body: strict JSON is read once, and otherwise one pass drops the
+    trailing commas before a second strict read.
+    """
     text = body.decode("utf-8")
-    return json.loads(
-        _STRING_OR_TRAILING_COMMA.sub(_keep_strings, text), parse_constant=_no_constants
-    )
+    try:
+        return _strict(text)
+    except ValueError:
+        pass  # the vendor's trailing commas, or not JSON at all: the second read tells
+    return _strict(_STRING_OR_TRAILING_COMMA.sub(_keep_strings, text))
 
 
 def _fail(detail: str, response: VendorResponse) -> NoReturn:
@@ -85,19 +104,20 @@ def _score(data: Mapping[str, Any], spec: ScoreSpec, response: VendorResponse) -
         _fail(f"score {spec.name} is missing", response)
     if isinstance(value, bool) or not isinstance(value, int | float):
         _fail(f"score {spec.name} is not a number", response)
-    number = float(value)
-    if not math.isfinite(number) or not spec.in_range(number):
+    # Compared before converting: exact for integers too large for a float, false for NaN.
+    if not spec.low <= value <= spec.high:
         _fail(f"score {spec.name} is outside [{spec.low:g}, {spec.high:g}]", response)
-    return RawScore(spec.name, number)
+    return RawScore(spec.name, float(value))
 
 
 def _compare_answer(
     data: Mapping[str, Any], live_status: int, live_msg: str, response: VendorResponse
 ) -> CheckAnswer:
+    if live_status != 0:
+        # The document reads live_status first: a face that is not live matches nobody,
+        # whatever compare_status and sim say (the service may compare anyway).
+        return CheckAnswer(Check.FACE_MATCH, False, str(live_status), live_msg)
     if "compare_status" not in data:
-        if live_status != 0:
-            # Liveness failed first and no comparison was made.
-            return CheckAnswer(Check.FACE_MATCH, False, str(live_status), live_msg)
         _fail("compare_status is missing although compare_flag was true", response)
     status = _int(data, "compare_status", response)
     message = _text(data, "compare_msg", response)
@@ -107,11 +127,15 @@ def _compare_answer(
     return CheckAnswer(Check.FACE_MATCH, True, "0", message, score=score)
 
 
+_Read = tuple[dict[Check, CheckAnswer], dict[str, str]]
+
+
 def _livedetectfour(
     request: VendorRequest, data: Mapping[str, Any], response: VendorResponse
-) -> dict[Check, CheckAnswer]:
-    # The document's order: live_status, then compare_status, then sim.
-    live_status = _int(data, "live_status", response)
+) -> _Read:
+    """The answers and extras of livedetectfour, read in the document's order: live_status,
+    then compare_status, then sim."""
+    live_status = _int(data, LIVE_STATUS, response)
     live_msg = _text(data, "live_msg", response)
     answers: dict[Check, CheckAnswer] = {}
     if Check.LIVENESS in request.checks:
@@ -121,12 +145,16 @@ def _livedetectfour(
         )
     if Check.FACE_MATCH in request.checks:
         answers[Check.FACE_MATCH] = _compare_answer(data, live_status, live_msg, response)
-    return answers
+    # Kept so that a check failed by it is classified by where its code came from.
+    return answers, {LIVE_STATUS: str(live_status)}
 
 
-def _idcardcompare(data: Mapping[str, Any], response: VendorResponse) -> dict[Check, CheckAnswer]:
+def _idcardcompare(data: Mapping[str, Any], response: VendorResponse) -> _Read:
     score = _score(data, SIMILARITY_SCORE, response)
-    return {Check.ID_REGISTRY_MATCH: CheckAnswer(Check.ID_REGISTRY_MATCH, True, "0", score=score)}
+    answer = CheckAnswer(Check.ID_REGISTRY_MATCH, True, "0", score=score)
+    session = data.get("session_id")
+    extras = {"session_id": session} if isinstance(session, str) and session else {}
+    return {Check.ID_REGISTRY_MATCH: answer}, extras
 
 
 def _without_body(request: VendorRequest, response: VendorResponse) -> VendorResult:
@@ -161,12 +189,9 @@ def parse_response(request: VendorRequest, response: VendorResponse) -> VendorRe
     if not isinstance(data, Mapping):
         _fail("data is missing or not an object", response)
     if request.operation == LIVEDETECTFOUR:
-        answers = _livedetectfour(request, data, response)
-        extras: dict[str, str] = {}
+        answers, extras = _livedetectfour(request, data, response)
     else:
-        answers = _idcardcompare(data, response)
-        session = data.get("session_id")
-        extras = {"session_id": session} if isinstance(session, str) and session else {}
+        answers, extras = _idcardcompare(data, response)
     return VendorResult(
         vendor=VENDOR,
         operation=request.operation,

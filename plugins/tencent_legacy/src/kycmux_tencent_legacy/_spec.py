@@ -107,9 +107,11 @@ SIM_SCORE = ScoreSpec(
     calibration=LogLinearCalibration(((70.0, 1e-3), (80.0, 1e-4))),
     recommended_threshold=70.0,
     note=(
-        "livedetectfour doc: threshold 70 = FAR 1/1,000, 80 = FAR 1/10,000; it recommends 70 "
-        "in the field table and 'sim > 75' in the usage note"
+        "livedetectfour doc: threshold 70 = FAR 1/1,000, 80 = FAR 1/10,000; it recommends "
+        "'greater than 70' in the field table and 'sim > 75' in the usage note"
     ),
+    # Both places say "greater than" (大于, '>'): a sim equal to the threshold does not pass.
+    inclusive=False,
 )
 
 SIMILARITY_SCORE = ScoreSpec(
@@ -121,6 +123,8 @@ SIMILARITY_SCORE = ScoreSpec(
     calibration=None,
     recommended_threshold=75.0,
     note="vendor publishes no FAR table; idcardcompare doc recommends 'same person' above 75",
+    # "推荐相似度大于75时可判断为同一人": strictly greater than the threshold.
+    inclusive=False,
 )
 
 

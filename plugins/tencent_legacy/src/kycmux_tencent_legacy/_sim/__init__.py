@@ -94,7 +94,7 @@ class TencentSimulator(SimulatorApp):
         self._accounts = tuple(accounts)
         if not self._accounts:
             raise ValueError("a simulator needs at least one account")
-        self.population = population or Population.default()
+        self.population = Population.default() if population is None else population
         self._auth = Authenticator.from_accounts(self._accounts, clock=clock, rate=rate)
         self._media: dict[str, bytes] = {}
 

@@ -12,16 +12,27 @@ import attrs
 from kycmux import Secret
 from kycmux.simkit import Quota, TokenBucket
 from kycmux_tencent_legacy._errors import ACCOUNT_ABNORMAL
-from kycmux_tencent_legacy._sign import MalformedSignature, digest_matches, split_signature
+from kycmux_tencent_legacy._sign import (
+    MalformedSignature,
+    SignatureFields,
+    digest_matches,
+    split_signature,
+)
 from kycmux_tencent_legacy._spec import MAX_SIGNATURE_TTL
 
 __all__ = [
     "DEFAULT_ACCOUNTS",
+    "MAX_CLOCK_SKEW",
     "Account",
     "AccountStatus",
     "Authenticator",
     "Rejected",
 ]
+
+# The documents publish no bound on how far ``t`` may stray from the server's clock; this is
+# the simulator's choice. ``t`` may be at most this far ahead, and a single-use signature,
+# whose only time is ``t``, is accepted until this long after it.
+MAX_CLOCK_SKEW = 300
 
 
 class Rejected(Exception):
@@ -92,15 +103,30 @@ DEFAULT_ACCOUNTS = (
 )  # fmt: skip
 
 
+def _consistent(fields: SignatureFields) -> bool:
+    """The ``original`` string agrees with itself: a multi-use signature has ``e > t`` and at
+    most three months after it; a single-use one (``e = 0``) names its file."""
+    if fields.expires == 0:
+        return bool(fields.fileid)
+    return fields.now < fields.expires <= fields.now + MAX_SIGNATURE_TTL
+
+
+def _accepted_until(fields: SignatureFields) -> int:
+    """The first second the signature is no longer accepted (nor need be remembered)."""
+    return fields.expires if fields.expires != 0 else fields.now + MAX_CLOCK_SKEW
+
+
 @attrs.define
 class Authenticator:
     """Verifies signatures as the vendor would and remembers nonces against replay.
 
-    Order of checks (first failing one answers): empty (4), malformed or valid too far ahead
-    (5), unknown AppID (10), AppID not the request's (6), unknown SecretId (11), SecretId of
-    another AppID (12), unknown bucket (16) or another AppID's bucket (6), expired (9), wrong
-    key (14), ``(appid, t, r)`` seen before within its lifetime (13); then the account: in
-    arrears or quota used up (3), not enabled (24), over its rate (15).
+    Order of checks (first failing one answers): empty (4); malformed, ``e`` not after ``t``
+    or more than three months after it, or single-use without a file (5); unknown AppID (10),
+    AppID not the request's (6), unknown SecretId (11), SecretId of another AppID (12), unknown
+    bucket (16) or another AppID's bucket (6); past ``e``, or a single-use signature
+    ``MAX_CLOCK_SKEW`` after ``t`` (9); ``t`` more than ``MAX_CLOCK_SKEW`` ahead of the clock
+    (14); wrong key (14); ``(appid, t, r)`` seen while it could still be accepted (13); then
+    the account: in arrears or quota used up (3), not enabled (24), over its rate (15).
     """
 
     _accounts: Mapping[str, Account]
@@ -133,9 +159,7 @@ class Authenticator:
             _, fields = split_signature(header)
         except MalformedSignature:
             raise Rejected(5, "signature malformed") from None
-        if fields.expires > fields.now + MAX_SIGNATURE_TTL or (
-            fields.expires == 0 and not fields.fileid
-        ):
+        if not _consistent(fields):
             raise Rejected(5, "signature malformed")
         account = self._accounts.get(fields.appid)
         if account is None:
@@ -145,11 +169,14 @@ class Authenticator:
         self._check_key(account, fields.secret_id)
         self._check_bucket(account, fields.bucket)
         now = self._clock()
-        if fields.expires != 0 and fields.expires <= now:
+        until = _accepted_until(fields)
+        if until <= now:
             raise Rejected(9, "signature expired")
+        if fields.now > now + MAX_CLOCK_SKEW:
+            raise Rejected(14, "signature verification failed: t is ahead of the server clock")
         if not digest_matches(header, account.secret_key):
             raise Rejected(14, "signature verification failed")
-        self._remember(fields.appid, fields.now, fields.rand, max(fields.expires, now + 60), now)
+        self._remember(fields.appid, fields.now, fields.rand, until, now)
         self._check_account(account)
         return account
 
