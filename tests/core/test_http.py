@@ -242,7 +242,7 @@ def test_a_parser_bug_is_a_plugin_error_not_a_vendor_failure(
     outcome = client.call(request, "req-4", attempt=1, timeout=5)
     assert outcome.failure is not None
     assert outcome.failure.error_class is ErrorClass.PLUGIN_ERROR
-    assert outcome.failure.reason == "plugin_error:parse:KeyError"
+    assert outcome.failure.reason == "plugin_error:alpha:parse:KeyError"
     assert outcome.fault is not None
     assert (outcome.fault.hook, outcome.fault.plugin) == ("parse", "alpha")
     assert "plugin alpha" in caplog.text

@@ -124,9 +124,7 @@ async def test_an_arm_can_be_a_whole_policy(selfie: Path) -> None:
     rig.script("beta", answer(score=0.6))
     strict = policy(
         name="strict",
-        checks={
-            Check.FACE_MATCH: CheckPolicy(("beta",), max_far=1e-6, allow_extrapolation=True)
-        },
+        checks={Check.FACE_MATCH: CheckPolicy(("beta",), max_far=1e-6, allow_extrapolation=True)},
     )
     experiment = split(arms=(Arm("strict", 1, policy="strict"), Arm("none", 1e-9)))
     engine = rig.engine(policy(), strict, experiments=[experiment])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,19 +17,21 @@ from kycmux import (
     Check,
     Classification,
     Evidence,
+    HttpClient,
     PluginHost,
+    VendorClient,
     VendorConfig,
     VendorHooks,
     VendorRequest,
     VendorResponse,
     VendorResult,
     VendorSpec,
-    reveal,
 )
 from kycmux.exceptions import ProtocolError
 from kycmux.simkit import RunningSimulator, SimResponse, SimulatorApp, serve
 from kycmux.synthetic import DemoSet, write_demo_set
 from kycmux_linkface._sim import LinkfaceSimulator
+from linkface.pipeline import Pipeline, PipelineFactory
 from support.images import tiny_png
 
 API_ID = "lf-test-id"
@@ -141,40 +142,16 @@ def data_file(tmp_path: Path) -> Path:
 
 
 def send(client: httpx.Client, request: VendorRequest) -> VendorResponse:
-    """The one place a ``VendorRequest`` goes over the wire in these tests.
+    """The one place a ``VendorRequest`` goes over the wire in these tests: core's transport
+    (``kycmux._http``), so the simulator sees the very bytes the engine would send.
 
-    Files stream from ``FilePart.path``; ``Secret`` values are revealed on the wire only. (The
-    lead will point this at the core transport, ``kycmux._http``.)
+    The client's read timeout bounds the exchange; a transport error is raised, as httpx would.
     """
-    with contextlib.ExitStack() as stack:
-        files = [
-            (
-                p.field,
-                (
-                    p.filename,
-                    stack.enter_context(p.path.open("rb")) if p.path else p.content or b"",
-                    p.content_type,
-                ),
-            )
-            for p in request.files
-        ]
-        data: dict[str, list[str]] = {}
-        for name, value in request.fields:
-            data.setdefault(name, []).append(reveal(value))
-        built = client.build_request(
-            request.method,
-            request.url,
-            params=[(k, reveal(v)) for k, v in request.params] or None,
-            headers=[(k, reveal(v)) for k, v in request.headers],
-            data=data or None,
-            files=files or None,
-        )
-        response = client.send(built)
-    return VendorResponse(
-        status_code=response.status_code,
-        headers={k.lower(): v for k, v in response.headers.items()},
-        body=response.content,
-    )
+    sent = HttpClient.wrap(client).send(request, client.timeout.read or 10.0)
+    if sent.error is not None:
+        raise sent.error
+    assert sent.response is not None
+    return sent.response
 
 
 Wire = Callable[[httpx.Client, VendorRequest], VendorResponse]
@@ -329,3 +306,17 @@ def files() -> Iterator[FileServer]:
     with serve(app) as running:
         app.base_url = running.base_url
         yield app
+
+
+# -- the engine's decision path ----------------------------------------------------------------
+
+
+@pytest.fixture
+def pipeline(host: PluginHost, spec: VendorSpec, http: httpx.Client) -> PipelineFactory:
+    """``pipeline(config)``: the engine's decision path for Linkface configured so."""
+
+    def make(config: VendorConfig) -> Pipeline:
+        client = VendorClient(host, {"linkface": config}, HttpClient.wrap(http))
+        return Pipeline(client, spec)
+
+    return make

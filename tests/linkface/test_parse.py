@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import pytest
 
 from kycmux import (
@@ -20,6 +21,8 @@ from kycmux import (
     VendorSpec,
 )
 from kycmux.exceptions import ProtocolError
+from kycmux_linkface._parse import parse_score
+from kycmux_linkface._spec import VERIFY_SCORE
 
 BOTH = frozenset({Check.LIVENESS, Check.FACE_MATCH})
 OK_BODY: dict[str, Any] = {
@@ -99,10 +102,57 @@ def test_numeric_scores(
     assert all(isinstance(v, float) for v in scores.values())
 
 
-@pytest.mark.parametrize("text", ["0.5", " 0.5 ", "5e-1", ".5", "0.50000", "+0.5"])
+@pytest.mark.parametrize("text", ["0.5", "5e-1", "5E-1", ".5", "0.50000", "+0.5", "0.5e0"])
 def test_numeric_string_forms(parse: Parse, text: str) -> None:
     result = parse({**OK_BODY, "verify_score": text})
     assert result.answers[Check.FACE_MATCH].score == RawScore("verify_score", 0.5)
+
+
+# Scores are ASCII decimal notation, exactly: float() and a \d regex take far more.
+NOT_ASCII_DECIMAL = [
+    "\u0660.\u0660\u0661",  # Arabic-Indic "0.01"
+    "\u0660.\u0669\u0669",  # Arabic-Indic "0.99"
+    "\uff10.\uff19\uff19",  # full-width "0.99"
+    "0.9\u0669",  # one Arabic-Indic digit among ASCII ones
+    "\u06f0.\u06f5",  # extended Arabic-Indic (Persian) "0.5"
+    "\u0966.\u096b",  # Devanagari "0.5"
+    "\U0001d7ce.\U0001d7d3",  # mathematical bold "0.5"
+    "0.5e\u0661",  # a Unicode digit in the exponent
+    " 0.1 ",
+    " 0.1",
+    "0.1 ",
+    "0.1\n",
+    "\t0.1",
+    "0.1\r\n",
+    "\u00a00.1",  # no-break space
+    "0.1\u2003",  # em space
+    "0._1",
+    "0.1_0",
+    "0..1",
+    "0.1e",
+    "e-1",
+    ".",
+    "+",
+    "0x0.8p0",
+    "1/2",
+    "0,5",
+]
+
+
+@pytest.mark.parametrize("text", NOT_ASCII_DECIMAL)
+@pytest.mark.parametrize("name", ["hack_score", "verify_score"])
+def test_scores_not_in_ascii_decimal_notation_are_protocol_errors(
+    parse: Parse, name: str, text: str
+) -> None:
+    with pytest.raises(ProtocolError) as info:
+        parse({**OK_BODY, name: text})
+    assert info.value.detail == f"{name} is not a numeric string"
+
+
+@pytest.mark.parametrize("text", NOT_ASCII_DECIMAL)
+def test_parse_score_refuses_what_float_would_take(text: str) -> None:
+    with pytest.raises(ProtocolError):
+        parse_score(text, VERIFY_SCORE)
 
 
 @pytest.mark.parametrize(
@@ -140,6 +190,31 @@ def test_non_finite_json_numbers_are_protocol_errors(parse: Parse, literal: byte
     body = b'{"status": "OK", "hack_score": 0.1, "verify_score": ' + literal + b"}"
     with pytest.raises(ProtocolError):
         parse(body)
+
+
+@pytest.mark.parametrize("digits", [400, 4000])
+@pytest.mark.parametrize("sign", [b"", b"-"])
+def test_integer_scores_too_large_for_a_float_are_protocol_errors(
+    parse: Parse, digits: int, sign: bytes
+) -> None:
+    # JSON integers are exact in Python; float() of 10**400 raises OverflowError.
+    huge = sign + b"1" + b"0" * digits
+    body = b'{"status": "OK", "hack_score": 0.1, "verify_score": ' + huge + b"}"
+    with pytest.raises(ProtocolError) as info:
+        parse(body)
+    assert info.value.detail == "verify_score is outside 0..1"
+
+
+@pytest.mark.parametrize("depth", [10_000, 200_000])
+def test_deeply_nested_json_is_not_a_json_object(parse: Parse, depth: int) -> None:
+    # The decoder recurses: nesting deep enough raises RecursionError, not a ValueError.
+    nested = b"[" * depth + b"]" * depth
+    with pytest.raises(ProtocolError, match="body is not a JSON object"):
+        parse(nested)
+    body = b'{"status": "OK", "hack_score": ' + nested + b', "verify_score": 0.9}'
+    with pytest.raises(ProtocolError, match="body is not a JSON object"):
+        parse(body)
+    assert parse(nested, status=502).code == "HTTP_502"
 
 
 @pytest.mark.parametrize(
@@ -238,11 +313,18 @@ def test_vendor_reason_becomes_the_message_cleaned(parse: Parse) -> None:
     assert "\x1b" not in result.message
 
 
-def test_image_that_is_not_a_field_name_is_not_kept(parse: Parse) -> None:
-    result = parse(
-        {"status": "DOWNLOAD_ERROR", "image": "https://x.example.com/zhang-san.jpg"}, status=400
-    )
+@pytest.mark.parametrize(
+    "image", ["https://x.example.com/zhang-san.jpg", "selfie_file\n", "selfie_file\r\n", "ｓelfie"]
+)
+def test_image_that_is_not_a_field_name_is_not_kept(
+    parse: Parse, hooks: VendorHooks, spec: VendorSpec, image: str
+) -> None:
+    result = parse({"status": "DOWNLOAD_ERROR", "image": image}, status=400)
     assert "image" not in result.extras
+    # Nor does it reach the reason, even when another plugin's result carries it.
+    forged = attrs.evolve(result, extras={"image": image})
+    got = hooks.classify_error(vendor=spec, result=forged, check=None, error=None)
+    assert got.reason == "linkface:DOWNLOAD_ERROR"
 
 
 @pytest.mark.parametrize(
@@ -271,6 +353,17 @@ def test_retry_after_header_is_kept(parse: Parse) -> None:
     result = parse({"status": "RATE_LIMIT_EXCEEDED"}, status=403, headers={"retry-after": "2"})
     assert result.extras["retry_after"] == "2"
     result = parse(b"", status=503, headers={"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"})
+    assert "retry_after" not in result.extras
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["\u0662", "\uff12", "1\u0660", " 2", "2 ", "2\n", "1_0", "nan", "inf", "-1", "", "0x10"],
+)
+def test_retry_after_that_is_not_ascii_decimal_is_dropped(parse: Parse, text: str) -> None:
+    result = parse({"status": "RATE_LIMIT_EXCEEDED"}, status=403, headers={"retry-after": text})
+    assert "retry_after" not in result.extras
+    result = parse(b"busy", status=503, headers={"retry-after": text})
     assert "retry_after" not in result.extras
 
 

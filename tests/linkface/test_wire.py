@@ -228,10 +228,10 @@ def test_invalid_arguments(
     files: dict[str, bytes],
     reason: str,
 ) -> None:
-    if files:
-        response = httpx.post(url, data={**CREDS, **fields}, files=files)
-    else:
-        response = httpx.post(url, data={**CREDS, **fields})  # urlencoded, no file part
+    # Text fields as file-less parts: multipart even when nothing is uploaded (curl -F).
+    parts = [(k, (None, v)) for k, v in {**CREDS, **fields}.items()]
+    response = httpx.post(url, files=[*parts, *files.items()])
+    assert response.request.headers["content-type"].startswith("multipart/form-data;")
     assert response.status_code == 400
     body = body_of(response)
     assert (body["status"], body["reason"]) == ("INVALID_ARGUMENT", reason)
@@ -241,10 +241,9 @@ def test_invalid_arguments(
 
 
 def test_repeated_field_is_invalid(url: str) -> None:
-    raw = "api_id=ID&api_secret=SECRET&selfie_image_id=A&selfie_image_id=B&liveness_data_id=L"
-    response = httpx.post(
-        url, content=raw, headers={"content-type": "application/x-www-form-urlencoded"}
-    )
+    fields = [*CREDS.items(), ("selfie_image_id", "A"), ("selfie_image_id", "B")]
+    fields.append(("liveness_data_id", "L"))
+    response = httpx.post(url, files=[(k, (None, v)) for k, v in fields])
     assert body_of(response)["reason"] == "selfie_image_id given more than once"
 
 

@@ -66,7 +66,8 @@ class PluginFault:
 
     @property
     def classification(self) -> Classification:
-        return Classification(ErrorClass.PLUGIN_ERROR, f"plugin_error:{self.hook}:{self.exception}")
+        reason = f"plugin_error:{self.plugin}:{self.hook}:{self.exception}"
+        return Classification(ErrorClass.PLUGIN_ERROR, reason)
 
     def as_dict(self) -> dict[str, str | None]:
         return {
@@ -386,6 +387,12 @@ class VendorClient:
             )
         if answer.score is None:
             return CheckReading(check, answer, None)
+        declared = self.spec(vendor).score_spec(answer.score.name)
+        if declared is not None and not declared.in_range(answer.score.value):
+            # Whatever the plugin let through: a score off its declared scale is no answer.
+            off = f"score {answer.score.name} outside [{declared.low:g}, {declared.high:g}]"
+            failure = self._classify(vendor, stage, error=ProtocolError(vendor, off))
+            return CheckReading(check, answer, failure)
         stage.hook = "normalize_score"
         try:
             score: Score | None = self._hook(

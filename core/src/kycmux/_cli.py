@@ -209,6 +209,9 @@ def verify(
                 checks=[Check(c) for c in checks] or None,
                 vendor=vendor,
             )
+    except InvalidEvidenceError as exc:  # no vendor of the policy can take it: nothing sent
+        hint = _EVIDENCE_OPTIONS.get(exc.field, exc.field)
+        raise click.BadParameter(exc.rule, param_hint=hint) from None
     except KycmuxError as exc:
         raise click.UsageError(str(exc)) from None
     if as_json:

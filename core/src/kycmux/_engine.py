@@ -569,7 +569,12 @@ def _require_loopback(config: Config) -> None:
     for name, vendor in config.vendors.items():
         host = urlsplit(vendor.base_url).hostname or ""
         if not is_loopback_host(host):
-            raise UnsafeURLError(f"vendors.{name}.base_url (HTTP client without TLS checks)", host)
+            raise UnsafeURLError(
+                f"vendors.{name}.base_url",
+                host,
+                rule=f"the HTTP client given does not verify TLS certificates, which is "
+                f"accepted only when every vendor is on a loopback host, not {host!r}",
+            )
 
 
 def _conclude(
@@ -655,4 +660,5 @@ def _check_record(result: CheckVerdict) -> CheckRecord:
             for v in result.deciding
             if v.score is not None
         },
+        error_classes={v.vendor: v.error_class.value for v in result.deciding if v.error_class},
     )

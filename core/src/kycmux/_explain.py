@@ -34,7 +34,7 @@ _SAID = {
     ErrorClass.REQUEST_INVALID: "{vendor} refused our request as invalid ({reason})",
     ErrorClass.POSSIBLY_BILLED: "{vendor} gave no answer after receiving the request ({reason})",
     ErrorClass.REPLAY_DETECTED: "{vendor} reported a replayed signature ({reason})",
-    ErrorClass.PLUGIN_ERROR: "{vendor}'s plugin failed ({reason})",
+    ErrorClass.PLUGIN_ERROR: "a plugin failed on {vendor}'s call ({reason})",
 }
 
 # Reasons kycmux gives itself, before or instead of asking, by their prefix.
@@ -77,13 +77,14 @@ def _part(
     if result.verdict is not Verdict.ERROR:
         who = ", ".join(v.vendor for v in result.deciding) or "no vendor"
         return f"{head} ({result.reason}; {who})"
-    causes = [_said(v) for v in asked if v.verdict is Verdict.ERROR]
-    if not asked:
-        causes = [
-            _local(s.vendor, s.reason) or f"{s.vendor}: {s.reason}"
-            for s in skipped
-            if s.check == result.check.value
-        ]
+    # Vendors passed over before anything was sent first, then what each vendor asked said.
+    answered = {v.vendor for v in asked}
+    causes = [
+        _local(s.vendor, s.reason) or f"{s.vendor}: {s.reason}"
+        for s in skipped
+        if s.check == result.check.value and s.vendor not in answered
+    ]
+    causes += [_said(v) for v in asked if v.verdict is Verdict.ERROR]
     if result.reason == "deadline_exceeded":
         causes.insert(0, f"no answer within the {deadline:g} s deadline")
     return f"{head} ({'; '.join(causes) or result.reason})"

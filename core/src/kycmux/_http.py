@@ -412,12 +412,13 @@ def _transports(client: httpx.Client | httpx.AsyncClient) -> list[object]:
 
 def _skips_tls_checks(transport: object) -> bool:
     """Whether a transport is known to connect without verifying certificates or hostnames."""
+    session = getattr(transport, "client", None)  # httpx-aiohttp: a session (or a factory)
+    connector = getattr(session, "connector", None)
     contexts = [
         getattr(getattr(transport, "_pool", None), "_ssl_context", None),  # httpx's own
-        getattr(transport, "ssl_context", None),  # httpx-aiohttp
+        getattr(transport, "ssl_context", None),  # httpx-aiohttp's (used when it builds one)
+        getattr(connector, "_ssl", None),  # an aiohttp session's connector: ssl=context
     ]
-    session = getattr(transport, "client", None)
-    connector = getattr(session, "connector", None)
     if getattr(connector, "_ssl", True) is False:  # an aiohttp session built with ssl=False
         return True
     return any(

@@ -250,15 +250,31 @@ class Policy:
     def default(cls, specs: Mapping[str, VendorSpec], configured: Iterable[str]) -> Policy:
         """Failover over every configured vendor offering each check, in config order."""
         order = [v for v in configured if v in specs]
-        checks = {
-            check: CheckPolicy(tuple(v for v in order if specs[v].offer(check)))
-            for check in Check
-            if any(specs[v].offer(check) for v in order)
-        }
+        checks = {}
+        for check in Check:
+            vendors = tuple(v for v in order if specs[v].offer(check))
+            if vendors:
+                checks[check] = CheckPolicy(vendors, max_far=_published_far(specs, vendors, check))
         return cls("default", checks, checks_from_evidence=True)
 
 
 _DEFAULT_SETTINGS = VendorSettings()
+
+
+def _published_far(
+    specs: Mapping[str, VendorSpec], vendors: Iterable[str], check: Check
+) -> float | None:
+    """``DEFAULT_MAX_FAR``, moved to the nearest FAR every vendor publishes if it lies outside
+    one's table (so the implicit policy never rests on extrapolation); None: the default."""
+    low, high = 0.0, 1.0
+    for vendor in vendors:
+        for score in specs[vendor].scores_for(check):
+            if score.calibration is not None:
+                lowest, highest = score.calibration.far_range
+                low, high = max(low, lowest), min(high, highest)
+    if low <= DEFAULT_MAX_FAR <= high or low > high:
+        return None  # the default fits, or no FAR fits all (validation will say so)
+    return min(max(DEFAULT_MAX_FAR, low), high)
 
 
 def _only_vendor(rule: CheckPolicy, vendor: str) -> CheckPolicy:

@@ -120,6 +120,8 @@ class CheckRecord:
         vendors: The vendors whose answers decided it.
         reason: Why, machine-readable.
         scores: The deciding scores, by vendor.
+        error_classes: The taxonomy class of each deciding vendor's answer that was not a
+            pass (``not_live``, ``identity_mismatch``, ``vendor_unavailable``...), by vendor.
     """
 
     check: str
@@ -127,6 +129,7 @@ class CheckRecord:
     vendors: tuple[str, ...]
     reason: str
     scores: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+    error_classes: Mapping[str, str] = attrs.field(factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         result: dict[str, Any] = to_plain(self)

@@ -84,13 +84,15 @@ class InvalidEvidenceError(KycmuxError, ValueError):
 
 
 class UnsafeURLError(KycmuxError, ValueError):
-    """Plain ``http://`` is allowed only for loopback hosts (the local simulators)."""
+    """A connection that would not be private: plain ``http://`` or TLS checks turned off,
+    each allowed only for loopback hosts (the local simulators)."""
 
-    def __init__(self, field: str, url_host: str) -> None:
+    def __init__(self, field: str, url_host: str, *, rule: str | None = None) -> None:
         self.field = field
-        super().__init__(
-            f"{field}: http:// is accepted only for loopback hosts, not {url_host!r}; use https://"
+        rule = (
+            rule or f"http:// is accepted only for loopback hosts, not {url_host!r}; use https://"
         )
+        super().__init__(f"{field}: {rule}")
 
 
 class PluginError(KycmuxError):

@@ -13,6 +13,7 @@ from typing import Final
 import attrs
 
 from kycmux import CaptureIssue, Classification, ErrorClass, VendorResult
+from kycmux_linkface._number import delay_seconds
 from kycmux_linkface._spec import VENDOR
 
 __all__ = [
@@ -95,7 +96,8 @@ _BY_STATUS: Final[Mapping[str, StatusEntry]] = {e.status: e for e in DOCUMENTED}
 KNOWN_STATUSES: Final = frozenset(_BY_STATUS)
 
 # ``image`` names a request field ("selfie_file"); anything else is not echoed into a reason.
-_FIELD_NAME = re.compile(r"^[a-z][a-z_]{0,39}$")
+# fullmatch: "$" would also match before a trailing newline.
+_FIELD_NAME = re.compile(r"[a-z][a-z_]{0,39}", re.ASCII)
 
 
 def http_status_of(status: str) -> int:
@@ -129,14 +131,14 @@ def _entry(http_status: int, status: str) -> StatusEntry | None:
 
 
 def _reason(status: str, image: str | None) -> str:
-    if image and _FIELD_NAME.match(image):
+    if image and _FIELD_NAME.fullmatch(image):
         return f"{VENDOR}:{status}:{image}"
     return f"{VENDOR}:{status}"
 
 
 def _retry_after(result: VendorResult) -> float | None:
     text = result.extras.get("retry_after")
-    return float(text) if text is not None else None
+    return None if text is None else delay_seconds(text)
 
 
 def classify(result: VendorResult, status: str | None = None) -> Classification:

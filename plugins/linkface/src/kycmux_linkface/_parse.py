@@ -18,6 +18,7 @@ from kycmux import (
     CheckAnswer,
     RawScore,
     ScoreSpec,
+    Threshold,
     VendorConfig,
     VendorRequest,
     VendorResponse,
@@ -25,15 +26,15 @@ from kycmux import (
 )
 from kycmux.exceptions import ProtocolError
 from kycmux_linkface._errors import DOCUMENTED
+from kycmux_linkface._number import ascii_decimal, delay_seconds
 from kycmux_linkface._settings import Settings
 from kycmux_linkface._spec import HACK_SCORE, VENDOR, VERIFY_SCORE
 
 __all__ = ["parse", "parse_score"]
 
 _OK: Final = "OK"
-# Plain decimal notation only: float() would also take "nan", "inf", " 1_0 " and the like.
-_NUMBER: Final = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
-_FIELD_NAME: Final = re.compile(r"^[a-z][a-z_]{0,39}$")
+# fullmatch: "$" would also match before a trailing newline, letting "selfie_file\n" through.
+_FIELD_NAME: Final = re.compile(r"[a-z][a-z_]{0,39}", re.ASCII)
 _ID_FIELDS: Final = ("liveness_data_id", "image_id")
 _MEANINGS: Final = {e.status: e.meaning for e in DOCUMENTED}
 _MAX_MESSAGE: Final = 200
@@ -52,7 +53,8 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
     """The body as a JSON object, or None when it is not one (HTML error page, empty...)."""
     try:
         value = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        # RecursionError: the decoder recurses, and deep enough nesting ("[[[[…") exhausts it.
         return None
     return value if isinstance(value, dict) else None
 
@@ -62,9 +64,13 @@ def parse_score(value: Any, spec: ScoreSpec, http_status: int = 200) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         _fail(f"{spec.name} is not a number", http_status)
     if isinstance(value, str):
-        if not _NUMBER.match(value.strip()):
+        parsed = ascii_decimal(value)
+        if parsed is None:
             _fail(f"{spec.name} is not a numeric string", http_status)
-        value = float(value.strip())
+        value = parsed
+    # JSON integers are exact: compare before float(), which raises OverflowError past 1e308.
+    if isinstance(value, int) and not spec.low <= value <= spec.high:
+        _fail(f"{spec.name} is outside {spec.low:g}..{spec.high:g}", http_status)
     number = float(value)
     if not math.isfinite(number):
         _fail(f"{spec.name} is not finite", http_status)
@@ -89,10 +95,9 @@ def _clean(text: str) -> str:
 
 
 def _retry_after(headers: Mapping[str, str]) -> dict[str, str]:
-    text = headers.get("retry-after", "").strip()
-    if text and _NUMBER.match(text) and math.isfinite(float(text)) and float(text) >= 0:
-        return {"retry_after": text}
-    return {}
+    # The header's value as the HTTP layer gives it (optional whitespace already removed).
+    text = headers.get("retry-after", "")
+    return {} if delay_seconds(text) is None else {"retry_after": text}
 
 
 def _http_failure(request: VendorRequest, response: VendorResponse) -> VendorResult:
@@ -114,7 +119,7 @@ def _status_failure(
     image = body.get("image")
     extras = _retry_after(response.headers)
     # ``image`` names the request field at fault; anything else is not kept (it could be data).
-    if isinstance(image, str) and _FIELD_NAME.match(image):
+    if isinstance(image, str) and _FIELD_NAME.fullmatch(image):
         extras["image"] = image
     return VendorResult(
         vendor=VENDOR,
@@ -140,9 +145,19 @@ def _answers(
     answers = {}
     for check in checks:
         raw = RawScore(_SCORE_FOR[check].name, scores[check])
-        passed = raw.value < settings.liveness_threshold if check is Check.LIVENESS else None
+        passed = _live(raw, settings) if check is Check.LIVENESS else None
         answers[check] = CheckAnswer(check, ok=True, status=_OK, passed=passed, score=raw)
     return answers
+
+
+def _live(hack: RawScore, settings: Settings) -> bool:
+    """The liveness verdict: ``hack_score`` against ``liveness_threshold``.
+
+    Decided by core's ``Threshold`` under ``HACK_SCORE``'s declared comparison, the very rule a
+    policy's raw threshold on ``hack_score`` applies, so the two can never disagree at a tie.
+    """
+    threshold = Threshold("raw", raw=settings.liveness_threshold)
+    return threshold.passes(HACK_SCORE.normalize(hack))
 
 
 def _success(

@@ -30,10 +30,11 @@ class CredentialsIn(enum.StrEnum):
 
 
 def _credentials_in(value: Any) -> CredentialsIn:
-    try:
+    if value in tuple(CredentialsIn):
         return CredentialsIn(value)
-    except ValueError:
-        raise ConfigError(f"{_PREFIX}.credentials_in", "must be 'form' or 'query'") from None
+    # Not converted in a try block: the ValueError would quote the value (perhaps a secret
+    # someone pointed this key at) and stay reachable as ``__context__``.
+    raise ConfigError(f"{_PREFIX}.credentials_in", "must be 'form' or 'query'")
 
 
 def _threshold(value: Any) -> float:
@@ -73,7 +74,7 @@ class Settings:
     Attributes:
         credentials_in: Where the credentials travel.
         selfie_auto_rotate: Send ``selfie_auto_rotate=true``.
-        liveness_threshold: ``hack_score`` below it is live.
+        liveness_threshold: ``hack_score`` strictly below it is live (see ``HACK_SCORE``).
         max_selfie_bytes: Largest selfie file accepted locally.
     """
 

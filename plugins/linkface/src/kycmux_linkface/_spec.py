@@ -64,6 +64,8 @@ VERIFY_SCORE = ScoreSpec(
         "Linkface's published table (0.4 → 1e-1 … 0.9 → 1e-6, one decade per 0.1); "
         "the vendor recommends ≥ 0.7 (FAR 1e-4). Outside 0.4–0.9 the FAR is extrapolated."
     ),
+    # The original: "大于等于0.7是同一人" (greater than or equal to 0.7 is the same person).
+    inclusive=True,
 )
 
 HACK_SCORE = ScoreSpec(
@@ -76,8 +78,12 @@ HACK_SCORE = ScoreSpec(
     recommended_threshold=None,
     note=(
         "Uncalibrated: Linkface publishes no threshold or error rate for hack_score. "
-        "The liveness verdict is hack_score < liveness_threshold (configured, default 0.5)."
+        "The liveness verdict is hack_score < liveness_threshold (configured, default 0.5); "
+        "a score exactly at a threshold is not live."
     ),
+    # No vendor wording to follow: live is strictly below the threshold, for the configured
+    # liveness_threshold and a policy's raw threshold alike (a tie is not live).
+    inclusive=False,
 )
 
 _CONFIG_FIELDS = (
@@ -98,7 +104,7 @@ _CONFIG_FIELDS = (
     ConfigField(
         "liveness_threshold",
         float,
-        "hack_score below this is live (the vendor publishes no threshold)",
+        "hack_score strictly below this is live (the vendor publishes no threshold)",
         default=DEFAULT_LIVENESS_THRESHOLD,
     ),
     ConfigField(

@@ -1,6 +1,7 @@
 """``LinkfaceSimulator``: Linkface's ``liveness_selfie_verification`` on loopback.
 
-Checks credentials (form or query), rate limits and quotas per account, validates the request,
+Refuses a body that is not multipart/form-data (the only encoding the vendor's samples use),
+checks credentials (form or query), rate limits and quotas per account, validates the request,
 fetches URL inputs, resolves ids of earlier uploads, and answers from the content of the
 evidence (``_decide``) with the vendor's documented statuses and body shape.
 """
@@ -38,6 +39,7 @@ from kycmux_linkface._sim._request import (
     Source,
     SourceKind,
     credentials,
+    not_multipart,
     query_is_utf8,
     read_arguments,
 )
@@ -175,6 +177,9 @@ class LinkfaceSimulator(SimulatorApp):
         request_id = _request_id()
         if not query_is_utf8(request.query_string):
             return _error(Failure("ENCODING_ERROR"), request_id)
+        refused = not_multipart(request)
+        if refused is not None:
+            return _error(refused, request_id)
         form = request.form()
         api_id, api_secret = credentials(request, form)
         refused = self._admit(api_id, api_secret)

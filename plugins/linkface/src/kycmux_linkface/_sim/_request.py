@@ -22,6 +22,7 @@ __all__ = [
     "Source",
     "SourceKind",
     "credentials",
+    "not_multipart",
     "query_is_utf8",
     "read_arguments",
 ]
@@ -29,6 +30,8 @@ __all__ = [
 SELFIE_FIELDS: Final = ("selfie_file", "selfie_url", "selfie_image_id")
 DATA_FIELDS: Final = ("liveness_data_file", "liveness_data_url", "liveness_data_id")
 _BOOLEANS: Final = {"true": True, "false": False}
+_MULTIPART: Final = "multipart/form-data"
+_MAX_SHOWN: Final = 64  # of a client's content type, echoed in a reason
 
 
 class AccountState(enum.StrEnum):
@@ -107,6 +110,21 @@ def query_is_utf8(raw: bytes) -> bool:
     except (UnicodeDecodeError, ValueError):
         return False
     return True
+
+
+def not_multipart(request: SimRequest) -> Failure | None:
+    """INVALID_ARGUMENT for a body that is not ``multipart/form-data``, else ``None``.
+
+    Every one of the vendor's samples (curl ``-F``, HTTPie ``-f`` with files, requests with
+    ``files=``, Apache ``MultipartEntity``, libcurl ``formadd``, PHP arrays, Ruby ``Multipart``)
+    sends multipart, and the document describes no other body; a server reading its parameters
+    from multipart parts finds none in an urlencoded or JSON body, so it answers as for a bad
+    parameter. Credentials in the query string (the curl sample) do not change that.
+    """
+    if request.content_type == _MULTIPART:
+        return None
+    found = request.content_type[:_MAX_SHOWN] or "no content type"
+    return _invalid(f"the request body must be {_MULTIPART}, not {found}")
 
 
 def credentials(request: SimRequest, form: FormData) -> tuple[str | None, str | None]:
