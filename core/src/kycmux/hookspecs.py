@@ -14,7 +14,15 @@ calibration), so a vendor plugin implements those only for what is its own.
 
 **Purity.** ``build_request``, ``sign``, ``parse``, ``classify_error`` and ``normalize_score``
 do no I/O: they take and return values, so the sync and async engines share them and tests need
-no network. Files are referenced by path and streamed by the transport.
+no network. Files are referenced by path and streamed by the transport. The engine calls them on
+worker threads (a small pool per vendor), each bounded by the attempt's timeout.
+
+**Exceptions.** Only these carry a meaning: ``InvalidEvidenceError`` or ``ConfigError`` from
+``build_request`` / ``sign`` (a local refusal: nothing is sent), ``ProtocolError`` from ``parse``
+/ ``normalize_score`` (a malformed answer, never a pass). Anything else a hook raises, a
+firstresult hook that answers nothing, or a hook that overruns is the plugin's own bug:
+``plugin_error`` (never retried, never held against the vendor, failed over), recorded with the
+plugin's name and distribution and the exception's type, never its message.
 """
 
 from __future__ import annotations
@@ -166,8 +174,10 @@ def on_attempt(record: AttemptRecord) -> None:
     """Observe one vendor attempt after it finished (for logs, metrics, audit).
 
     :param record: The attempt as it will appear in the decision record (already masked).
-    :return: Nothing; every implementation is called. Exceptions are logged and swallowed by
-        the engine so an observer can never break a decision.
+    :return: Nothing; every implementation is called. The engine dispatches through pluggy
+        one plugin at a time (so ``wrapper=True`` implementations run and wrap their own
+        plugin's): an exception is logged by type and swallowed, and can neither break the
+        decision nor keep another plugin's observer from running.
     """
 
 
@@ -176,5 +186,6 @@ def on_decision(record: DecisionRecord) -> None:
     """Observe a finished decision (for logs, metrics, audit, the JSON-lines sink).
 
     :param record: The complete decision record (already masked; no secrets).
-    :return: Nothing; every implementation is called. Exceptions are logged and swallowed.
+    :return: Nothing; every implementation is called, isolated per plugin as for
+        ``on_attempt``.
     """
