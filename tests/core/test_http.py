@@ -17,10 +17,10 @@ from kycmux import (
     FilePart,
     PluginHost,
     Secret,
+    VendorClient,
     VendorConfig,
     VendorRequest,
 )
-from kycmux._call import VendorClient
 from kycmux._http import HttpClient
 from kycmux.simkit import SimResponse, SimulatorApp, serve
 from support.fakevendor import FakeVendor

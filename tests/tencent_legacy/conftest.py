@@ -15,17 +15,18 @@ import pytest
 import kycmux_tencent_legacy as plugin
 from kycmux import (
     AttemptContext,
+    CallOutcome,
     Check,
     Evidence,
     PluginHost,
     Secret,
+    VendorClient,
     VendorConfig,
     VendorHooks,
     VendorRequest,
     VendorSpec,
     hookimpl,
 )
-from kycmux._call import CallOutcome, VendorClient
 from kycmux._http import HttpClient
 from kycmux.simkit import FAULT_HEADER, RunningSimulator, serve
 from kycmux.synthetic import DemoSet, write_demo_set

@@ -9,15 +9,16 @@ from collections.abc import Mapping
 import attrs
 
 from kycmux import (
+    CallOutcome,
     Check,
     CheckPolicy,
     PluginHost,
     Policy,
+    VendorClient,
     VendorConfig,
     VendorRequest,
     VendorResponse,
 )
-from kycmux._call import CallOutcome, VendorClient
 from kycmux._http import HttpClient, SendResult
 from kycmux._verdict import VendorVerdict, judge
 

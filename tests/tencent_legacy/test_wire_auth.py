@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING
 import attrs
 import pytest
 
-from kycmux import Check, ErrorClass, Evidence, Secret
-from kycmux._call import CallOutcome
+from kycmux import CallOutcome, Check, ErrorClass, Evidence, Secret
 from kycmux.synthetic import DemoSet
 from kycmux_tencent_legacy._sim import DEFAULT_ACCOUNTS, Account, TencentSimulator
 

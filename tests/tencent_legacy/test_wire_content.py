@@ -13,6 +13,7 @@ import attrs
 import pytest
 
 from kycmux import (
+    CallOutcome,
     CaptureIssue,
     Check,
     ErrorClass,
@@ -20,7 +21,6 @@ from kycmux import (
     FilePart,
     VendorRequest,
 )
-from kycmux._call import CallOutcome
 from kycmux.simkit import SimRequest, SimResponse, SimulatorApp, serve
 from kycmux.synthetic import (
     DemoSet,

@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from kycmux import Check, ErrorClass, Evidence
-from kycmux._call import CallOutcome
+from kycmux import CallOutcome, Check, ErrorClass, Evidence
 from kycmux.simkit import Fault
 from kycmux.synthetic import DemoSet, Population
 from tencent_legacy.codes import (

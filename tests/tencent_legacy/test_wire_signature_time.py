@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from kycmux import Check, ErrorClass, Evidence, Secret, VendorRequest
-from kycmux._call import CallOutcome
+from kycmux import CallOutcome, Check, ErrorClass, Evidence, Secret, VendorRequest
 from kycmux.synthetic import DemoSet
 from kycmux_tencent_legacy._sign import SignatureFields, signature
 from kycmux_tencent_legacy._sim import DEFAULT_ACCOUNTS, TencentSimulator

@@ -7,7 +7,7 @@ records every decision.
 
 from __future__ import annotations
 
-from kycmux._call import CallOutcome, CheckReading, VendorClient
+from kycmux._call import VendorClient
 from kycmux._config import Config, VendorConfig, check_base_url, is_loopback_host
 from kycmux._engine import Decision, Engine
 from kycmux._evidence import (
@@ -26,6 +26,7 @@ from kycmux._experiment import Arm, LateShadow, ShadowExperiment, SplitExperimen
 from kycmux._http import HttpClient
 from kycmux._idnumber import check_digit, id_number_problem
 from kycmux._markers import hookimpl
+from kycmux._outcome import CallOutcome, CheckReading, PluginFault
 from kycmux._plugins import ENTRY_POINT_GROUP, PluginFailure, PluginHost, VendorHooks
 from kycmux._policy import CheckPolicy, Combine, Mode, Policy, Threshold, VendorSettings
 from kycmux._privacy import keyed_hash, mask_id_number, mask_name
@@ -97,6 +98,7 @@ __all__ = [
     "Need",
     "Outcome",
     "PluginFailure",
+    "PluginFault",
     "PluginHost",
     "Policy",
     "RateLimitSettings",

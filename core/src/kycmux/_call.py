@@ -26,6 +26,17 @@ import attrs
 from kycmux._config import VendorConfig
 from kycmux._evidence import Check, Evidence
 from kycmux._http import HttpClient, SendResult, Timer
+from kycmux._outcome import (
+    CallOutcome,
+    CheckReading,
+    PluginFault,
+    Refusal,
+    failed,
+    fault_of,
+    outcome,
+    refused,
+    unsent,
+)
 from kycmux._plugins import PluginHost
 from kycmux._privacy import scrub
 from kycmux._resilience import Clock, held
@@ -33,10 +44,10 @@ from kycmux._score import Score
 from kycmux._secret import reveal
 from kycmux._taxonomy import Classification, ErrorClass
 from kycmux._vendor import VendorSpec
-from kycmux._wire import AttemptContext, CheckAnswer, VendorRequest, VendorResult
+from kycmux._wire import AttemptContext, VendorRequest, VendorResult
 from kycmux.exceptions import ConfigError, InvalidEvidenceError, PluginError, ProtocolError
 
-__all__ = ["CallOutcome", "CheckReading", "PluginFault", "Refusal", "VendorClient"]
+__all__ = ["VendorClient"]
 
 log = logging.getLogger("kycmux.call")
 T = TypeVar("T")
@@ -44,113 +55,6 @@ T = TypeVar("T")
 # Threads per vendor for hook work: hooks are pure and quick, so a few serve many decisions; a
 # plugin stuck in all of them stalls its own vendor only.
 _WORKERS_PER_VENDOR = 4
-
-
-@attrs.frozen
-class PluginFault:
-    """A plugin's own bug: one of its hooks raised, returned nothing, or overran its time.
-
-    Attributes:
-        hook: The hook that failed (``parse``...).
-        plugin: The plugin's registration name.
-        distribution: Its distribution, when it came from an entry point.
-        exception: The exception's type name. Never its message: it may quote personal data.
-        detail: kycmux's own wording, when kycmux itself noticed the fault.
-    """
-
-    hook: str
-    plugin: str
-    distribution: str | None
-    exception: str
-    detail: str | None = None
-
-    @property
-    def classification(self) -> Classification:
-        reason = f"plugin_error:{self.plugin}:{self.hook}:{self.exception}"
-        return Classification(ErrorClass.PLUGIN_ERROR, reason)
-
-    def as_dict(self) -> dict[str, str | None]:
-        return {
-            "hook": self.hook,
-            "plugin": self.plugin,
-            "distribution": self.distribution,
-            "exception": self.exception,
-            "detail": self.detail,
-        }
-
-    def error(self) -> PluginError:
-        problem = self.detail or f"{self.hook} raised {self.exception}"
-        return PluginError(self.plugin, problem, fault=self)
-
-
-@attrs.frozen
-class Refusal:
-    """Why no request was sent to a vendor: its request could not be built or signed.
-
-    Attributes:
-        classification: The error class and reason.
-        fault: The plugin fault, when a plugin bug was the reason.
-        evidence: The evidence rule the vendor's limits refused, when that was the reason.
-    """
-
-    classification: Classification
-    fault: PluginFault | None = None
-    evidence: InvalidEvidenceError | None = attrs.field(default=None, eq=False)
-
-
-@attrs.frozen
-class CheckReading:
-    """What one vendor said about one check, before any policy threshold.
-
-    Attributes:
-        check: The check.
-        answer: The vendor's answer, when the call returned one for this check.
-        failure: Why the check has no usable answer (call failed, or the check did not complete).
-        score: The normalized score, when the answer carries one.
-    """
-
-    check: Check
-    answer: CheckAnswer | None
-    failure: Classification | None
-    score: Score | None = None
-
-
-@attrs.frozen
-class CallOutcome:
-    """Everything one attempt produced.
-
-    Attributes:
-        vendor: Vendor name.
-        operation: Vendor operation.
-        checks: Checks the call served.
-        attempt: Attempt number at this vendor within the decision.
-        started_at: Wall-clock start (UNIX seconds).
-        latency: Seconds the exchange took.
-        result: The parsed result, when the vendor answered readably.
-        failure: Why the call as a whole failed (transport, malformed, top-level error code).
-        readings: Per-check readings (each carries the call failure when the call failed).
-        http_status: The HTTP status, when a response came.
-        body_sent: The whole request reached the vendor (it may have been billed).
-        fault: The plugin bug behind a ``plugin_error`` failure, if any.
-    """
-
-    vendor: str
-    operation: str
-    checks: frozenset[Check]
-    attempt: int
-    started_at: float
-    latency: float
-    result: VendorResult | None
-    failure: Classification | None
-    readings: Mapping[Check, CheckReading]
-    http_status: int | None
-    body_sent: bool
-    fault: PluginFault | None = None
-
-    @property
-    def possibly_billed(self) -> bool:
-        """The vendor may bill this attempt: it answered, or the whole request reached it."""
-        return self.body_sent
 
 
 class _Stage:
@@ -229,7 +133,7 @@ class VendorClient:
             reason = f"local_validation:{exc.field}:{exc.rule}"
             return Refusal(Classification(ErrorClass.REQUEST_INVALID, reason), evidence=exc)
         except PluginError as exc:
-            return _refused(exc)
+            return refused(exc)
         except ConfigError as exc:
             return Refusal(Classification(ErrorClass.REQUEST_INVALID, f"local_config:{exc.key}"))
 
@@ -241,7 +145,7 @@ class VendorClient:
         started_at = self._wall()
         signed = self._signed(request, request_id, attempt)
         if not isinstance(signed, VendorRequest):
-            return _unsent(request, attempt, started_at, signed)
+            return unsent(request, attempt, started_at, signed)
         limit = self.config(request.vendor).max_response_bytes
         sent = self._http.send(signed, timeout, max_response_bytes=limit)
         return self.interpret(signed, sent, attempt, started_at)
@@ -273,7 +177,7 @@ class VendorClient:
         except TimeoutError:
             signed = Refusal(self._overrun(request.vendor, "sign", timeout).classification)
         if not isinstance(signed, VendorRequest):
-            return _unsent(request, attempt, started_at, signed)
+            return unsent(request, attempt, started_at, signed)
         limit = self.config(request.vendor).max_response_bytes
         sent = await self._http.asend(signed, timeout, timer=timer, max_response_bytes=limit)
         stage = _Stage()
@@ -284,7 +188,7 @@ class VendorClient:
                 )
         except TimeoutError:
             fault = self._overrun(request.vendor, stage.hook, timeout)
-            return _failed(signed, sent, attempt, started_at, fault.classification, fault)
+            return failed(signed, sent, attempt, started_at, fault.classification, fault)
 
     def close(self) -> None:
         """Let go of the worker threads (a thread stuck in a plugin is abandoned)."""
@@ -316,8 +220,8 @@ class VendorClient:
         try:
             return self._interpret(request, sent, attempt, started_at, stage)
         except PluginError as exc:
-            fault = _fault_of(exc)
-            return _failed(request, sent, attempt, started_at, fault.classification, fault)
+            fault = fault_of(exc)
+            return failed(request, sent, attempt, started_at, fault.classification, fault)
 
     def _interpret(
         self,
@@ -353,19 +257,7 @@ class VendorClient:
         readings = {
             check: self._reading(vendor, stage, result, check, failure) for check in request.checks
         }
-        return CallOutcome(
-            vendor=vendor,
-            operation=request.operation,
-            checks=request.checks,
-            attempt=attempt,
-            started_at=started_at,
-            latency=sent.elapsed,
-            result=result,
-            failure=failure,
-            readings=readings,
-            http_status=None if sent.response is None else sent.response.status_code,
-            body_sent=sent.body_sent,
-        )
+        return outcome(request, sent, attempt, started_at, result, failure, readings)
 
     def _reading(
         self,
@@ -445,7 +337,7 @@ class VendorClient:
         try:
             return self.sign(request, request_id, attempt)
         except PluginError as exc:
-            return _refused(exc)
+            return refused(exc)
         except ConfigError as exc:
             return Refusal(Classification(ErrorClass.REQUEST_INVALID, f"local_config:{exc.key}"))
 
@@ -512,46 +404,3 @@ def _scrubbed(result: VendorResult, values: list[str]) -> VendorResult:
         for check, answer in result.answers.items()
     }
     return attrs.evolve(result, message=scrub(result.message, values), answers=answers)
-
-
-def _fault_of(error: PluginError) -> PluginFault:
-    fault = error.fault
-    if not isinstance(fault, PluginFault):  # raised by ``_hook``, which always attaches one
-        raise TypeError("a PluginError without a fault escaped a hook") from error
-    return fault
-
-
-def _refused(error: PluginError) -> Refusal:
-    fault = _fault_of(error)
-    return Refusal(fault.classification, fault)
-
-
-def _unsent(
-    request: VendorRequest, attempt: int, started_at: float, refusal: Refusal
-) -> CallOutcome:
-    sent = SendResult(None, None, False, 0.0)
-    return _failed(request, sent, attempt, started_at, refusal.classification, refusal.fault)
-
-
-def _failed(
-    request: VendorRequest,
-    sent: SendResult,
-    attempt: int,
-    started_at: float,
-    failure: Classification,
-    fault: PluginFault | None,
-) -> CallOutcome:
-    return CallOutcome(
-        vendor=request.vendor,
-        operation=request.operation,
-        checks=request.checks,
-        attempt=attempt,
-        started_at=started_at,
-        latency=sent.elapsed,
-        result=None,
-        failure=failure,
-        readings={c: CheckReading(c, None, failure) for c in request.checks},
-        http_status=None if sent.response is None else sent.response.status_code,
-        body_sent=sent.body_sent,
-        fault=fault,
-    )

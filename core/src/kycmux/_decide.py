@@ -19,8 +19,9 @@ from collections.abc import Callable, Iterable, Mapping
 
 import attrs
 
-from kycmux._call import CallOutcome, CheckReading, Refusal, VendorClient
+from kycmux._call import VendorClient
 from kycmux._evidence import Check, Evidence
+from kycmux._outcome import CallOutcome, CheckReading, Refusal
 from kycmux._policy import Mode, Policy, Threshold
 from kycmux._record import AttemptRecord, SkipRecord
 from kycmux._resilience import (

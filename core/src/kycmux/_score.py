@@ -129,16 +129,9 @@ class ScoreSpec:
 
     def normalize(self, raw: RawScore) -> Score:
         """Put a raw score on the common scale: FAR where published, else uncalibrated."""
-        if self.calibration is None:
-            return Score(
-                name=raw.name,
-                raw=raw.value,
-                low=self.low,
-                high=self.high,
-                kind=self.kind,
-                inclusive=self.inclusive,
-            )
-        far, extrapolated = self.calibration.far(raw.value)
+        far, extrapolated = (
+            (None, False) if self.calibration is None else self.calibration.far(raw.value)
+        )
         return Score(
             name=raw.name,
             raw=raw.value,

@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 
 import attrs
 
-from kycmux._call import CheckReading
 from kycmux._evidence import Check
+from kycmux._outcome import CheckReading
 from kycmux._policy import CheckPolicy, Combine, Mode, Threshold
 from kycmux._score import Score
 from kycmux._taxonomy import CaptureIssue, ErrorClass
