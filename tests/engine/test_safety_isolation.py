@@ -228,7 +228,8 @@ async def test_a_plugin_bug_fails_over_without_retry_or_blame_on_the_vendor(
     stats = engine.breaker("alpha").stats()
     assert stats.failures == 0
     recorded = decision.record.to_dict()
-    entries = recorded["skipped"] if where == "build_request" else recorded["attempts"]
+    before_sending = where in ("build_request", "sign")  # refused while planning
+    entries = recorded["skipped"] if before_sending else recorded["attempts"]
     fault = next(e["plugin"] for e in entries if e["vendor"] == "alpha")
     assert fault["hook"] == where
     assert fault["plugin"] == "alpha"

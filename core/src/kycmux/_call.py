@@ -18,7 +18,6 @@ import logging
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import attrs
@@ -26,10 +25,12 @@ import attrs
 from kycmux._config import VendorConfig
 from kycmux._evidence import Check, Evidence
 from kycmux._http import HttpClient, SendResult, Timer
+from kycmux._offload import HookRunner
 from kycmux._outcome import (
     CallOutcome,
     CheckReading,
     PluginFault,
+    Prepared,
     Refusal,
     failed,
     fault_of,
@@ -52,10 +53,6 @@ __all__ = ["VendorClient"]
 log = logging.getLogger("kycmux.call")
 T = TypeVar("T")
 
-# Threads per vendor for hook work: hooks are pure and quick, so a few serve many decisions; a
-# plugin stuck in all of them stalls its own vendor only.
-_WORKERS_PER_VENDOR = 4
-
 
 class _Stage:
     """Which hook an interpretation is in, readable when it overruns its time."""
@@ -75,7 +72,7 @@ class VendorClient:
     _http: HttpClient
     _wall: Callable[[], float] = time.time
     clock: Clock | None = attrs.field(default=None, kw_only=True)
-    _pools: dict[str, ThreadPoolExecutor] = attrs.field(init=False, factory=dict)
+    _runner: HookRunner = attrs.field(init=False, factory=HookRunner)
 
     def spec(self, vendor: str) -> VendorSpec:
         return self._host.vendor(vendor)
@@ -152,11 +149,21 @@ class VendorClient:
 
     # async -----------------------------------------------------------------------------
 
+    def prepared(
+        self, vendor: str, checks: frozenset[Check], evidence: Evidence, request_id: str
+    ) -> Prepared | Refusal:
+        """The request, built and signed for a first attempt, or why it cannot be sent."""
+        request = self.refusal(vendor, checks, evidence, request_id)
+        if isinstance(request, Refusal):
+            return request
+        signed = self._signed(request, request_id, 1)
+        return signed if isinstance(signed, Refusal) else Prepared(request, signed)
+
     async def aprepare(
         self, vendor: str, checks: frozenset[Check], evidence: Evidence, request_id: str
-    ) -> VendorRequest | Refusal:
-        """``refusal`` on the vendor's worker threads (plugins read file headers)."""
-        return await self._off_loop(vendor, self.refusal, vendor, checks, evidence, request_id)
+    ) -> Prepared | Refusal:
+        """``prepared`` on the vendor's worker threads, in one hop (plugins read headers)."""
+        return await self._off_loop(vendor, self.prepared, vendor, checks, evidence, request_id)
 
     async def acall(
         self,
@@ -165,19 +172,17 @@ class VendorClient:
         attempt: int,
         timeout: float,
         timer: Timer | None = None,
+        *,
+        signed: VendorRequest | None = None,
     ) -> CallOutcome:
-        """Sign, send and interpret one attempt; each plugin step is bounded by ``timeout``."""
+        """Sign (unless ``signed`` is given: a first attempt ``prepared`` already signed),
+        send and interpret one attempt; each plugin step is bounded by ``timeout``."""
         timer = timer or asyncio.timeout
         started_at = self._wall()
-        try:
-            async with timer(timeout):
-                signed = await self._off_loop(
-                    request.vendor, self._signed, request, request_id, attempt
-                )
-        except TimeoutError:
-            signed = Refusal(self._overrun(request.vendor, "sign", timeout).classification)
-        if not isinstance(signed, VendorRequest):
-            return unsent(request, attempt, started_at, signed)
+        ready = signed or await self._sign_off_loop(request, request_id, attempt, timeout, timer)
+        if isinstance(ready, Refusal):
+            return unsent(request, attempt, started_at, ready)
+        signed = ready
         limit = self.config(request.vendor).max_response_bytes
         sent = await self._http.asend(signed, timeout, timer=timer, max_response_bytes=limit)
         stage = _Stage()
@@ -192,17 +197,23 @@ class VendorClient:
 
     def close(self) -> None:
         """Let go of the worker threads (a thread stuck in a plugin is abandoned)."""
-        for pool in self._pools.values():
-            pool.shutdown(wait=False, cancel_futures=True)
-        self._pools.clear()
+        self._runner.close()
+
+    async def _sign_off_loop(
+        self, request: VendorRequest, request_id: str, attempt: int, timeout: float, timer: Timer
+    ) -> VendorRequest | Refusal:
+        try:
+            async with timer(timeout):
+                return await self._off_loop(
+                    request.vendor, self._signed, request, request_id, attempt
+                )
+        except TimeoutError:
+            fault = self._overrun(request.vendor, "sign", timeout)
+            return Refusal(fault.classification, fault)
 
     async def _off_loop(self, vendor: str, fn: Callable[..., T], *args: Any) -> T:
-        pool = self._pools.get(vendor)
-        if pool is None:
-            pool = ThreadPoolExecutor(_WORKERS_PER_VENDOR, thread_name_prefix=f"kycmux-{vendor}")
-            self._pools[vendor] = pool
         with held(self.clock):
-            return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+            return await self._runner.run(vendor, fn, *args)
 
     # interpretation --------------------------------------------------------------------
 

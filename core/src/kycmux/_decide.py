@@ -21,7 +21,7 @@ import attrs
 
 from kycmux._call import VendorClient
 from kycmux._evidence import Check, Evidence
-from kycmux._outcome import CallOutcome, CheckReading, Refusal
+from kycmux._outcome import CallOutcome, CheckReading, Prepared, Refusal
 from kycmux._policy import Mode, Policy, Threshold
 from kycmux._record import AttemptRecord, SkipRecord
 from kycmux._resilience import (
@@ -35,7 +35,6 @@ from kycmux._resilience import (
 )
 from kycmux._taxonomy import Classification, ErrorClass
 from kycmux._verdict import VendorVerdict, Verdict, judge
-from kycmux._wire import VendorRequest
 from kycmux.exceptions import InvalidEvidenceError
 
 __all__ = ["DecisionRun", "Resilience"]
@@ -88,9 +87,7 @@ class DecisionRun:
     _tasks: set[asyncio.Task[None]] = attrs.field(factory=set)
     _ended: bool = False
     _deadline: Deadline | None = None
-    _requests: dict[tuple[str, frozenset[Check]], VendorRequest | Refusal] = attrs.field(
-        factory=dict
-    )
+    _requests: dict[tuple[str, frozenset[Check]], Prepared | Refusal] = attrs.field(factory=dict)
 
     async def plan(self) -> None:
         """Decide who is asked first, building those requests before anything is sent.
@@ -306,16 +303,16 @@ class DecisionRun:
         Returns a verdict per check, or local refusals (breaker open, rate limit, evidence
         the vendor cannot take) as error verdicts that allow failing over.
         """
-        request = await self._request(group)
-        if isinstance(request, Refusal):
-            return self._local_refusal(group, request)
+        prepared = await self._request(group)
+        if isinstance(prepared, Refusal):
+            return self._local_refusal(group, prepared)
         settings = self.policy.settings(group.vendor)
         budget = self.resilience.budget(group.vendor)
         budget.deposit()
         attempt = 0
         while True:
             attempt += 1
-            outcome = await self._attempt(group, request, attempt)
+            outcome = await self._attempt(group, prepared, attempt)
             if isinstance(outcome, Classification):
                 return self._local_refusal(group, Refusal(outcome))
             verdicts = self._judge(group, outcome)
@@ -332,7 +329,7 @@ class DecisionRun:
                 return verdicts
             await self.clock.sleep(delay)
 
-    async def _request(self, group: _Group) -> VendorRequest | Refusal:
+    async def _request(self, group: _Group) -> Prepared | Refusal:
         key = (group.vendor, group.checks)
         if key not in self._requests:
             self._requests[key] = await self.client.aprepare(
@@ -341,7 +338,7 @@ class DecisionRun:
         return self._requests[key]
 
     async def _attempt(
-        self, group: _Group, request: VendorRequest, attempt: int
+        self, group: _Group, prepared: Prepared, attempt: int
     ) -> CallOutcome | Classification:
         breaker = self.resilience.breaker(group.vendor)
         permit = breaker.acquire()
@@ -360,11 +357,13 @@ class DecisionRun:
         try:
             with slot:
                 outcome = await self.client.acall(
-                    request,
+                    prepared.request,
                     self.request_id,
                     attempt,
                     timeout,
                     timer=lambda s: clock_timeout(self.clock, s),
+                    # Signed with the request, in the same hop; every retry signs anew.
+                    signed=prepared.signed if attempt == 1 else None,
                 )
         except asyncio.CancelledError:
             permit.cancel()

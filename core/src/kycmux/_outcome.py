@@ -19,6 +19,7 @@ __all__ = [
     "CallOutcome",
     "CheckReading",
     "PluginFault",
+    "Prepared",
     "Refusal",
     "failed",
     "fault_of",
@@ -78,6 +79,19 @@ class Refusal:
     classification: Classification
     fault: PluginFault | None = None
     evidence: InvalidEvidenceError | None = attrs.field(default=None, eq=False)
+
+
+@attrs.frozen
+class Prepared:
+    """A request ready to go: as built, and signed for the first attempt (retries sign anew).
+
+    Attributes:
+        request: The unsigned request (what retries sign again).
+        signed: The request signed for attempt 1, in the same hop as building it.
+    """
+
+    request: VendorRequest
+    signed: VendorRequest
 
 
 @attrs.frozen
