@@ -335,9 +335,9 @@ class HookTap:
             raise
 
     @hookimpl(tryfirst=True)
-    def classify_error(self, result: Any, error: BaseException | None) -> None:
-        if result is not None:
-            self.objects.append(("VendorResult (failed)", result))
+    def classify_error(self, error: BaseException | None) -> None:
+        # The failed result itself is the vendor's raw words, as for parse; core scrubs what it
+        # keeps of them (the records, the outcome) and those are checked.
         if error is not None:
             self.errors.append(("error given to classify_error", error))
 

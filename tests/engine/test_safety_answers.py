@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import tracemalloc
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -313,3 +314,98 @@ def test_the_cli_refuses_it_with_exit_2(
     assert "--selfie" in result.output
     assert "5242880" in result.output or "5 MB" in result.output
     assert counter.served() == 0
+
+
+async def test_an_ensemble_member_that_cannot_take_the_evidence_keeps_it_from_passing(
+    evidence: Evidence,
+) -> None:
+    rig = _limited_rig("alpha")
+    ensemble = policy(checks={Check.LIVENESS: CheckPolicy(("alpha", "beta"), mode="all")})
+    decision = await rig.engine(ensemble).verify(evidence)
+    assert decision.outcome is Outcome.REVIEW  # beta passed; alpha could not answer
+    assert decision.reasons == ("liveness:incomplete_ensemble",)
+    assert rig.calls == {"alpha": 0, "beta": 1}
+
+
+async def test_a_check_answered_before_the_deadline_keeps_its_own_cause(
+    evidence: Evidence,
+) -> None:
+    rig = make_rig()
+    rig.script("alpha", answer("AUTH"))  # liveness and face match both at once, then...
+    engine = rig.engine(
+        policy(
+            deadline=2.0,
+            checks={
+                Check.LIVENESS: CheckPolicy(("alpha",)),
+                Check.FACE_MATCH: CheckPolicy(("beta",), max_far=1e-3),
+            },
+        )
+    )
+    rig.script("beta", hang())  # ...face match waits on beta until the deadline
+    async with rig.clock.autojump():
+        decision = await engine.verify(evidence)
+    assert decision.outcome is Outcome.ERROR
+    assert set(decision.reasons) == {
+        "liveness:alpha:AUTH",
+        "face_match:deadline_exceeded",
+    }
+    assert "liveness: error (alpha rejected our credentials" in decision.record.explanation
+
+
+def _gzip(data: bytes) -> bytes:
+    import gzip
+
+    return gzip.compress(data, compresslevel=9)
+
+
+class Compressed:
+    """A loopback server answering gzip whatever it was asked, counting nothing but bytes."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = _gzip(body)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[str]:
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            head = (
+                "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n"
+                f"Content-Length: {len(self.body)}\r\n\r\n"
+            ).encode()
+            writer.write(head + self.body)
+            with contextlib.suppress(ConnectionError):
+                await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        async with server:
+            yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+@pytest.mark.parametrize("backend", ["aiohttp", "httpx"])
+async def test_a_compression_bomb_is_refused_at_the_cap(evidence: Evidence, backend: str) -> None:
+    bomb = Compressed(b"0" * (300 * MIB))  # ~300 KB on the wire, 300 MB inflated
+    assert len(bomb.body) < MIB
+    once = VendorSettings(retry=RetryPolicy(max_attempts=1))
+    alone = Policy("p", {Check.LIVENESS: CheckPolicy(("alpha",))}, vendors={"alpha": once})
+    async with bomb.running() as url, _loopback_engine({"alpha": url}, backend, alone) as engine:
+        tracemalloc.start()
+        try:
+            decision = await engine.verify(evidence)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    (attempt,) = decision.record.attempts
+    assert attempt.reason == "response_too_large"
+    # Inflated in steps bounded by the cap, never a network chunk's worth at once (tens of MB).
+    assert peak < 8 * MIB
+
+
+@pytest.mark.parametrize("backend", ["aiohttp", "httpx"])
+async def test_a_small_compressed_answer_is_still_read(evidence: Evidence, backend: str) -> None:
+    body = json.dumps({"code": "OK", "live": True, "score": 0.9}).encode()
+    alone = Policy("p", {Check.LIVENESS: CheckPolicy(("alpha",))})
+    server = Compressed(body).running()
+    async with server as url, _loopback_engine({"alpha": url}, backend, alone) as engine:
+        decision = await engine.verify(evidence)
+    assert decision.outcome is Outcome.ACCEPT

@@ -81,6 +81,7 @@ async def test_wrapper_observers_run_once_per_attempt_and_decision(evidence: Evi
     assert engine.host.register(observer, "wrapping")
     first = await engine.verify(evidence)
     second = await engine.verify(Evidence(selfie=evidence.selfie, subject_id="subject-2"))
+    await engine.drain()  # observers run off the decision path, in order
     assert (first.outcome, second.outcome) == (Outcome.ACCEPT, Outcome.ACCEPT)
     assert observer.decisions == [first.record, second.record]
     assert observer.attempts == [*first.record.attempts, *second.record.attempts]
@@ -97,6 +98,7 @@ async def test_a_raising_observer_is_isolated_and_logged_by_type_only(
     assert engine.host.register(watcher, "watcher")
     assert engine.host.register(RaisingObserver(), "boom")
     decision = await engine.verify(evidence)
+    await engine.drain()
     assert decision.outcome is Outcome.ACCEPT
     assert watcher.decisions == [decision.record]
     for named in ("boom.on_decision", "RuntimeError", "boom.on_attempt", "ValueError"):

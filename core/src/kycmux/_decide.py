@@ -82,12 +82,14 @@ class DecisionRun:
     skipped: list[SkipRecord] = attrs.field(factory=list)
     verdicts: dict[Check, list[VendorVerdict]] = attrs.field(factory=lambda: defaultdict(list))
     timed_out: bool = False
+    unfinished: frozenset[Check] = frozenset()
     _candidates: dict[Check, list[tuple[str, str]]] = attrs.field(factory=dict)
     _cursor: dict[Check, int] = attrs.field(factory=dict)
     _tasks: set[asyncio.Task[None]] = attrs.field(factory=set)
     _ended: bool = False
     _deadline: Deadline | None = None
     _requests: dict[tuple[str, frozenset[Check]], Prepared | Refusal] = attrs.field(factory=dict)
+    _pending: dict[tuple[Check, str], int] = attrs.field(factory=lambda: defaultdict(int))
 
     async def plan(self) -> None:
         """Decide who is asked first, building those requests before anything is sent.
@@ -99,15 +101,16 @@ class DecisionRun:
             return
         self._deadline = Deadline(self.clock, self.policy.deadline)
         self._choose_candidates()
-        async with clock_timeout(self.clock, self.policy.deadline):
-            await self._build_first_requests()
+        try:
+            async with clock_timeout(self.clock, self.policy.deadline):
+                await self._build_first_requests()
+        except TimeoutError:
+            self._time_out(frozenset(self.policy.checks))
 
     async def run(self) -> None:
         """Run every call until all checks are decided, one ends the decision, or time is up."""
-        try:
-            await self.plan()
-        except TimeoutError:
-            self.timed_out = True
+        await self.plan()
+        if self.timed_out:
             return
         assert self._deadline is not None
         for group in self._initial_groups():
@@ -116,9 +119,21 @@ class DecisionRun:
             async with clock_timeout(self.clock, self._deadline.remaining()):
                 await self._drain()
         except TimeoutError:
-            self.timed_out = True
+            self._time_out(frozenset(c for (c, _), n in self._pending.items() if n > 0))
         finally:
             await self._cancel_all()
+
+    def _time_out(self, unfinished: frozenset[Check]) -> None:
+        """Only the checks still waiting on a call end as ``deadline_exceeded``; a check that
+        already has its answer (an error included) keeps it. In ``all`` mode each vendor
+        still out counts as unanswered, so the ensemble cannot pass without it."""
+        self.timed_out = True
+        self.unfinished = unfinished
+        for (check, vendor), count in self._pending.items():
+            if count > 0 and self.policy.checks[check].mode is Mode.ALL:
+                self.verdicts[check].append(
+                    VendorVerdict(vendor, check, Verdict.ERROR, "deadline_exceeded")
+                )
 
     # planning -------------------------------------------------------------------------
 
@@ -146,35 +161,49 @@ class DecisionRun:
         return f"evidence_missing:{','.join(missing)}" if missing else None
 
     async def _build_first_requests(self) -> None:
-        """Build the first call's request for every check, dropping vendors that refuse.
+        """Build the first call's request for every check before anything is sent.
 
-        A vendor whose request cannot be built (evidence over its limits, a plugin bug) is
-        skipped here as it would be on failover, but before any request leaves.
+        In failover, a vendor whose request cannot be built (evidence over its limits, a
+        plugin bug) is passed over here as it would be on failover, but before any request
+        leaves. In ``all`` mode it stays: its refusal is its (error) verdict, so an ensemble
+        never passes with a member missing.
         """
-        refused: dict[Check, list[InvalidEvidenceError]] = defaultdict(list)
+        refused: dict[Check, list[Refusal]] = defaultdict(list)
+        seen: set[tuple[str, frozenset[Check]]] = set()
         while True:
             dropped = False
             for group in self._initial_groups():
+                if (group.vendor, group.checks) in seen:
+                    continue
+                seen.add((group.vendor, group.checks))
                 request = await self._request(group)
                 if isinstance(request, Refusal):
-                    self._drop(group, request, refused)
-                    dropped = True
+                    dropped |= self._drop(group, request, refused)
             if not dropped:
                 break
-        for check, errors in refused.items():
-            if not self._candidates[check]:
-                raise _no_vendor_takes(self.policy.name, check, errors)
+        for check, refusals in refused.items():
+            evidence = [r.evidence for r in refusals if r.evidence is not None]
+            if self._unservable(check, len(refusals)) and len(evidence) == len(refusals):
+                raise _no_vendor_takes(self.policy.name, check, evidence)
 
-    def _drop(
-        self, group: _Group, refusal: Refusal, refused: dict[Check, list[InvalidEvidenceError]]
-    ) -> None:
+    def _drop(self, group: _Group, refusal: Refusal, refused: dict[Check, list[Refusal]]) -> bool:
+        """Pass over a refusing vendor for its failover checks; True if any was passed over."""
+        dropped = False
         for check in group.checks:
+            refused[check].append(refusal)
+            if self.policy.checks[check].mode is Mode.ALL:
+                continue
             self._candidates[check] = [
                 c for c in self._candidates[check] if c != (group.vendor, group.operation)
             ]
             self.skipped.append(_skip(group.vendor, check, refusal))
-            if refusal.evidence is not None:
-                refused[check].append(refusal.evidence)
+            dropped = True
+        return dropped
+
+    def _unservable(self, check: Check, refusals: int) -> bool:
+        if self.policy.checks[check].mode is Mode.ALL:
+            return refusals >= len(self._candidates[check])
+        return not self._candidates[check]
 
     def _initial_groups(self) -> list[_Group]:
         wants: dict[tuple[str, str], set[Check]] = defaultdict(set)
@@ -188,6 +217,8 @@ class DecisionRun:
     # running --------------------------------------------------------------------------
 
     def _spawn(self, group: _Group) -> None:
+        for check in group.checks:  # pending from now, not from when the task first runs
+            self._pending[check, group.vendor] += 1
         task = asyncio.get_running_loop().create_task(self._serve(group))
         self._tasks.add(task)
 
@@ -209,13 +240,17 @@ class DecisionRun:
         self._tasks.clear()
 
     async def _serve(self, group: _Group) -> None:
-        hedge = self._hedge_partner(group)
-        if hedge is None:
-            readings = await self._call_vendor(group)
-        else:
-            readings = await self._race(group, hedge)
-        if readings is not None:
-            self._absorb(group, readings)
+        try:
+            hedge = self._hedge_partner(group)
+            if hedge is None:
+                readings = await self._call_vendor(group)
+            else:
+                readings = await self._race(group, hedge)
+            if readings is not None:
+                self._absorb(group, readings)
+        finally:
+            for check in group.checks:
+                self._pending[check, group.vendor] -= 1
 
     def _absorb(self, group: _Group, readings: Mapping[Check, VendorVerdict]) -> None:
         moving: dict[tuple[str, str], set[Check]] = defaultdict(set)
@@ -332,8 +367,16 @@ class DecisionRun:
     async def _request(self, group: _Group) -> Prepared | Refusal:
         key = (group.vendor, group.checks)
         if key not in self._requests:
+            assert self._deadline is not None
             self._requests[key] = await self.client.aprepare(
-                group.vendor, group.checks, self.evidence, self.request_id
+                group.vendor,
+                group.checks,
+                self.evidence,
+                self.request_id,
+                self._deadline.timeout_for_attempt(
+                    self.policy.settings(group.vendor).attempt_timeout
+                ),
+                timer=lambda s: clock_timeout(self.clock, s),
             )
         return self._requests[key]
 

@@ -30,6 +30,7 @@ from kycmux._experiment import (
 from kycmux._explain import explain
 from kycmux._http import AsyncBackend, HttpClient
 from kycmux._lab import Lab
+from kycmux._offload import HookRunner
 from kycmux._plugins import PluginHost
 from kycmux._policy import Policy, VendorSettings
 from kycmux._privacy import keyed_hash
@@ -55,7 +56,11 @@ from kycmux._verdict import CheckVerdict, Outcome, Verdict, combine, outcome_of
 from kycmux.exceptions import ConfigError, PolicyError, UnsafeURLError
 from kycmux.results import ResultStore, SqliteResultStore
 
-__all__ = ["Decision", "Engine"]
+__all__ = ["OBSERVER_DRAIN", "Decision", "Engine"]
+
+OBSERVER_DRAIN = 10.0
+"""Seconds ``Engine.drain`` waits for observers and record sinks to catch up."""
+_OBSERVERS = "observers"
 
 log = logging.getLogger("kycmux.engine")
 T = TypeVar("T")
@@ -139,6 +144,7 @@ class Engine:
     _rng: random.Random = attrs.field(init=False, factory=random.Random)
     _portal: _LoopThread | None = attrs.field(init=False, default=None)
     _sinks: list[JsonLinesSink] = attrs.field(init=False, factory=list)
+    _observing: HookRunner = attrs.field(init=False, factory=lambda: HookRunner(workers=1))
     _client: VendorClient = attrs.field(init=False)
     _lab: Lab = attrs.field(init=False)
 
@@ -388,11 +394,6 @@ class Engine:
                 self._count(lockout, subject, decision)
         self._lab.record_live(decision.record, assignment, shadows)
         self._notify("on_decision", decision.record)
-        for sink in self._sinks:
-            try:
-                sink.on_decision(decision.record)
-            except OSError:
-                log.exception("decision record sink %s failed; ignored", sink.path)
         return decision
 
     def _narrow(
@@ -518,26 +519,48 @@ class Engine:
         self._notify("on_attempt", record)
 
     def _notify(self, hook: str, record: Any) -> None:
+        """Hand a record to the observers, off the event loop and off the decision's time:
+        one thread runs them in order, so a slow observer delays only later observations
+        (``drain`` waits for them)."""
+        self._observing.post(_OBSERVERS, self._observe, hook, record)
+
+    def _observe(self, hook: str, record: Any) -> None:
         """Dispatch an observer hook through pluggy, one plugin at a time: wrappers run, and
-        one failing observer can neither silence the others nor break the decision."""
+        one failing observer can neither silence the others nor break the decision. The
+        engine's own record sinks come last."""
         for plugin, caller in self._host.observers(hook):
             try:
                 caller(record=record)
             except Exception as exc:
                 # The type only: an observer's message may quote what it was looking at.
                 log.warning("observer %s.%s raised %s; ignored", plugin, hook, type(exc).__name__)
+        if hook != "on_decision":
+            return
+        for sink in self._sinks:
+            try:
+                sink.on_decision(record)
+            except OSError as exc:
+                log.warning("decision record sink %s failed (%s); ignored", sink.path, exc)
 
     # lifecycle ----------------------------------------------------------------------------
 
     async def drain(self) -> None:
-        """Wait for background work: shadow runs left running (each within its own timeout)
-        and result-store writes. ``aclose`` / ``close`` do it too."""
+        """Wait for background work: shadow runs left running (each within its own timeout),
+        result-store writes, and the observers and record sinks (for at most
+        ``OBSERVER_DRAIN`` seconds: an observer stuck for ever is given up on, with a
+        warning). ``aclose`` / ``close`` do it too."""
         await self._lab.drain()
+        try:
+            async with asyncio.timeout(OBSERVER_DRAIN):
+                await self._observing.run(_OBSERVERS, _nothing)
+        except TimeoutError:
+            log.warning("observers still busy after %g s; not waiting for them", OBSERVER_DRAIN)
 
     async def aclose(self) -> None:
         await self.drain()
         await self._http.aclose()
         self._client.close()
+        self._observing.close()
         self._lab.close()
 
     def close(self) -> None:
@@ -549,6 +572,7 @@ class Engine:
         else:
             self._http.close()
         self._client.close()
+        self._observing.close()
         self._lab.close()
 
     async def __aenter__(self) -> Engine:
@@ -562,6 +586,10 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _nothing() -> None:
+    """A job that marks a place in the observers' queue: once it ran, all before it had."""
 
 
 def _require_loopback(config: Config) -> None:
@@ -585,8 +613,7 @@ def _conclude(
         check: combine(check, rule, run.verdicts.get(check, []))
         for check, rule in policy.checks.items()
     }
-    if run.timed_out:
-        results = {c: _timed_out(v) for c, v in results.items()}
+    results = {c: _timed_out(v) if c in run.unfinished else v for c, v in results.items()}
     outcome, reasons = outcome_of(results)
     return results, outcome, reasons
 

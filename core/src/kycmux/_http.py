@@ -20,9 +20,10 @@ from typing import IO, Any, Literal
 import attrs
 import httpx
 
+from kycmux._body import BodyReader
 from kycmux._secret import reveal
 from kycmux._wire import VendorRequest, VendorResponse
-from kycmux.exceptions import InvalidEvidenceError, ResponseTooLargeError
+from kycmux.exceptions import InvalidEvidenceError, ProtocolError
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
@@ -101,9 +102,13 @@ def _opened(request: VendorRequest) -> Iterator[dict[str, Any]]:
             else:
                 body = part.content or b""
             files.append((part.field, (part.filename, body, part.content_type)))
+        headers = [(k, reveal(v)) for k, v in request.headers]
+        if not any(k.lower() == "accept-encoding" for k, _ in headers):
+            # Answers are a few KB: nothing to gain from compression, a bomb to fear.
+            headers.append(("accept-encoding", "identity"))
         kwargs: dict[str, Any] = {
             "params": [(k, reveal(v)) for k, v in request.params] or None,
-            "headers": [(k, reveal(v)) for k, v in request.headers],
+            "headers": headers,
         }
         if request.json is not None:
             kwargs["json"] = dict(request.json)
@@ -141,33 +146,17 @@ def _response(response: httpx.Response, body: bytes, elapsed: float) -> VendorRe
     )
 
 
-class _Cap:
-    """Counts a response body as it arrives and stops it at ``limit`` bytes (decoded)."""
+def _raw(response: httpx.Response) -> Iterator[bytes]:
+    # A response a transport built in memory (``MockTransport``) is read already.
+    return iter((response.content,)) if response.is_stream_consumed else response.iter_raw()
 
-    __slots__ = ("chunks", "limit", "size", "vendor")
 
-    def __init__(self, vendor: str, limit: int) -> None:
-        self.vendor = vendor
-        self.limit = limit
-        self.size = 0
-        self.chunks: list[bytes] = []
-
-    def check_declared(self, response: httpx.Response) -> None:
-        declared = response.headers.get("content-length", "")
-        if declared.isascii() and declared.isdigit() and int(declared) > self.limit:
-            raise self._too_large(response)
-
-    def add(self, chunk: bytes, response: httpx.Response) -> None:
-        self.size += len(chunk)
-        if self.size > self.limit:
-            raise self._too_large(response)
-        self.chunks.append(chunk)
-
-    def body(self) -> bytes:
-        return b"".join(self.chunks)
-
-    def _too_large(self, response: httpx.Response) -> ResponseTooLargeError:
-        return ResponseTooLargeError(self.vendor, self.limit, http_status=response.status_code)
+async def _araw(response: httpx.Response) -> AsyncIterator[bytes]:
+    if response.is_stream_consumed:
+        yield response.content
+        return
+    async for chunk in response.aiter_raw():
+        yield chunk
 
 
 def _deadline_error(flag: _BodySentFlag) -> httpx.TimeoutException:
@@ -210,8 +199,11 @@ def _aiohttp_transport() -> httpx.AsyncBaseTransport:
 
     def session() -> aiohttp.ClientSession:
         # No cookie jar: vendor APIs are stateless and cookies must not leak between callers.
+        # auto_decompress off: bodies are inflated by kycmux, within the size limit.
         return aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=256), cookie_jar=aiohttp.DummyCookieJar()
+            connector=aiohttp.TCPConnector(limit=256),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
         )
 
     return AiohttpTransport(client=session)
@@ -327,7 +319,6 @@ class HttpClient:
             raise RuntimeError("this HttpClient has no sync client")
         started = time.perf_counter()
         flag = _BodySentFlag()
-        cap = _Cap(request.vendor, max_response_bytes)
         try:
             with _opened(request) as kwargs:
                 built = self._sync.build_request(
@@ -336,14 +327,14 @@ class HttpClient:
                 flag = _track(built)
                 response = self._sync.send(built, stream=True)
                 try:
-                    cap.check_declared(response)
-                    for chunk in response.iter_bytes():
-                        cap.add(chunk, response)
+                    reader = BodyReader(request.vendor, max_response_bytes, response)
+                    for chunk in _raw(response):
+                        reader.feed(chunk)
                 finally:
                     response.close()
-            body = _response(response, cap.body(), _since(started))
+            body = _response(response, reader.body(), _since(started))
             return SendResult(body, None, True, _since(started))
-        except ResponseTooLargeError as exc:
+        except ProtocolError as exc:  # too large, or a compression we will not inflate
             return SendResult(None, exc, True, _since(started))
         except InvalidEvidenceError as exc:  # a file gone since the request was built
             return SendResult(None, exc, False, _since(started))
@@ -368,7 +359,6 @@ class HttpClient:
             raise RuntimeError("this HttpClient has no async client")
         started = time.perf_counter()
         flag = _BodySentFlag()
-        cap = _Cap(request.vendor, max_response_bytes)
         try:
             async with (timer or asyncio.timeout)(timeout):
                 with _opened(request) as kwargs:
@@ -378,14 +368,14 @@ class HttpClient:
                     flag = _track(built)
                     response = await self._aclient.send(built, stream=True)
                     try:
-                        cap.check_declared(response)
-                        async for chunk in response.aiter_bytes():
-                            cap.add(chunk, response)
+                        reader = BodyReader(request.vendor, max_response_bytes, response)
+                        async for chunk in _araw(response):
+                            reader.feed(chunk)
                     finally:
                         await response.aclose()
-            body = _response(response, cap.body(), _since(started))
+            body = _response(response, reader.body(), _since(started))
             return SendResult(body, None, True, _since(started))
-        except ResponseTooLargeError as exc:
+        except ProtocolError as exc:  # too large, or a compression we will not inflate
             return SendResult(None, exc, True, _since(started))
         except InvalidEvidenceError as exc:  # a file gone since the request was built
             return SendResult(None, exc, False, _since(started))

@@ -147,8 +147,9 @@ class ShadowRecord:
             decision returned; its result goes to the result store), ``cancelled`` (cut at the
             bound), ``failed`` (the shadow run itself broke; never surfaced to the caller),
             ``no_consent``, ``not_sampled``, ``nothing_to_ask`` (the candidate can serve none
-            of the policy's checks from this evidence) or ``no_capacity`` (the candidate's
-            rate limit had no slot; live traffic comes first).
+            of the policy's checks from this evidence), ``evidence_refused`` (the evidence
+            breaks the candidate's local limits; nothing was sent) or ``no_capacity`` (the
+            candidate's rate limit had no slot; live traffic comes first).
         outcome: What the candidate alone would have decided, once it answered.
         reasons: Machine-readable reasons for that outcome.
         duration_ms: Wall time of the shadow run, once it ended.

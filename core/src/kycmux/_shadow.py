@@ -20,6 +20,7 @@ from kycmux._decide import DecisionRun
 from kycmux._experiment import LateShadow, ShadowExperiment
 from kycmux._record import ShadowRecord
 from kycmux._resilience import Clock, clock_timeout
+from kycmux.exceptions import InvalidEvidenceError
 
 __all__ = ["PendingShadow", "cancel_all", "settle"]
 
@@ -80,6 +81,14 @@ async def _drive(pending: PendingShadow, clock: Clock, conclude: Conclude) -> Sh
     try:
         await pending.run.run()
         return conclude(pending.run, clock.monotonic() - pending.started)
+    except InvalidEvidenceError as exc:  # the candidate's limits refuse it: nothing was sent
+        return ShadowRecord(
+            pending.experiment.name,
+            pending.experiment.vendor,
+            "evidence_refused",
+            reasons=(f"evidence_refused:{exc.field}",),
+            skipped=tuple(pending.run.skipped),
+        )
     except Exception as exc:
         log.exception("shadow %s (%s) failed; ignored", pending.experiment.name, exc.__class__)
         return ShadowRecord(

@@ -48,6 +48,10 @@ class ErrorClass(enum.StrEnum):
             sent request may be billed again), fails over, never counts against the vendor's
             health. The attempt record names the plugin, its distribution and the exception
             type, never the exception's message.
+        ANSWER_UNREAD: The vendor answered, but its plugin was still reading the answer when
+            the attempt's time ran out. Not retried (the vendor may have billed it), and no
+            failover: the unread answer may have been a definitive negative. Not a health
+            failure of the vendor.
     """
 
     CREDENTIALS_REJECTED = "credentials_rejected"
@@ -62,6 +66,7 @@ class ErrorClass(enum.StrEnum):
     POSSIBLY_BILLED = "possibly_billed"
     REPLAY_DETECTED = "replay_detected"
     PLUGIN_ERROR = "plugin_error"
+    ANSWER_UNREAD = "answer_unread"
 
     @property
     def retryable(self) -> bool:

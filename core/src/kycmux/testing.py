@@ -213,6 +213,8 @@ class FakeClock:
             yield
         finally:
             self._driving = False
+            # Its events belong to this loop: a driver on another loop makes its own.
+            self._released = self._changed = None
 
     async def _autojump(self, idle_for: float) -> None:
         while True:
