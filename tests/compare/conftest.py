@@ -9,9 +9,9 @@ import pytest
 
 from engine.e2e_support import LINKFACE, TENCENT
 from kycmux import PluginHost
-from kycmux._sandbox import Sandbox, run_sandbox
 from kycmux.compare import Manifest, write_synthetic_manifest
 from kycmux.results import SqliteResultStore
+from kycmux.simkit import Sandbox, run_sandbox
 
 VENDORS = (LINKFACE, TENCENT)
 

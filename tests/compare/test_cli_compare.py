@@ -16,10 +16,10 @@ from click.testing import CliRunner, Result
 
 from engine.e2e_support import LINKFACE, TENCENT, SimCounter, parse_exports
 from kycmux import Engine
-from kycmux._cli import main
-from kycmux._sandbox import Sandbox
+from kycmux.cli._main import main
 from kycmux.compare import Manifest
 from kycmux.results import SqliteResultStore
+from kycmux.simkit import Sandbox
 
 VENDORS = (LINKFACE, TENCENT)
 

@@ -31,7 +31,6 @@ from kycmux import (
     PluginHost,
     VendorSpec,
 )
-from kycmux._sandbox import Sandbox
 from kycmux.compare import (
     CompareSettings,
     CompareSummary,
@@ -42,6 +41,7 @@ from kycmux.compare import (
 )
 from kycmux.exceptions import ConfigError, PolicyError
 from kycmux.results import Result, Role, SqliteResultStore
+from kycmux.simkit import Sandbox
 
 VENDORS = (LINKFACE, TENCENT)
 SIGHT = (Check.LIVENESS, Check.FACE_MATCH)

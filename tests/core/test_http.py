@@ -21,7 +21,7 @@ from kycmux import (
     VendorConfig,
     VendorRequest,
 )
-from kycmux._http import HttpClient
+from kycmux._transport._http import HttpClient
 from kycmux.simkit import SimResponse, SimulatorApp, serve
 from support.fakevendor import FakeVendor
 

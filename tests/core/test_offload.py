@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from kycmux._offload import MAX_QUEUED, HookRunner, LaneFull
+from kycmux._transport._offload import MAX_QUEUED, HookRunner, LaneFull
 
 pytestmark = pytest.mark.anyio
 

@@ -8,7 +8,7 @@ import pytest
 
 from engine.e2e_support import LINKFACE, TENCENT
 from kycmux import PluginHost
-from kycmux._sandbox import Sandbox, run_sandbox
+from kycmux.simkit import Sandbox, run_sandbox
 from kycmux.synthetic import DemoSet, write_demo_set
 
 

@@ -11,8 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kycmux import AttemptRecord, DecisionRecord, Engine, Evidence, PluginHost
-from kycmux._sandbox import Sandbox
-from kycmux.simkit import SimStats
+from kycmux.simkit import Sandbox, SimStats
 from kycmux.synthetic import DemoSet
 
 __all__ = [

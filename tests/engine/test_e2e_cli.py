@@ -12,10 +12,10 @@ from click.testing import CliRunner, Result
 
 from engine.e2e_support import LINKFACE, LINKFACE_PATH, TENCENT, SimCounter, parse_exports
 from kycmux import Config, PluginHost
-from kycmux._cli import main
-from kycmux._demo import steps
-from kycmux._sandbox import Sandbox
+from kycmux.cli._demo import steps
+from kycmux.cli._main import main
 from kycmux.exceptions import ConfigError
+from kycmux.simkit import Sandbox
 from kycmux.synthetic import DemoSet
 
 

@@ -24,7 +24,7 @@ from engine.e2e_support import (
     video_capture,
 )
 from kycmux import CaptureIssue, Check, Decision, Evidence, Outcome, PluginHost
-from kycmux._sandbox import Sandbox
+from kycmux.simkit import Sandbox
 from kycmux.synthetic import DemoSet, Population, RegistryStatus
 
 pytestmark = pytest.mark.anyio

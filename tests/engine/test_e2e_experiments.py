@@ -13,9 +13,9 @@ import pytest
 
 from engine.e2e_support import LINKFACE, LINKFACE_PATH, TENCENT, SimCounter, both_captures, policies
 from kycmux import Config, Consent, Engine, Outcome, PluginHost, keyed_hash
-from kycmux._sandbox import Sandbox
 from kycmux.report import summarize
 from kycmux.results import Role, SqliteResultStore
+from kycmux.simkit import Sandbox
 from kycmux.synthetic import DemoSet
 
 pytestmark = pytest.mark.anyio

@@ -16,7 +16,7 @@ import pytest
 
 from engine.e2e_support import both_captures, make_engine, video_capture
 from kycmux import Evidence, Outcome, PluginHost, VendorResponse, hookimpl
-from kycmux._sandbox import Sandbox
+from kycmux.simkit import Sandbox
 from kycmux.synthetic import DemoSet, VideoTruth
 from kycmux_tencent_legacy._sim import _best_frame
 

@@ -23,7 +23,7 @@ from engine.e2e_support import (
     skip_reasons,
 )
 from kycmux import BreakerState, Engine, Outcome, PluginHost
-from kycmux._sandbox import Sandbox
+from kycmux.simkit import Sandbox
 from kycmux.synthetic import DemoSet
 
 pytestmark = pytest.mark.anyio

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from kycmux import Check, CheckPolicy, Evidence, Outcome
-from kycmux._experiment import (
+from kycmux._experiments._experiment import (
     Arm,
     ShadowExperiment,
     SplitExperiment,

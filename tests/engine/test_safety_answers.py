@@ -40,9 +40,9 @@ from kycmux import (
     VendorConfig,
     VendorSettings,
 )
-from kycmux._cli import main
-from kycmux._sandbox import Sandbox
+from kycmux.cli._main import main
 from kycmux.exceptions import ConfigError, InvalidEvidenceError
+from kycmux.simkit import Sandbox
 from kycmux.synthetic import DemoSet
 from support.engine_rig import CANARY, Rig, answer, hang, make_rig, policy
 from support.fakevendor import FakeVendor

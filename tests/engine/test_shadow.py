@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from kycmux import Check, CheckPolicy, Consent, Engine, Evidence, Outcome
-from kycmux._decide import DecisionRun
-from kycmux._experiment import ShadowExperiment, experiment_key
+from kycmux._engine._driver import DecisionRun
+from kycmux._experiments._experiment import ShadowExperiment, experiment_key
 from kycmux.results import Role, SqliteResultStore
 from kycmux.testing import FakeClock
 from support.engine_rig import Rig, answer, hang, make_rig, policy
@@ -210,7 +210,7 @@ async def test_a_crashing_shadow_run_is_recorded_not_raised(
                 raise RuntimeError("bug in a candidate plugin")
             await super().run()
 
-    monkeypatch.setattr("kycmux._engine.DecisionRun", Exploding)
+    monkeypatch.setattr("kycmux._engine._engine.DecisionRun", Exploding)
     rig = make_rig()
     engine = rig.engine(LIVE, experiments=[shadow(max_delay=1.0)])
     decision = await engine.verify(consenting)

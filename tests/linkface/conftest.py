@@ -143,7 +143,7 @@ def data_file(tmp_path: Path) -> Path:
 
 def send(client: httpx.Client, request: VendorRequest) -> VendorResponse:
     """The one place a ``VendorRequest`` goes over the wire in these tests: core's transport
-    (``kycmux._http``), so the simulator sees the very bytes the engine would send.
+    (``kycmux._transport._http``), so the simulator sees the very bytes the engine would send.
 
     The client's read timeout bounds the exchange; a transport error is raised, as httpx would.
     """

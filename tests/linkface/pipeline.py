@@ -17,8 +17,8 @@ from kycmux import (
     VendorResponse,
     VendorSpec,
 )
-from kycmux._http import SendResult
-from kycmux._verdict import VendorVerdict, judge
+from kycmux._decision._verdict import VendorVerdict, judge
+from kycmux._transport._http import SendResult
 
 __all__ = ["Pipeline", "PipelineFactory", "policy"]
 
@@ -47,7 +47,7 @@ class Pipeline:
     """What the engine does with one Linkface exchange: ``VendorClient.interpret`` (parse →
     classify_error → normalize_score), then ``judge`` of each check against
     ``Policy.threshold``, as the engine's ``_judge`` does. ``call`` also signs the request and
-    sends it through core's transport (``kycmux._http``)."""
+    sends it through core's transport (``kycmux._transport._http``)."""
 
     client: VendorClient
     spec: VendorSpec

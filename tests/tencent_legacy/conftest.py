@@ -27,7 +27,7 @@ from kycmux import (
     VendorSpec,
     hookimpl,
 )
-from kycmux._http import HttpClient
+from kycmux._transport._http import HttpClient
 from kycmux.simkit import FAULT_HEADER, RunningSimulator, serve
 from kycmux.synthetic import DemoSet, write_demo_set
 from kycmux_tencent_legacy._sim import TencentSimulator

@@ -19,8 +19,8 @@ from kycmux import (
     VendorRequest,
     VendorResponse,
 )
-from kycmux._http import HttpClient, SendResult
-from kycmux._verdict import VendorVerdict, judge
+from kycmux._decision._verdict import VendorVerdict, judge
+from kycmux._transport._http import HttpClient, SendResult
 
 VENDOR = "tencent_legacy"
 LIVEDETECTFOUR, IDCARDCOMPARE = "livedetectfour", "idcardcompare"

@@ -23,10 +23,9 @@ from engine.e2e_support import (
     both_captures,
 )
 from kycmux import Check, Classification, Engine, ErrorClass, Evidence, Outcome, PluginHost, Secret
-from kycmux._policy import Threshold
-from kycmux._sandbox import Sandbox
-from kycmux._verdict import Verdict, judge
-from kycmux.simkit import SimRequest, SimResponse, serve_many
+from kycmux._decision._policy import Threshold
+from kycmux._decision._verdict import Verdict, judge
+from kycmux.simkit import Sandbox, SimRequest, SimResponse, serve_many
 from kycmux.synthetic import DemoSet
 from kycmux_tencent_legacy._sim import TencentSimulator
 from kycmux_tencent_legacy._sim._render import render

@@ -27,7 +27,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kycmux import Check, PluginHost, VendorConfig, VendorRequest, VendorResponse, VendorResult
-from kycmux._http import HttpClient
+from kycmux._transport._http import HttpClient
 from kycmux.exceptions import ProtocolError
 from kycmux_tencent_legacy._parse import parse_response
 from tencent_legacy.codes import EXPECTED

@@ -20,7 +20,7 @@ from kycmux import (
     VendorHooks,
     VendorSpec,
 )
-from kycmux._cli import main
+from kycmux.cli._main import main
 from kycmux.exceptions import ConfigError
 from kycmux.simkit import Simulator
 from kycmux_tencent_legacy._sim import TencentSimulator

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from kycmux import Check, PluginHost, VendorConfig, VendorSpec
-from kycmux._http import HttpClient
-from kycmux._verdict import Verdict
+from kycmux._decision._verdict import Verdict
+from kycmux._transport._http import HttpClient
 from tencent_legacy.pipeline import IDCARDCOMPARE, LIVEDETECTFOUR, Pipeline, policy
 
 VENDOR_DOCS = Path(__file__).resolve().parents[3] / "shared" / "vendor-docs"

@@ -3,59 +3,174 @@
 Vendor plugins implement the hooks in ``kycmux.hookspecs`` with ``@kycmux.hookimpl`` and declare
 their vendors with a ``VendorSpec``; the engine composes them, fails over between them and
 records every decision.
+
+The names below load on first use (``kycmux.Engine`` imports the engine, ``kycmux.hookimpl``
+only pluggy), so ``import kycmux`` costs next to nothing until something is used.
 """
 
 from __future__ import annotations
 
-from kycmux._call import VendorClient
-from kycmux._config import Config, VendorConfig, check_base_url, is_loopback_host
-from kycmux._engine import Decision, Engine
-from kycmux._evidence import (
-    Check,
-    Consent,
-    Evidence,
-    EvidenceKind,
-    FileMedia,
-    Media,
-    MediaForm,
-    UrlMedia,
-    VendorMediaId,
-    as_media,
-)
-from kycmux._experiment import Arm, LateShadow, ShadowExperiment, SplitExperiment
-from kycmux._http import HttpClient
-from kycmux._idnumber import check_digit, id_number_problem
-from kycmux._markers import hookimpl
-from kycmux._outcome import CallOutcome, CheckReading, PluginFault
-from kycmux._plugins import ENTRY_POINT_GROUP, PluginFailure, PluginHost, VendorHooks
-from kycmux._policy import CheckPolicy, Combine, Mode, Policy, Threshold, VendorSettings
-from kycmux._privacy import keyed_hash, mask_id_number, mask_name
-from kycmux._record import AttemptRecord, CheckRecord, DecisionRecord, ShadowRecord, SkipRecord
-from kycmux._resilience import (
-    BreakerSettings,
-    BreakerState,
-    Clock,
-    InMemoryStateStore,
-    LockoutSettings,
-    RateLimitSettings,
-    RetryPolicy,
-    StateStore,
-    SystemClock,
-)
-from kycmux._score import LogLinearCalibration, RawScore, Score, ScoreKind, ScoreSpec
-from kycmux._secret import Secret, reveal
-from kycmux._sink import JsonLinesSink
-from kycmux._taxonomy import CaptureIssue, Classification, ErrorClass
-from kycmux._vendor import CheckOffer, ConfigField, Need, VendorSpec
-from kycmux._verdict import Outcome, Verdict
-from kycmux._wire import (
-    AttemptContext,
-    CheckAnswer,
-    FilePart,
-    VendorRequest,
-    VendorResponse,
-    VendorResult,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kycmux._config._config import Config, VendorConfig, check_base_url, is_loopback_host
+    from kycmux._contract._host import ENTRY_POINT_GROUP, PluginFailure, PluginHost, VendorHooks
+    from kycmux._contract._markers import hookimpl
+    from kycmux._contract._score import LogLinearCalibration, RawScore, Score, ScoreKind, ScoreSpec
+    from kycmux._contract._taxonomy import CaptureIssue, Classification, ErrorClass
+    from kycmux._contract._vendor import CheckOffer, ConfigField, Need, VendorSpec
+    from kycmux._contract._wire import (
+        AttemptContext,
+        CheckAnswer,
+        FilePart,
+        VendorRequest,
+        VendorResponse,
+        VendorResult,
+    )
+    from kycmux._decision._policy import (
+        CheckPolicy,
+        Combine,
+        Mode,
+        Policy,
+        Threshold,
+        VendorSettings,
+    )
+    from kycmux._decision._verdict import Outcome, Verdict
+    from kycmux._engine._engine import Decision, Engine
+    from kycmux._experiments._experiment import Arm, LateShadow, ShadowExperiment, SplitExperiment
+    from kycmux._model._evidence import (
+        Check,
+        Consent,
+        Evidence,
+        EvidenceKind,
+        FileMedia,
+        Media,
+        MediaForm,
+        UrlMedia,
+        VendorMediaId,
+        as_media,
+    )
+    from kycmux._model._idnumber import check_digit, id_number_problem
+    from kycmux._model._privacy import keyed_hash, mask_id_number, mask_name
+    from kycmux._model._secret import Secret, reveal
+    from kycmux._records._record import (
+        AttemptRecord,
+        CheckRecord,
+        DecisionRecord,
+        ShadowRecord,
+        SkipRecord,
+    )
+    from kycmux._records._sink import JsonLinesSink
+    from kycmux._resilience import (
+        BreakerSettings,
+        BreakerState,
+        Clock,
+        InMemoryStateStore,
+        LockoutSettings,
+        RateLimitSettings,
+        RetryPolicy,
+        StateStore,
+        SystemClock,
+    )
+    from kycmux._transport._call import VendorClient
+    from kycmux._transport._http import HttpClient
+    from kycmux._transport._outcome import CallOutcome, CheckReading, PluginFault
+
+_EXPORTS: dict[str, str] = {
+    "VendorClient": "kycmux._transport._call",
+    "Config": "kycmux._config._config",
+    "VendorConfig": "kycmux._config._config",
+    "check_base_url": "kycmux._config._config",
+    "is_loopback_host": "kycmux._config._config",
+    "Decision": "kycmux._engine._engine",
+    "Engine": "kycmux._engine._engine",
+    "Check": "kycmux._model._evidence",
+    "Consent": "kycmux._model._evidence",
+    "Evidence": "kycmux._model._evidence",
+    "EvidenceKind": "kycmux._model._evidence",
+    "FileMedia": "kycmux._model._evidence",
+    "Media": "kycmux._model._evidence",
+    "MediaForm": "kycmux._model._evidence",
+    "UrlMedia": "kycmux._model._evidence",
+    "VendorMediaId": "kycmux._model._evidence",
+    "as_media": "kycmux._model._evidence",
+    "Arm": "kycmux._experiments._experiment",
+    "LateShadow": "kycmux._experiments._experiment",
+    "ShadowExperiment": "kycmux._experiments._experiment",
+    "SplitExperiment": "kycmux._experiments._experiment",
+    "HttpClient": "kycmux._transport._http",
+    "check_digit": "kycmux._model._idnumber",
+    "id_number_problem": "kycmux._model._idnumber",
+    "hookimpl": "kycmux._contract._markers",
+    "CallOutcome": "kycmux._transport._outcome",
+    "CheckReading": "kycmux._transport._outcome",
+    "PluginFault": "kycmux._transport._outcome",
+    "ENTRY_POINT_GROUP": "kycmux._contract._host",
+    "PluginFailure": "kycmux._contract._host",
+    "PluginHost": "kycmux._contract._host",
+    "VendorHooks": "kycmux._contract._host",
+    "CheckPolicy": "kycmux._decision._policy",
+    "Combine": "kycmux._decision._policy",
+    "Mode": "kycmux._decision._policy",
+    "Policy": "kycmux._decision._policy",
+    "Threshold": "kycmux._decision._policy",
+    "VendorSettings": "kycmux._decision._policy",
+    "keyed_hash": "kycmux._model._privacy",
+    "mask_id_number": "kycmux._model._privacy",
+    "mask_name": "kycmux._model._privacy",
+    "AttemptRecord": "kycmux._records._record",
+    "CheckRecord": "kycmux._records._record",
+    "DecisionRecord": "kycmux._records._record",
+    "ShadowRecord": "kycmux._records._record",
+    "SkipRecord": "kycmux._records._record",
+    "BreakerSettings": "kycmux._resilience",
+    "BreakerState": "kycmux._resilience",
+    "Clock": "kycmux._resilience",
+    "InMemoryStateStore": "kycmux._resilience",
+    "LockoutSettings": "kycmux._resilience",
+    "RateLimitSettings": "kycmux._resilience",
+    "RetryPolicy": "kycmux._resilience",
+    "StateStore": "kycmux._resilience",
+    "SystemClock": "kycmux._resilience",
+    "LogLinearCalibration": "kycmux._contract._score",
+    "RawScore": "kycmux._contract._score",
+    "Score": "kycmux._contract._score",
+    "ScoreKind": "kycmux._contract._score",
+    "ScoreSpec": "kycmux._contract._score",
+    "Secret": "kycmux._model._secret",
+    "reveal": "kycmux._model._secret",
+    "JsonLinesSink": "kycmux._records._sink",
+    "CaptureIssue": "kycmux._contract._taxonomy",
+    "Classification": "kycmux._contract._taxonomy",
+    "ErrorClass": "kycmux._contract._taxonomy",
+    "CheckOffer": "kycmux._contract._vendor",
+    "ConfigField": "kycmux._contract._vendor",
+    "Need": "kycmux._contract._vendor",
+    "VendorSpec": "kycmux._contract._vendor",
+    "Outcome": "kycmux._decision._verdict",
+    "Verdict": "kycmux._decision._verdict",
+    "AttemptContext": "kycmux._contract._wire",
+    "CheckAnswer": "kycmux._contract._wire",
+    "FilePart": "kycmux._contract._wire",
+    "VendorRequest": "kycmux._contract._wire",
+    "VendorResponse": "kycmux._contract._wire",
+    "VendorResult": "kycmux._contract._wire",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kycmux' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "ENTRY_POINT_GROUP",

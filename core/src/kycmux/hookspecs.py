@@ -33,13 +33,13 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from kycmux._config import VendorConfig
-    from kycmux._evidence import Check, Evidence
-    from kycmux._record import AttemptRecord, DecisionRecord
-    from kycmux._score import RawScore, Score
-    from kycmux._taxonomy import Classification
-    from kycmux._vendor import VendorSpec
-    from kycmux._wire import AttemptContext, VendorRequest, VendorResponse, VendorResult
+    from kycmux._config._config import VendorConfig
+    from kycmux._contract._score import RawScore, Score
+    from kycmux._contract._taxonomy import Classification
+    from kycmux._contract._vendor import VendorSpec
+    from kycmux._contract._wire import AttemptContext, VendorRequest, VendorResponse, VendorResult
+    from kycmux._model._evidence import Check, Evidence
+    from kycmux._records._record import AttemptRecord, DecisionRecord
 
 hookspec = pluggy.HookspecMarker("kycmux")
 

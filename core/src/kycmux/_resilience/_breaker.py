@@ -22,9 +22,9 @@ from typing import Any
 
 import attrs
 
+from kycmux._contract._taxonomy import ErrorClass
 from kycmux._resilience._clock import Clock, SystemClock
 from kycmux._resilience._state import InMemoryStateStore, StateStore
-from kycmux._taxonomy import ErrorClass
 
 __all__ = [
     "BreakerSettings",

@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from kycmux._privacy import keyed_hash
+from kycmux._model._privacy import keyed_hash
 from kycmux._resilience._clock import Clock, SystemClock
 from kycmux._resilience._state import InMemoryStateStore, StateStore
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import attrs
 
-from kycmux._evidence import Evidence, EvidenceKind
+from kycmux._model._evidence import Evidence, EvidenceKind
 from kycmux.exceptions import ConfigError, InvalidEvidenceError
 from kycmux.results._model import Label
 

@@ -19,11 +19,11 @@ from typing import Any, Protocol
 
 import attrs
 
-from kycmux._engine import Engine
-from kycmux._evidence import Check
-from kycmux._plugins import PluginHost
-from kycmux._policy import Policy, vendor_names
-from kycmux._vendor import VendorSpec
+from kycmux._contract._host import PluginHost
+from kycmux._contract._vendor import VendorSpec
+from kycmux._decision._policy import Policy, vendor_names
+from kycmux._engine._engine import Engine
+from kycmux._model._evidence import Check
 from kycmux.compare._manifest import Manifest, ManifestRow
 from kycmux.exceptions import ConfigError
 from kycmux.results._model import Result, Role

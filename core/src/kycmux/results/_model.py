@@ -14,7 +14,13 @@ from typing import Any
 
 import attrs
 
-from kycmux._record import AttemptRecord, CheckRecord, DecisionRecord, ShadowRecord, to_plain
+from kycmux._records._record import (
+    AttemptRecord,
+    CheckRecord,
+    DecisionRecord,
+    ShadowRecord,
+    to_plain,
+)
 
 __all__ = ["CheckResult", "Label", "Result", "Role"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any, Protocol, runtime_checkable
 
-from kycmux._secret import Secret
+from kycmux._model._secret import Secret
 from kycmux.simkit._app import CONTROL_PREFIX, Handler, SimStats, SimulatorApp, current_fault
 from kycmux.simkit._exchange import STOPPING_KEY, TRANSPORT_KEY
 from kycmux.simkit._faults import (
@@ -36,6 +36,7 @@ from kycmux.simkit._form import (
 )
 from kycmux.simkit._http import SimRequest, SimResponse
 from kycmux.simkit._limits import Quota, TokenBucket
+from kycmux.simkit._sandbox import Sandbox, run_sandbox
 from kycmux.simkit._serve import RunningSimulator, serve, serve_many
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "MalformedRequest",
     "Quota",
     "RunningSimulator",
+    "Sandbox",
     "SimRequest",
     "SimResponse",
     "SimStats",
@@ -66,6 +68,7 @@ __all__ = [
     "parse_multipart",
     "parse_query",
     "parse_urlencoded",
+    "run_sandbox",
     "serve",
     "serve_many",
 ]

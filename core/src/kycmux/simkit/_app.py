@@ -19,7 +19,7 @@ from typing import Any
 
 import attrs
 
-from kycmux._secret import Secret
+from kycmux._model._secret import Secret
 from kycmux.simkit._exchange import Exchange, Receive, Scope, Send
 from kycmux.simkit._faults import (
     FAULT_HEADER,

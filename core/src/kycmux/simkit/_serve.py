@@ -21,7 +21,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
-from kycmux._secret import Secret
+from kycmux._model._secret import Secret
 from kycmux.simkit._exchange import STOPPING_KEY, TRANSPORT_KEY
 
 __all__ = ["RunningSimulator", "serve", "serve_many"]

@@ -11,8 +11,8 @@ from typing import Any
 
 import attrs
 
-from kycmux._idnumber import check_digit, id_number_problem
-from kycmux._privacy import mask_id_number, mask_name
+from kycmux._model._idnumber import check_digit, id_number_problem
+from kycmux._model._privacy import mask_id_number, mask_name
 
 __all__ = ["Person", "Population", "RegistryStatus", "id_number_for"]
 

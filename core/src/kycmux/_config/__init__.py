@@ -1,0 +1,1 @@
+"""Configuration: one TOML file (vendors, policies, engine, experiments), typed and validated."""

@@ -1,0 +1,166 @@
+"""What a vendor plugin declares about a vendor: ``VendorSpec`` and its parts."""
+
+from __future__ import annotations
+
+import builtins
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from kycmux._contract._score import ScoreSpec
+from kycmux._model._evidence import Check, Evidence, EvidenceKind, MediaForm
+from kycmux._transport._http import DEFAULT_MAX_RESPONSE_BYTES
+
+if TYPE_CHECKING:
+    from kycmux.simkit import Simulator
+
+__all__ = ["CheckOffer", "ConfigField", "Need", "VendorSpec"]
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+_CONFIG_TYPES = (str, int, float, bool)
+
+
+@attrs.frozen
+class ConfigField:
+    """One key of a vendor's ``[vendors.<name>]`` table.
+
+    Attributes:
+        name: The key.
+        type: ``str``, ``int``, ``float`` or ``bool``.
+        doc: One line for ``kycmux vendors`` and the docs.
+        required: Must be present (``default`` is ignored then).
+        secret: Must be given as a ``${ENV_VAR}`` reference; held as a ``Secret``.
+        default: Value when absent and not required.
+    """
+
+    name: str
+    type: type = attrs.field(default=str)
+    doc: str = ""
+    required: bool = False
+    secret: bool = False
+    default: Any = None
+
+    @type.validator
+    def _type(self, _attribute: attrs.Attribute[Any], value: builtins.type) -> None:
+        if value not in _CONFIG_TYPES:
+            raise ValueError(f"ConfigField {self.name}: type must be str, int, float or bool")
+
+
+def _forms(value: Iterable[MediaForm]) -> frozenset[MediaForm]:
+    return frozenset(MediaForm(v) for v in value)
+
+
+@attrs.frozen
+class Need:
+    """One piece of evidence a check needs, and the forms the vendor accepts it in.
+
+    Attributes:
+        kind: Which evidence.
+        forms: Accepted media forms (ignored for text evidence: digits, ID number, name).
+    """
+
+    kind: EvidenceKind
+    forms: frozenset[MediaForm] = attrs.field(default=frozenset({MediaForm.FILE}), converter=_forms)
+
+    def met_by(self, evidence: Evidence, vendor: str) -> bool:
+        value = evidence.get(self.kind)
+        if value is None:
+            return False
+        if self.kind.is_text:
+            return True
+        form = evidence.media_form(self.kind)
+        if form is MediaForm.VENDOR_ID and getattr(value, "vendor", None) != vendor:
+            return False
+        return form in self.forms
+
+    def describe(self) -> str:
+        if self.kind.is_text:
+            return self.kind.value
+        return f"{self.kind.value} ({'|'.join(sorted(f.value for f in self.forms))})"
+
+
+@attrs.frozen
+class CheckOffer:
+    """A check a vendor serves, through which operation, needing which evidence.
+
+    Checks offered through the same ``operation`` are served by one request when a decision
+    asks the vendor for several of them (Tencent livedetectfour with a card photo, Linkface).
+
+    Attributes:
+        check: The canonical check.
+        operation: The vendor operation (endpoint) serving it.
+        needs: Evidence that must all be present, each in an accepted form.
+    """
+
+    check: Check
+    operation: str
+    needs: tuple[Need, ...]
+
+    def missing(self, evidence: Evidence, vendor: str) -> list[str]:
+        """The needs the evidence does not meet, described for a skip reason."""
+        return [n.describe() for n in self.needs if not n.met_by(evidence, vendor)]
+
+
+def _validate_name(_inst: Any, _attribute: attrs.Attribute[str], value: str) -> None:
+    if not _NAME.match(value):
+        raise ValueError(f"vendor name {value!r} must match {_NAME.pattern}")
+
+
+@attrs.frozen
+class VendorSpec:
+    """Everything a plugin declares about one vendor through ``register_vendors``.
+
+    Attributes:
+        name: Stable identifier (``tencent_legacy``): config table, records, CLI.
+        display_name: Human name.
+        default_base_url: Where the real service lives.
+        offers: The checks served, each with operation and needed evidence.
+        config_fields: The vendor's configuration keys (besides ``base_url``).
+        scores: How each score field reads, with its calibration.
+        simulator: Factory of a local simulator of the vendor's wire protocol, if shipped.
+        docs_url: Where the vendor documents the API.
+        max_response_bytes: The default cap on a response body (users may change it with
+            ``[vendors.<name>] max_response_bytes``); answers are a few KB, so 1 MiB.
+    """
+
+    name: str = attrs.field(validator=_validate_name)
+    display_name: str
+    default_base_url: str
+    offers: tuple[CheckOffer, ...] = attrs.field(validator=attrs.validators.min_len(1))
+    config_fields: tuple[ConfigField, ...] = ()
+    scores: tuple[ScoreSpec, ...] = ()
+    simulator: Callable[[], Simulator] | None = attrs.field(default=None, eq=False)
+    docs_url: str = ""
+    max_response_bytes: int = attrs.field(
+        default=DEFAULT_MAX_RESPONSE_BYTES,
+        validator=[attrs.validators.instance_of(int), attrs.validators.ge(1)],
+    )
+
+    def __attrs_post_init__(self) -> None:
+        names = [f.name for f in self.config_fields]
+        if len(set(names)) != len(names) or {"base_url", "max_response_bytes"} & set(names):
+            raise ValueError(
+                f"vendor {self.name}: config field names must be unique, "
+                "and not base_url or max_response_bytes"
+            )
+        if not self.default_base_url.startswith(("https://", "http://")):
+            raise ValueError(f"vendor {self.name}: default_base_url must be an http(s) URL")
+
+    @property
+    def checks(self) -> frozenset[Check]:
+        return frozenset(o.check for o in self.offers)
+
+    def offer(self, check: Check) -> CheckOffer | None:
+        return next((o for o in self.offers if o.check is check), None)
+
+    def score_spec(self, name: str) -> ScoreSpec | None:
+        return next((s for s in self.scores if s.name == name), None)
+
+    def scores_for(self, check: Check) -> tuple[ScoreSpec, ...]:
+        return tuple(s for s in self.scores if s.check is check)
+
+    @property
+    def config_field_map(self) -> Mapping[str, ConfigField]:
+        return {f.name: f for f in self.config_fields}

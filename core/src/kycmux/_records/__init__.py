@@ -1,0 +1,1 @@
+"""Decision records: what every decision leaves behind, and the sinks that keep them."""

@@ -1,0 +1,230 @@
+"""One vendor call, end to end: build, sign, send, parse, classify, normalize.
+
+The hook steps are shared by the sync ``call`` and the async ``acall``; only the send differs.
+On the async path every hook runs on a worker thread of the vendor's own lane, never on the
+event loop, and the whole attempt (signing, sending, reading) shares one time budget: a slow or
+stuck plugin holds up its own vendor's calls only, and the engine's deadline still ends the
+decision. A plugin still reading an answer when the budget is spent leaves the answer unread
+(``answer_unread``): it may have been a definitive negative, so nothing fails over after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import attrs
+
+from kycmux._config._config import VendorConfig
+from kycmux._contract._host import PluginHost
+from kycmux._contract._taxonomy import Classification, ErrorClass
+from kycmux._contract._vendor import VendorSpec
+from kycmux._contract._wire import VendorRequest
+from kycmux._model._evidence import Check, Evidence
+from kycmux._resilience import Clock, held
+from kycmux._transport._hooks import HookCalls, Stage
+from kycmux._transport._http import HttpClient, SendResult, Timer
+from kycmux._transport._interpret import interpret
+from kycmux._transport._offload import HookRunner, LaneFull
+from kycmux._transport._outcome import (
+    CallOutcome,
+    PluginFault,
+    Prepared,
+    Refusal,
+    failed,
+    refused,
+    unsent,
+)
+from kycmux.exceptions import ConfigError, InvalidEvidenceError, PluginError
+
+__all__ = ["VendorClient"]
+
+T = TypeVar("T")
+
+# However little of the attempt's budget the send left, a plugin gets this long to read the
+# answer that did come: reading takes microseconds, and an unread answer is a lost one.
+_READ_FLOOR = 0.1
+
+
+class _Overrun(Exception):
+    """A hook step did not finish within its time."""
+
+
+@attrs.define
+class VendorClient:
+    """Calls vendors through their plugins' hooks and one shared ``HttpClient``."""
+
+    _host: PluginHost
+    _configs: Mapping[str, VendorConfig]
+    _http: HttpClient
+    _wall: Callable[[], float] = time.time
+    clock: Clock | None = attrs.field(default=None, kw_only=True)
+    _hooks: HookCalls = attrs.field(init=False)
+    _runner: HookRunner = attrs.field(init=False, factory=HookRunner)
+
+    def __attrs_post_init__(self) -> None:
+        self._hooks = HookCalls(self._host, self._configs, self._wall)
+
+    def spec(self, vendor: str) -> VendorSpec:
+        return self._host.vendor(vendor)
+
+    def config(self, vendor: str) -> VendorConfig:
+        return self._hooks.config(vendor)
+
+    def is_configured(self, vendor: str) -> bool:
+        return vendor in self._configs
+
+    # the hook steps, shared by both paths ------------------------------------------------
+
+    def prepare(
+        self, vendor: str, checks: frozenset[Check], evidence: Evidence, request_id: str
+    ) -> VendorRequest:
+        """Build the unsigned request; raises ``InvalidEvidenceError`` before anything is sent.
+
+        A plugin bug raises ``PluginError`` naming the plugin.
+        """
+        return self._hooks.build(vendor, checks, evidence, request_id)
+
+    def sign(self, request: VendorRequest, request_id: str, attempt: int) -> VendorRequest:
+        """Sign anew for this attempt (fresh timestamp and nonce every time)."""
+        return self._hooks.sign(request, request_id, attempt)
+
+    def refusal(
+        self, vendor: str, checks: frozenset[Check], evidence: Evidence, request_id: str
+    ) -> VendorRequest | Refusal:
+        """``prepare``, with every reason not to send turned into a ``Refusal``."""
+        try:
+            return self.prepare(vendor, checks, evidence, request_id)
+        except InvalidEvidenceError as exc:
+            reason = f"local_validation:{exc.field}:{exc.rule}"
+            return Refusal(Classification(ErrorClass.REQUEST_INVALID, reason), evidence=exc)
+        except PluginError as exc:
+            return refused(exc)
+        except ConfigError as exc:
+            return Refusal(Classification(ErrorClass.REQUEST_INVALID, f"local_config:{exc.key}"))
+
+    def prepared(
+        self, vendor: str, checks: frozenset[Check], evidence: Evidence, request_id: str
+    ) -> Prepared | Refusal:
+        """The request, built and signed for a first attempt, or why it cannot be sent."""
+        request = self.refusal(vendor, checks, evidence, request_id)
+        if isinstance(request, Refusal):
+            return request
+        signed = self._signed(request, request_id, 1)
+        return signed if isinstance(signed, Refusal) else Prepared(request, signed)
+
+    def interpret(
+        self, request: VendorRequest, sent: SendResult, attempt: int, started_at: float
+    ) -> CallOutcome:
+        """Parse, classify and normalize one exchange; never raises for vendor misbehaviour
+        or a plugin bug."""
+        return interpret(self._hooks, request, sent, attempt, started_at)
+
+    # sync ------------------------------------------------------------------------------
+
+    def call(
+        self, request: VendorRequest, request_id: str, attempt: int, timeout: float
+    ) -> CallOutcome:
+        started_at = self._wall()
+        signed = self._signed(request, request_id, attempt)
+        if not isinstance(signed, VendorRequest):
+            return unsent(request, attempt, started_at, signed)
+        limit = self.config(request.vendor).max_response_bytes
+        sent = self._http.send(signed, timeout, max_response_bytes=limit)
+        return self.interpret(signed, sent, attempt, started_at)
+
+    # async -----------------------------------------------------------------------------
+
+    async def aprepare(
+        self,
+        vendor: str,
+        checks: frozenset[Check],
+        evidence: Evidence,
+        request_id: str,
+        timeout: float,
+        timer: Timer | None = None,
+    ) -> Prepared | Refusal:
+        """``prepared`` on the vendor's lane, in one hop, within ``timeout``."""
+        try:
+            args = (vendor, checks, evidence, request_id)
+            return await self._step(vendor, timeout, timer, self.prepared, *args)
+        except _Overrun:
+            return _refusal(self._hooks.overrun(vendor, "build_request", timeout))
+
+    async def acall(
+        self,
+        request: VendorRequest,
+        request_id: str,
+        attempt: int,
+        timeout: float,
+        timer: Timer | None = None,
+        *,
+        signed: VendorRequest | None = None,
+    ) -> CallOutcome:
+        """Sign (unless ``signed`` is given: a first attempt ``prepared`` already signed),
+        send and interpret one attempt, all within ``timeout``."""
+        vendor = request.vendor
+        started_at, began = self._wall(), self._now()
+        if signed is None:
+            try:
+                ready = await self._step(
+                    vendor, timeout, timer, self._signed, request, request_id, attempt
+                )
+            except _Overrun:
+                ready = _refusal(self._hooks.overrun(vendor, "sign", timeout))
+            if isinstance(ready, Refusal):
+                return unsent(request, attempt, started_at, ready)
+            signed = ready
+        left = max(timeout - (self._now() - began), 0.0)
+        limit = self.config(vendor).max_response_bytes
+        sent = await self._http.asend(signed, left, timer=timer, max_response_bytes=limit)
+        reading = max(timeout - (self._now() - began), min(_READ_FLOOR, timeout))
+        stage = Stage()
+        try:
+            args = (self._hooks, signed, sent, attempt, started_at, stage)
+            return await self._step(vendor, reading, timer, interpret, *args)
+        except _Overrun:
+            fault = self._hooks.overrun(vendor, stage.hook, reading)
+            unread = Classification(ErrorClass.ANSWER_UNREAD, fault.classification.reason)
+            return failed(signed, sent, attempt, started_at, unread, fault)
+
+    def close(self) -> None:
+        """Let go of the worker threads (a thread stuck in a plugin is abandoned)."""
+        self._runner.close()
+
+    async def _step(
+        self, vendor: str, seconds: float, timer: Timer | None, fn: Callable[..., T], *args: Any
+    ) -> T:
+        """``fn(*args)`` on the vendor's lane, within ``seconds`` of the engine's clock."""
+        try:
+            job = self._runner.submit(vendor, fn, *args)
+        except LaneFull:  # every worker stuck and a backlog behind them: as good as overrun
+            raise _Overrun from None
+        try:
+            with held(self.clock):
+                async with (timer or asyncio.timeout)(seconds):
+                    return await self._runner.wait(job)
+        except TimeoutError:
+            if job.finished:  # the loop was late, not the plugin: the answer is here
+                return job.answer()
+            job.abandon()
+            raise _Overrun from None
+
+    def _signed(
+        self, request: VendorRequest, request_id: str, attempt: int
+    ) -> VendorRequest | Refusal:
+        try:
+            return self.sign(request, request_id, attempt)
+        except PluginError as exc:
+            return refused(exc)
+        except ConfigError as exc:
+            return Refusal(Classification(ErrorClass.REQUEST_INVALID, f"local_config:{exc.key}"))
+
+    def _now(self) -> float:
+        return self.clock.monotonic() if self.clock is not None else time.monotonic()
+
+
+def _refusal(fault: PluginFault) -> Refusal:
+    return Refusal(fault.classification, fault)

@@ -1,0 +1,273 @@
+"""``kycmux demo``: a scripted tour of the engine against the embedded simulators.
+
+Everything runs in-process on loopback; files (synthetic evidence, decision records) go to a
+fresh temporary directory and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+
+from kycmux._contract._host import PluginHost
+from kycmux._engine._engine import Decision, Engine
+from kycmux._model._evidence import Consent, Evidence
+from kycmux.simkit import Sandbox, run_sandbox
+from kycmux.synthetic import DemoSet, write_demo_set
+
+__all__ = ["run_demo"]
+
+LINKFACE, TENCENT = "linkface", "tencent_legacy"
+_FAST_BREAKER = {"window": 10.0, "failure_ratio": 0.5, "min_calls": 4, "open_seconds": 2.0}
+_RESILIENCE = {
+    "breaker": _FAST_BREAKER,
+    "retry": {"max_attempts": 2, "base_delay": 0.05},
+    "rate_limit": {"pause_on_limit": 0.2},
+}
+
+# Linkface answers in the shadow of Tencent's live decisions, for subjects who consented.
+EXPERIMENTS: dict[str, Any] = {
+    "linkface_shadow": {"policy": "video_first", "shadow": LINKFACE, "max_delay": 2.0},
+}
+
+POLICIES: dict[str, Any] = {
+    "video_first": {
+        "deadline": 5.0,
+        "liveness": {"vendors": [TENCENT, LINKFACE]},
+        "face_match": {"vendors": [TENCENT, LINKFACE], "max_far": 1e-4},
+        "vendors": {TENCENT: _RESILIENCE, LINKFACE: _RESILIENCE},
+    },
+    "sdk_first": {
+        "deadline": 5.0,
+        "liveness": {"vendors": [LINKFACE, TENCENT]},
+        "face_match": {"vendors": [LINKFACE, TENCENT], "max_far": 1e-4},
+        "vendors": {TENCENT: _RESILIENCE, LINKFACE: _RESILIENCE},
+    },
+    "composed": {
+        "deadline": 5.0,
+        "liveness": {"vendors": [LINKFACE, TENCENT]},
+        "face_match": {"vendors": [LINKFACE, TENCENT], "max_far": 1e-4},
+        "id_registry_match": {"vendors": [TENCENT], "raw_thresholds": {TENCENT: 75.0}},
+        "vendors": {TENCENT: _RESILIENCE, LINKFACE: _RESILIENCE},
+    },
+}
+
+
+@attrs.frozen
+class Step:
+    """One decision of the tour."""
+
+    scene: str
+    policy: str
+    evidence: Evidence
+    before: Callable[[Sandbox], None] | None = None
+    pause: float = 0.0
+
+
+@attrs.define
+class Tour:
+    """What the tour saw, for the live display and the summary."""
+
+    rows: list[tuple[str, Decision]] = attrs.field(factory=list)
+    transitions: list[str] = attrs.field(factory=list)
+
+    def table(self, breakers: dict[str, str]) -> Group:
+        table = Table("scene", "outcome", "vendor calls (✗ failed, ⊘ breaker open)", "ms")
+        for scene, decision in self.rows[-12:]:
+            record = decision.record
+            open_ = sorted({s.vendor for s in record.skipped if s.reason == "circuit_open"})
+            calls = [f"⊘{v}" for v in open_] + [
+                f"{a.vendor}{'' if a.error_class is None else '✗'}" for a in record.attempts
+            ]
+            outcome = _styled(record.outcome) + (f"\n{record.hint}" if record.hint else "")
+            shadows = [
+                f"\nshadow {s.vendor}: {s.outcome or s.status.replace('_', ' ')}"
+                for s in record.shadow
+                if s.status != "no_consent" or scene.startswith("shadow")
+            ]
+            row = " → ".join(calls) + "".join(shadows)
+            table.add_row(scene, outcome, row, f"{record.duration_ms:.0f}")
+        states = "   ".join(f"{v}: [bold]{s}[/]" for v, s in breakers.items())
+        return Group(table, Panel(states or "-", title="circuit breakers"))
+
+
+def _styled(outcome: str) -> str:
+    colour = {"accept": "green", "reject": "red", "retry_capture": "yellow"}.get(outcome, "magenta")
+    return f"[{colour}]{outcome}[/]"
+
+
+def _outage(seconds: float) -> Callable[[Sandbox], None]:
+    def start(box: Sandbox) -> None:
+        box.app(LINKFACE).faults.inject("http_5xx=503", duration=seconds)
+
+    return start
+
+
+def _rate_limited(count: int) -> Callable[[Sandbox], None]:
+    def start(box: Sandbox) -> None:
+        box.app(TENCENT).faults.inject("rate_limited", count=count)
+
+    return start
+
+
+def steps(d: DemoSet) -> Iterator[Step]:
+    """The tour, scene by scene."""
+    me = d.subject
+
+    def video(name: str, **extra: Any) -> Evidence:
+        return Evidence(video=d[name], digits=d.digits, reference_photo=d["card_photo"], **extra)
+
+    both: dict[str, Any] = {"selfie": d["selfie"], "liveness_data": d["live_liveness_data"]}
+    for i in range(2):
+        yield Step(
+            "accept: Tencent video+card", "video_first", video("live_video", subject_id=f"v{i}")
+        )
+        yield Step("accept: Linkface SDK+selfie", "sdk_first", Evidence(**both, subject_id=f"s{i}"))
+    composed = Evidence(**both, id_number=me.id_number, id_name=me.name, subject_id="c1")
+    yield Step("composed: Linkface + Tencent registry", "composed", composed)
+    spoof = video("spoof_video", **both, subject_id="spoofer")
+    yield Step("spoof: rejected, no failover", "video_first", spoof)
+    yield Step("capture: wrong digits read", "video_first", video("wrong_digits_video"))
+    yield Step("capture: no sound", "video_first", video("silent_video"))
+    consent = {"consents": [Consent.SHADOW_EVALUATION]}
+    yield Step(
+        "shadow: Linkface beside Tencent",
+        "video_first",
+        video("live_video", **both, subject_id="sh1", **consent),
+    )
+    attack = {"selfie": d["selfie"], "liveness_data": d["attack_liveness_data"]}
+    yield Step(
+        "shadow: both see the spoof",
+        "video_first",
+        video("spoof_video", **attack, subject_id="sh2", **consent),
+    )
+    yield Step(
+        "shadow: no consent, nothing sent",
+        "video_first",
+        video("live_video", **both, subject_id="sh3"),
+    )
+    outage = video("live_video", **both)
+    for i in range(10):
+        before = _outage(2.5) if i == 0 else None
+        yield Step(
+            "outage: Linkface 503s",
+            "sdk_first",
+            attrs.evolve(outage, subject_id=f"o{i}"),
+            before,
+            pause=0.25,
+        )
+    yield Step(
+        "recovery: breaker probe", "sdk_first", attrs.evolve(outage, subject_id="r1"), pause=2.2
+    )
+    yield Step("recovered", "sdk_first", attrs.evolve(outage, subject_id="r2"))
+    yield Step(
+        "rate limited: Tencent code 15",
+        "video_first",
+        video("live_video", subject_id="rl"),
+        _rate_limited(1),
+    )
+    yield Step(
+        "rate limited twice: fail over",
+        "video_first",
+        attrs.evolve(outage, subject_id="rl2"),
+        _rate_limited(2),
+    )
+
+
+async def _tour(console: Console, box: Sandbox, engine: Engine, demo: DemoSet) -> Tour:
+    tour = Tour()
+    engine.on_breaker_transition(
+        lambda vendor, old, new, at: tour.transitions.append(f"{vendor}: {old.value} → {new.value}")
+    )
+    with Live(tour.table({}), console=console, refresh_per_second=8, transient=False) as live:
+        for step in steps(demo):
+            if step.pause:
+                await asyncio.sleep(step.pause)
+            if step.before is not None:
+                step.before(box)
+            decision = await engine.verify(step.evidence, policy=step.policy)
+            tour.rows.append((step.scene, decision))
+            live.update(tour.table({v: engine.breaker(v).state.value for v in (LINKFACE, TENCENT)}))
+    return tour
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0
+
+
+def _summary(console: Console, tour: Tour, records: Path) -> None:
+    console.print()
+    outcomes = Counter(d.record.outcome for _, d in tour.rows)
+    console.print(
+        Panel(", ".join(f"{k}: {v}" for k, v in sorted(outcomes.items())), title="outcomes")
+    )
+    latencies: dict[str, list[float]] = defaultdict(list)
+    errors: Counter[str] = Counter()
+    for _, decision in tour.rows:
+        for a in decision.record.attempts:
+            latencies[a.vendor].append(a.latency_ms)
+            errors[a.vendor] += a.error_class is not None
+    table = Table(
+        "vendor", "attempts", "failed", "p50 ms", "p95 ms", "p99 ms", title="vendor calls"
+    )
+    for vendor, values in sorted(latencies.items()):
+        table.add_row(
+            vendor,
+            str(len(values)),
+            str(errors[vendor]),
+            *(f"{_percentile(values, q):.1f}" for q in (0.5, 0.95, 0.99)),
+        )
+    console.print(table)
+    console.print(Panel("\n".join(tour.transitions) or "none", title="breaker transitions"))
+    shadowed = [
+        f"{scene}: live {d.record.outcome}, shadow {s.vendor} "
+        + (s.outcome if s.status == "answered" and s.outcome else s.status.replace("_", " "))
+        for scene, d in tour.rows
+        for s in d.record.shadow
+        if scene.startswith("shadow")
+    ]
+    console.print(Panel("\n".join(shadowed) or "none", title="shadow experiment (never deciding)"))
+    console.print(f"Decision records (JSON lines, masked): [bold]{records}[/]")
+    results = records.with_name("results.sqlite")
+    console.print(
+        f"Shadow experiment results: [bold]{results}[/] "
+        f"(kycmux report --results {results} --out DIR)"
+    )
+
+
+def run_demo(console: Console, *, copy_records_to: str | None = None) -> None:
+    """Run the tour and print the summary."""
+    workdir = Path(tempfile.mkdtemp(prefix="kycmux-demo-"))
+    demo = write_demo_set(workdir / "evidence")
+    records = workdir / "records.jsonl"
+    host = PluginHost.from_entry_points()
+    console.print(f"[bold]kycmux demo[/] — simulators on loopback, files in {workdir}")
+    with run_sandbox(host, [LINKFACE, TENCENT]) as box:
+        config = box.config(
+            host,
+            policies=POLICIES,
+            experiments=EXPERIMENTS,
+            engine={"records": str(records), "results": str(workdir / "results.sqlite")},
+        )
+        engine = Engine.from_config(config, host=host)
+
+        async def main() -> Tour:
+            async with engine:
+                return await _tour(console, box, engine, demo)
+
+        tour = asyncio.run(main())
+    _summary(console, tour, records)
+    if copy_records_to:
+        shutil.copyfile(records, copy_records_to)

@@ -1,0 +1,287 @@
+"""The ``kycmux`` command line."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from kycmux._config._config import Config
+from kycmux._contract._host import PluginHost
+from kycmux._contract._vendor import VendorSpec
+from kycmux._engine._engine import Decision, Engine
+from kycmux._model._evidence import Check, Consent, Evidence
+from kycmux.cli._compare import COMMANDS as COMPARE_COMMANDS
+from kycmux.exceptions import InvalidEvidenceError, KycmuxError
+from kycmux.simkit import run_sandbox
+
+__all__ = ["main"]
+
+DEFAULT_CONFIG = "kycmux.toml"
+
+
+def _console() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+def load_config(host: PluginHost, path: str | None) -> Config | None:
+    """The config at ``path``; the default file only if it exists; ``None`` without one."""
+    if path is None:
+        if not Path(DEFAULT_CONFIG).is_file():
+            return None
+        path = DEFAULT_CONFIG
+    return Config.from_file(path, host.vendors)
+
+
+def _vendor_entry(host: PluginHost, spec: VendorSpec, config: Config | None) -> dict[str, Any]:
+    origin = host.origin(spec.name)
+    return {
+        "name": spec.name,
+        "display_name": spec.display_name,
+        "distribution": origin.distribution,
+        "version": origin.version,
+        "plugin": origin.plugin,
+        "default_base_url": spec.default_base_url,
+        "checks": {
+            offer.check.value: {
+                "operation": offer.operation,
+                "needs": [need.describe() for need in offer.needs],
+            }
+            for offer in spec.offers
+        },
+        "scores": [
+            {
+                "name": s.name,
+                "check": s.check.value,
+                "kind": s.kind.value,
+                "scale": [s.low, s.high],
+                "calibrated": s.calibrated,
+                "calibration": s.calibration.describe() if s.calibration else None,
+                "recommended_threshold": s.recommended_threshold,
+                "note": s.note,
+            }
+            for s in spec.scores
+        ],
+        "config_fields": [
+            {"name": f.name, "type": f.type.__name__, "required": f.required, "secret": f.secret}
+            for f in spec.config_fields
+        ],
+        "simulator": spec.simulator is not None,
+        "configured": config is not None and spec.name in config.vendors,
+    }
+
+
+@click.group()
+@click.version_option(package_name="kycmux")
+def main() -> None:
+    """kycmux: KYC face and liveness vendors behind one plugin contract."""
+
+
+@main.command()
+@click.option("--config", "config_path", help=f"Configuration file (default: ./{DEFAULT_CONFIG}).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of tables.")
+def vendors(config_path: str | None, as_json: bool) -> None:
+    """List every discovered vendor, and every plugin that failed to load."""
+    host = PluginHost.from_entry_points()
+    try:
+        config = load_config(host, config_path)
+    except KycmuxError as exc:
+        raise click.UsageError(str(exc)) from None
+    entries = [_vendor_entry(host, spec, config) for spec in host.vendors.values()]
+    failures = [
+        {"name": f.name, "distribution": f.distribution, "version": f.version, "error": f.error}
+        for f in host.failures
+    ]
+    if as_json:
+        click.echo(json.dumps(entries, ensure_ascii=False, indent=2))
+        for failure in failures:
+            click.echo(f"plugin {failure['name']} failed to load: {failure['error']}", err=True)
+        return
+    _print_vendors(entries, failures)
+
+
+def _print_vendors(entries: list[dict[str, Any]], failures: list[dict[str, Any]]) -> None:
+    console = _console()
+    table = Table(title="kycmux vendors", show_lines=True)
+    for column in ("vendor", "distribution", "checks and evidence", "scores", "configured"):
+        table.add_column(column)
+    for e in entries:
+        checks = "\n".join(
+            f"[bold]{check}[/] via {c['operation']}: {', '.join(c['needs'])}"
+            for check, c in e["checks"].items()
+        )
+        scores = "\n".join(
+            f"{s['name']} ({s['check']}): "
+            + (f"calibrated, {s['calibration']}" if s["calibrated"] else "uncalibrated")
+            for s in e["scores"]
+        )
+        table.add_row(
+            f"[bold]{e['name']}[/]\n{e['display_name']}",
+            f"{e['distribution']} {e['version']}",
+            checks,
+            scores or "-",
+            "yes" if e["configured"] else "no",
+        )
+    console.print(table)
+    if not entries:
+        console.print("No vendor plugins found (entry-point group 'kycmux').")
+    for f in failures:
+        console.print(
+            f"[red]plugin {f['name']} ({f['distribution']}) failed to load:[/] {f['error']}"
+        )
+
+
+_EVIDENCE_OPTIONS = {
+    "selfie": "--selfie",
+    "reference_photo": "--card",
+    "video": "--video",
+    "digits": "--digits",
+    "liveness_data": "--liveness-data",
+    "id_number": "--id-number",
+    "id_name": "--id-name",
+    "subject_id": "--subject",
+}
+
+
+@main.command()
+@click.option("--config", "config_path", help=f"Configuration file (default: ./{DEFAULT_CONFIG}).")
+@click.option("--policy", help="Policy name (default: the configured default).")
+@click.option("--vendor", help="Limit the decision to this vendor.")
+@click.option(
+    "--check",
+    "checks",
+    multiple=True,
+    type=click.Choice([c.value for c in Check]),
+    help="Only these checks (repeatable).",
+)
+@click.option("--selfie", help="Selfie photo: a file path or an https URL.")
+@click.option("--card", help="Reference (ID card) photo: a file path.")
+@click.option("--video", help="Lip-reading liveness video: a file path.")
+@click.option("--digits", help="The digits read aloud in the video.")
+@click.option("--liveness-data", help="Liveness-SDK data file: a file path or an https URL.")
+@click.option("--id-number", help="PRC resident ID number (18 characters).")
+@click.option("--id-name", help="Name on the ID.")
+@click.option("--subject", help="Your stable id for the person.")
+@click.option(
+    "--consent",
+    "consents",
+    multiple=True,
+    type=click.Choice([c.value for c in Consent]),
+    help="What the person agreed to beyond the verification (repeatable).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the decision record as JSON.")
+def verify(
+    config_path: str | None,
+    policy: str | None,
+    vendor: str | None,
+    checks: tuple[str, ...],
+    consents: tuple[str, ...],
+    as_json: bool,
+    **evidence_options: str | None,
+) -> None:
+    """Verify one person with the configured vendors and print the decision."""
+    try:
+        evidence = Evidence(
+            selfie=evidence_options["selfie"],
+            reference_photo=evidence_options["card"],
+            video=evidence_options["video"],
+            digits=evidence_options["digits"],
+            liveness_data=evidence_options["liveness_data"],
+            id_number=evidence_options["id_number"],
+            id_name=evidence_options["id_name"],
+            subject_id=evidence_options["subject"],
+            consents=consents,
+        )
+    except InvalidEvidenceError as exc:
+        raise click.BadParameter(exc.rule, param_hint=_EVIDENCE_OPTIONS[exc.field]) from None
+    try:
+        engine = Engine.from_config_file(config_path or DEFAULT_CONFIG)
+        with engine:
+            decision = engine.verify_sync(
+                evidence,
+                policy=policy,
+                checks=[Check(c) for c in checks] or None,
+                vendor=vendor,
+            )
+    except InvalidEvidenceError as exc:  # no vendor of the policy can take it: nothing sent
+        hint = _EVIDENCE_OPTIONS.get(exc.field, exc.field)
+        raise click.BadParameter(exc.rule, param_hint=hint) from None
+    except KycmuxError as exc:
+        raise click.UsageError(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(decision.record.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print_decision(_console(), decision)
+
+
+def print_decision(console: Console, decision: Decision) -> None:
+    """A human-readable decision: outcome, why, and every attempt."""
+    record = decision.record
+    colour = {"accept": "green", "reject": "red", "retry_capture": "yellow"}.get(
+        record.outcome, "magenta"
+    )
+    console.print(f"[bold {colour}]{record.outcome.upper()}[/]  request {record.request_id}")
+    console.print(record.explanation)
+    if record.hint:
+        console.print(f"[yellow]Tell the user:[/] {record.hint}")
+    table = Table("vendor", "role", "checks", "result", "latency ms", "vendor code")
+    for a in record.attempts:
+        result = a.error_class or ", ".join(f"{c}={v}" for c, v in a.verdicts.items())
+        table.add_row(
+            a.vendor, a.role, ",".join(a.checks), result, f"{a.latency_ms:.1f}", a.vendor_code or ""
+        )
+    console.print(table)
+    for skip in record.skipped:
+        console.print(f"skipped {skip.vendor} for {skip.check}: {skip.reason}")
+    if record.experiment is not None:
+        console.print(f"experiment {record.experiment['name']}: arm {record.experiment['arm']}")
+    for shadow in record.shadow:
+        said = f", would have said {shadow.outcome}" if shadow.outcome else ""
+        console.print(f"shadow {shadow.vendor} ({shadow.experiment}): {shadow.status}{said}")
+
+
+@main.command()
+@click.option(
+    "--write",
+    "write_dir",
+    type=click.Path(file_okay=False),
+    help="Also write kycmux.toml and sandbox.env here.",
+)
+@click.option("--seconds", type=float, help="Stop after this many seconds (default: until Ctrl-C).")
+def sandbox(write_dir: str | None, seconds: float | None) -> None:
+    """Serve every installed vendor's simulator on loopback and print a ready config."""
+    host = PluginHost.from_entry_points()
+    with run_sandbox(host) as box:
+        click.echo(box.toml())
+        click.echo("# Export the simulators' (fake) credentials the config refers to:")
+        click.echo(box.exports())
+        if write_dir is not None:
+            folder = Path(write_dir)
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / DEFAULT_CONFIG).write_text(box.toml(), encoding="utf-8")
+            (folder / "sandbox.env").write_text(box.exports(), encoding="utf-8")
+            click.echo(f"# Wrote {folder / DEFAULT_CONFIG} and {folder / 'sandbox.env'}")
+        click.echo("# Simulators running; press Ctrl-C to stop.", err=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            time.sleep(seconds if seconds is not None else 10**9)
+
+
+@main.command()
+@click.option(
+    "--records", type=click.Path(dir_okay=False), help="Also copy the decision records here."
+)
+def demo(records: str | None) -> None:
+    """A scripted tour against the embedded simulators (no setup; writes only to a temp dir)."""
+    from kycmux.cli._demo import run_demo
+
+    run_demo(_console(), copy_records_to=records)
+
+
+for command in COMPARE_COMMANDS:
+    main.add_command(command)
