@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from kycmux._contract._wire import (
         AttemptContext,
         CheckAnswer,
+        CheckReading,
         FilePart,
         VendorRequest,
         VendorResponse,
@@ -75,7 +76,7 @@ if TYPE_CHECKING:
     )
     from kycmux._transport._call import VendorClient
     from kycmux._transport._http import HttpClient
-    from kycmux._transport._outcome import CallOutcome, CheckReading, PluginFault
+    from kycmux._transport._outcome import CallOutcome, PluginFault
 
 _EXPORTS: dict[str, str] = {
     "VendorClient": "kycmux._transport._call",
@@ -104,7 +105,7 @@ _EXPORTS: dict[str, str] = {
     "id_number_problem": "kycmux._model._idnumber",
     "hookimpl": "kycmux._contract._markers",
     "CallOutcome": "kycmux._transport._outcome",
-    "CheckReading": "kycmux._transport._outcome",
+    "CheckReading": "kycmux._contract._wire",
     "PluginFault": "kycmux._transport._outcome",
     "ENTRY_POINT_GROUP": "kycmux._contract._host",
     "PluginFailure": "kycmux._contract._host",

@@ -6,7 +6,7 @@ import enum
 
 import attrs
 
-__all__ = ["CaptureIssue", "Classification", "ErrorClass"]
+__all__ = ["Answer", "CaptureIssue", "Classification", "ErrorClass"]
 
 
 class ErrorClass(enum.StrEnum):
@@ -15,7 +15,7 @@ class ErrorClass(enum.StrEnum):
     ``retryable``: the same vendor may be asked again (with a fresh signature, after backoff).
     ``may_fail_over``: the next vendor in a failover list may be asked.
     ``counts_against_health``: the failure feeds the vendor's circuit breaker.
-    ``definitive``: the vendor *answered*; the answer is a result, not a failure.
+    ``answer``: the vendor *answered* about the person (an ``Answer``), not a failure of its own.
 
     Attributes:
         CREDENTIALS_REJECTED: Our credentials or signature were rejected (wrong key, unknown
@@ -70,53 +70,61 @@ class ErrorClass(enum.StrEnum):
 
     @property
     def retryable(self) -> bool:
-        return self in _RETRYABLE
+        return _RULES[self].retry
 
     @property
     def may_fail_over(self) -> bool:
-        return self in _FAILOVER
+        return _RULES[self].failover
 
     @property
     def counts_against_health(self) -> bool:
-        return self in _HEALTH
+        return _RULES[self].health
 
     @property
-    def definitive(self) -> bool:
-        """The vendor gave an answer about the person, not a failure of its own."""
-        return self in _DEFINITIVE
+    def answer(self) -> Answer | None:
+        """What the vendor's answer says about the person, for the classes that are answers
+        (``None``: a failure, which says nothing about the person)."""
+        return _RULES[self].answer
 
 
-_RETRYABLE = frozenset(
-    {ErrorClass.RATE_LIMITED, ErrorClass.VENDOR_UNAVAILABLE, ErrorClass.REPLAY_DETECTED}
-)
-_FAILOVER = frozenset(
-    {
-        ErrorClass.CREDENTIALS_REJECTED,
-        ErrorClass.ACCOUNT_UNAVAILABLE,
-        ErrorClass.RATE_LIMITED,
-        ErrorClass.VENDOR_UNAVAILABLE,
-        ErrorClass.REQUEST_INVALID,
-        ErrorClass.POSSIBLY_BILLED,
-        ErrorClass.REPLAY_DETECTED,
-        ErrorClass.PLUGIN_ERROR,
-    }
-)
-_HEALTH = frozenset(
-    {
-        ErrorClass.CREDENTIALS_REJECTED,
-        ErrorClass.ACCOUNT_UNAVAILABLE,
-        ErrorClass.VENDOR_UNAVAILABLE,
-        ErrorClass.POSSIBLY_BILLED,
-    }
-)
-_DEFINITIVE = frozenset(
-    {
-        ErrorClass.NOT_LIVE,
-        ErrorClass.IDENTITY_MISMATCH,
-        ErrorClass.REGISTRY_UNUSABLE,
-        ErrorClass.CAPTURE_UNUSABLE,
-    }
-)
+class Answer(enum.StrEnum):
+    """The kinds of answer about the person an error class can be.
+
+    Attributes:
+        NEGATIVE: Definitive: not live, not the same person.
+        UNUSABLE_CAPTURE: The capture must be repeated.
+        UNUSABLE_REGISTRY: The registry's data cannot be used: a person must look.
+    """
+
+    NEGATIVE = "negative"
+    UNUSABLE_CAPTURE = "unusable_capture"
+    UNUSABLE_REGISTRY = "unusable_registry"
+
+
+@attrs.frozen
+class _Rule:
+    retry: bool = False
+    failover: bool = False
+    health: bool = False
+    answer: Answer | None = None
+
+
+# What each class means for the engine, in one table (the class docstrings say why).
+_RULES: dict[ErrorClass, _Rule] = {
+    ErrorClass.CREDENTIALS_REJECTED: _Rule(failover=True, health=True),
+    ErrorClass.ACCOUNT_UNAVAILABLE: _Rule(failover=True, health=True),
+    ErrorClass.RATE_LIMITED: _Rule(retry=True, failover=True),
+    ErrorClass.VENDOR_UNAVAILABLE: _Rule(retry=True, failover=True, health=True),
+    ErrorClass.REQUEST_INVALID: _Rule(failover=True),
+    ErrorClass.CAPTURE_UNUSABLE: _Rule(answer=Answer.UNUSABLE_CAPTURE),
+    ErrorClass.NOT_LIVE: _Rule(answer=Answer.NEGATIVE),
+    ErrorClass.IDENTITY_MISMATCH: _Rule(answer=Answer.NEGATIVE),
+    ErrorClass.REGISTRY_UNUSABLE: _Rule(answer=Answer.UNUSABLE_REGISTRY),
+    ErrorClass.POSSIBLY_BILLED: _Rule(failover=True, health=True),
+    ErrorClass.REPLAY_DETECTED: _Rule(retry=True, failover=True),
+    ErrorClass.PLUGIN_ERROR: _Rule(failover=True),
+    ErrorClass.ANSWER_UNREAD: _Rule(),
+}
 
 
 class CaptureIssue(enum.StrEnum):

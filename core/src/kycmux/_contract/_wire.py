@@ -14,13 +14,15 @@ from typing import Any
 
 import attrs
 
-from kycmux._contract._score import RawScore
+from kycmux._contract._score import RawScore, Score
+from kycmux._contract._taxonomy import Classification
 from kycmux._model._evidence import Check
 from kycmux._model._secret import Secret
 
 __all__ = [
     "AttemptContext",
     "CheckAnswer",
+    "CheckReading",
     "FilePart",
     "Param",
     "VendorRequest",
@@ -201,3 +203,20 @@ class AttemptContext:
     attempt: int = 1
     now: Callable[[], float] = time.time
     randbelow: Callable[[int], int] = secrets.randbelow
+
+
+@attrs.frozen
+class CheckReading:
+    """What one vendor said about one check, before any policy threshold.
+
+    Attributes:
+        check: The check.
+        answer: The vendor's answer, when the call returned one for this check.
+        failure: Why the check has no usable answer (call failed, or the check did not complete).
+        score: The normalized score, when the answer carries one.
+    """
+
+    check: Check
+    answer: CheckAnswer | None
+    failure: Classification | None
+    score: Score | None = None

@@ -9,11 +9,14 @@ which vendors were skipped and why, what each vendor asked said, or the deadline
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from kycmux._contract._taxonomy import ErrorClass
 from kycmux._decision._verdict import CheckVerdict, Outcome, VendorVerdict, Verdict
 from kycmux._model._evidence import Check
-from kycmux._records._record import AttemptRecord, SkipRecord
+
+if TYPE_CHECKING:
+    from kycmux._decision._machine import Skip
 
 __all__ = ["explain"]
 
@@ -53,8 +56,8 @@ def explain(
     outcome: Outcome,
     results: Mapping[Check, CheckVerdict],
     asked: Mapping[Check, Sequence[VendorVerdict]],
-    attempts: Sequence[AttemptRecord],
-    skipped: Iterable[SkipRecord],
+    calls: int,
+    skipped: Iterable[Skip],
     deadline: float,
 ) -> str:
     """One readable account: the outcome, each check with its cause, the number of calls.
@@ -64,13 +67,13 @@ def explain(
     """
     skips = tuple(skipped)
     parts = [_part(r, asked.get(c, ()), skips, deadline) for c, r in results.items()]
-    return f"{_LEADS[outcome]}. " + "; ".join(parts) + f". {len(attempts)} vendor call(s)."
+    return f"{_LEADS[outcome]}. " + "; ".join(parts) + f". {calls} vendor call(s)."
 
 
 def _part(
     result: CheckVerdict,
     asked: Sequence[VendorVerdict],
-    skipped: Sequence[SkipRecord],
+    skipped: Sequence[Skip],
     deadline: float,
 ) -> str:
     head = f"{result.check.value}: {result.verdict.value}"
@@ -82,7 +85,7 @@ def _part(
     causes = [
         _local(s.vendor, s.reason) or f"{s.vendor}: {s.reason}"
         for s in skipped
-        if s.check == result.check.value and s.vendor not in answered
+        if s.check is result.check and s.vendor not in answered
     ]
     causes += [_said(v) for v in asked if v.verdict is Verdict.ERROR]
     if result.reason == "deadline_exceeded":

@@ -135,6 +135,12 @@ class CheckPolicy:
         default=False, validator=attrs.validators.instance_of(bool)
     )
 
+    @property
+    def negative_decides(self) -> bool:
+        """One definitive negative fails the check and ends the decision: always in failover
+        (no vendor-shopping), and in an ensemble whose ``combine`` is any-negative-rejects."""
+        return self.mode is Mode.FAILOVER or self.combine is Combine.ANY_NEGATIVE_REJECTS
+
 
 @attrs.frozen
 class VendorSettings:

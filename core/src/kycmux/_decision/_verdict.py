@@ -8,10 +8,10 @@ from collections.abc import Mapping, Sequence
 import attrs
 
 from kycmux._contract._score import Score
-from kycmux._contract._taxonomy import CaptureIssue, ErrorClass
-from kycmux._decision._policy import CheckPolicy, Combine, Mode, Threshold
+from kycmux._contract._taxonomy import Answer, CaptureIssue, ErrorClass
+from kycmux._contract._wire import CheckReading
+from kycmux._decision._policy import CheckPolicy, Mode, Threshold
 from kycmux._model._evidence import Check
-from kycmux._transport._outcome import CheckReading
 
 __all__ = ["CheckVerdict", "Outcome", "VendorVerdict", "Verdict", "combine", "judge", "outcome_of"]
 
@@ -53,6 +53,12 @@ _OUTCOME = {
     Verdict.PASS: Outcome.ACCEPT,
 }
 _NEGATIVE_FOR = {Check.LIVENESS: ErrorClass.NOT_LIVE}
+# What each kind of answer in the taxonomy is as a check's verdict.
+_VERDICT_OF = {
+    Answer.NEGATIVE: Verdict.FAIL,
+    Answer.UNUSABLE_CAPTURE: Verdict.RETRY_CAPTURE,
+    Answer.UNUSABLE_REGISTRY: Verdict.REVIEW,
+}
 
 
 @attrs.frozen
@@ -95,12 +101,7 @@ def judge(vendor: str, reading: CheckReading, threshold: Threshold) -> VendorVer
     check = reading.check
     if reading.failure is not None:
         cls = reading.failure.error_class
-        verdict = {
-            ErrorClass.NOT_LIVE: Verdict.FAIL,
-            ErrorClass.IDENTITY_MISMATCH: Verdict.FAIL,
-            ErrorClass.CAPTURE_UNUSABLE: Verdict.RETRY_CAPTURE,
-            ErrorClass.REGISTRY_UNUSABLE: Verdict.REVIEW,
-        }.get(cls, Verdict.ERROR)
+        verdict = Verdict.ERROR if cls.answer is None else _VERDICT_OF[cls.answer]
         return VendorVerdict(
             vendor,
             check,
@@ -161,14 +162,16 @@ def combine(check: Check, rule: CheckPolicy, verdicts: Sequence[VendorVerdict]) 
         prefix = f"{last.vendor}:"
         reason = last.reason if last.reason.startswith(prefix) else prefix + last.reason
         return CheckVerdict(check, last.verdict, reason, (last,))
-    return _combine_all(check, rule.combine, tuple(verdicts))
+    return _combine_all(check, rule, tuple(verdicts))
 
 
-def _combine_all(check: Check, rule: Combine, verdicts: tuple[VendorVerdict, ...]) -> CheckVerdict:
+def _combine_all(
+    check: Check, rule: CheckPolicy, verdicts: tuple[VendorVerdict, ...]
+) -> CheckVerdict:
     kinds = {v.verdict for v in verdicts}
     passes = [v for v in verdicts if v.verdict is Verdict.PASS]
     fails = [v for v in verdicts if v.verdict is Verdict.FAIL]
-    if rule is Combine.ANY_NEGATIVE_REJECTS and fails:
+    if rule.negative_decides and fails:
         return CheckVerdict(check, Verdict.FAIL, "any_negative_rejects", tuple(fails))
     if fails and passes:
         return CheckVerdict(check, Verdict.REVIEW, "vendors_disagree", verdicts)

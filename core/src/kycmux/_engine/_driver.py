@@ -1,32 +1,31 @@
-"""One decision, as it runs: plan the calls, run them concurrently, fail over, hedge, stop.
+"""The async driver of one decision: it performs what the decision machine asks for.
 
-The run groups the checks that the same vendor serves through the same operation into one
-call. Each call retries transient failures within the deadline, then hands its readings to the
-checks it served; a failover check whose vendor failed in a way that allows it moves to its next
-vendor (checks that fail over together to the same vendor share the next call too). A
-definitive negative ends the whole decision at once: outstanding calls are cancelled and no
-other vendor is asked.
+The rules (who is asked first, failover, when to stop, retries, hedging wins, the outcome) live
+in ``kycmux._decision._machine``. The driver builds requests on the vendors' lanes, makes the
+calls concurrently (one task per call), consults each vendor's breaker, rate limiter and retry
+budget, runs the hedge timer, cancels what is left when the machine says the decision ended,
+and records every attempt.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import logging
 import random
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 
 import attrs
 
 from kycmux._contract._taxonomy import Classification, ErrorClass
-from kycmux._decision._policy import Mode, Policy, Threshold
-from kycmux._decision._verdict import VendorVerdict, Verdict, judge
+from kycmux._decision._machine import Conclusion, DecisionMachine, Group, Skip, ineligible
+from kycmux._decision._policy import Policy
+from kycmux._decision._verdict import VendorVerdict
 from kycmux._model._evidence import Check, Evidence
-from kycmux._records._record import AttemptRecord, SkipRecord
+from kycmux._records._builder import attempt_record, cancelled_attempt
+from kycmux._records._record import AttemptRecord
 from kycmux._resilience import (
     CircuitBreaker,
     Clock,
+    ClockTimeout,
     Deadline,
     RateLimiter,
     RetryBudget,
@@ -34,12 +33,11 @@ from kycmux._resilience import (
     outcome_for,
 )
 from kycmux._transport._call import VendorClient
-from kycmux._transport._outcome import CallOutcome, CheckReading, Prepared, Refusal
-from kycmux.exceptions import InvalidEvidenceError
+from kycmux._transport._outcome import CallOutcome, Prepared, Refusal
 
 __all__ = ["DecisionRun", "Resilience"]
 
-log = logging.getLogger("kycmux.engine")
+Verdicts = Mapping[Check, VendorVerdict]
 
 
 @attrs.frozen
@@ -51,23 +49,13 @@ class Resilience:
     budget: Callable[[str], RetryBudget]
 
 
-@attrs.frozen
-class _Group:
-    """Checks one call serves: same vendor, same operation."""
-
-    vendor: str
-    operation: str
-    checks: frozenset[Check]
-    role: str
-
-
 class _Ended(Exception):
-    """Raised inside the run to stop every call: a definitive negative came in."""
+    """Raised inside the run to stop every call: the machine says the decision ended."""
 
 
 @attrs.define
 class DecisionRun:
-    """The state of one decision while it runs. Built and driven by ``Engine``."""
+    """One decision while it runs. Built and driven by ``Engine``."""
 
     client: VendorClient
     policy: Policy
@@ -79,17 +67,10 @@ class DecisionRun:
     on_attempt: Callable[[AttemptRecord], None]
     role: str = "primary"
     attempts: list[AttemptRecord] = attrs.field(factory=list)
-    skipped: list[SkipRecord] = attrs.field(factory=list)
-    verdicts: dict[Check, list[VendorVerdict]] = attrs.field(factory=lambda: defaultdict(list))
-    timed_out: bool = False
-    unfinished: frozenset[Check] = frozenset()
-    _candidates: dict[Check, list[tuple[str, str]]] = attrs.field(factory=dict)
-    _cursor: dict[Check, int] = attrs.field(factory=dict)
+    machine: DecisionMachine | None = None
     _tasks: set[asyncio.Task[None]] = attrs.field(factory=set)
-    _ended: bool = False
     _deadline: Deadline | None = None
     _requests: dict[tuple[str, frozenset[Check]], Prepared | Refusal] = attrs.field(factory=dict)
-    _pending: dict[tuple[Check, str], int] = attrs.field(factory=lambda: defaultdict(int))
 
     async def plan(self) -> None:
         """Decide who is asked first, building those requests before anything is sent.
@@ -97,139 +78,93 @@ class DecisionRun:
         Raises ``InvalidEvidenceError`` when the evidence given breaks the local limits of
         every vendor that could serve some check (nothing is sent then, to anyone).
         """
-        if self._deadline is not None:
+        if self.machine is not None:
             return
+        specs = {v: self.client.spec(v) for r in self.policy.checks.values() for v in r.vendors}
+        configured = [v for v in specs if self.client.is_configured(v)]
+        self.machine = DecisionMachine.plan(
+            self.policy, specs, ineligible(self.policy, specs, configured, self.evidence), self.role
+        )
         self._deadline = Deadline(self.clock, self.policy.deadline)
-        self._choose_candidates()
         try:
             async with clock_timeout(self.clock, self.policy.deadline):
-                await self._build_first_requests()
+                await self._build_first_requests(self.machine)
         except TimeoutError:
-            self._time_out(frozenset(self.policy.checks))
+            self.machine.time_out()
+        refused = self.machine.unservable_evidence()
+        if refused is not None:
+            raise refused
 
     async def run(self) -> None:
         """Run every call until all checks are decided, one ends the decision, or time is up."""
         await self.plan()
-        if self.timed_out:
+        machine, deadline = self._machine(), self._deadline
+        assert deadline is not None
+        if machine.timed_out:
             return
-        assert self._deadline is not None
-        for group in self._initial_groups():
+        for group in machine.start():
             self._spawn(group)
         try:
-            async with clock_timeout(self.clock, self._deadline.remaining()):
+            async with clock_timeout(self.clock, deadline.remaining()):
                 await self._drain()
         except TimeoutError:
-            self._time_out(frozenset(c for (c, _), n in self._pending.items() if n > 0))
+            machine.time_out()
         finally:
             await self._cancel_all()
 
-    def _time_out(self, unfinished: frozenset[Check]) -> None:
-        """Only the checks still waiting on a call end as ``deadline_exceeded``; a check that
-        already has its answer (an error included) keeps it. In ``all`` mode each vendor
-        still out counts as unanswered, so the ensemble cannot pass without it."""
-        self.timed_out = True
-        self.unfinished = unfinished
-        for (check, vendor), count in self._pending.items():
-            if count > 0 and self.policy.checks[check].mode is Mode.ALL:
-                self.verdicts[check].append(
-                    VendorVerdict(vendor, check, Verdict.ERROR, "deadline_exceeded")
-                )
+    def conclude(self) -> Conclusion:
+        return self._machine().conclude(calls=len(self.attempts))
+
+    @property
+    def skipped(self) -> list[Skip]:
+        """Vendors not asked, with why (none before planning)."""
+        return [] if self.machine is None else self.machine.skipped
 
     # planning -------------------------------------------------------------------------
 
-    def _choose_candidates(self) -> None:
-        for check, rule in self.policy.checks.items():
-            eligible: list[tuple[str, str]] = []
-            for vendor in rule.vendors:
-                reason = self._ineligible(vendor, check)
-                if reason is None:
-                    offer = self.client.spec(vendor).offer(check)
-                    assert offer is not None  # validated with the policy
-                    eligible.append((vendor, offer.operation))
-                else:
-                    self.skipped.append(SkipRecord(vendor, check.value, reason))
-            self._candidates[check] = eligible
-            self._cursor[check] = 0
-
-    def _ineligible(self, vendor: str, check: Check) -> str | None:
-        if not self.client.is_configured(vendor):
-            return "not_configured"
-        offer = self.client.spec(vendor).offer(check)
-        if offer is None:
-            return "check_not_offered"
-        missing = offer.missing(self.evidence, vendor)
-        return f"evidence_missing:{','.join(missing)}" if missing else None
-
-    async def _build_first_requests(self) -> None:
-        """Build the first call's request for every check before anything is sent.
-
-        In failover, a vendor whose request cannot be built (evidence over its limits, a
-        plugin bug) is passed over here as it would be on failover, but before any request
-        leaves. In ``all`` mode it stays: its refusal is its (error) verdict, so an ensemble
-        never passes with a member missing.
-        """
-        refused: dict[Check, list[Refusal]] = defaultdict(list)
+    async def _build_first_requests(self, machine: DecisionMachine) -> None:
         seen: set[tuple[str, frozenset[Check]]] = set()
-        while True:
-            dropped = False
-            for group in self._initial_groups():
+        changed = True
+        while changed:  # a vendor passed over brings the next one into the first calls
+            changed = False
+            for group in machine.first_groups():
                 if (group.vendor, group.checks) in seen:
                     continue
                 seen.add((group.vendor, group.checks))
-                request = await self._request(group)
-                if isinstance(request, Refusal):
-                    dropped |= self._drop(group, request, refused)
-            if not dropped:
-                break
-        for check, refusals in refused.items():
-            evidence = [r.evidence for r in refusals if r.evidence is not None]
-            if self._unservable(check, len(refusals)) and len(evidence) == len(refusals):
-                raise _no_vendor_takes(self.policy.name, check, evidence)
+                prepared = await self._request(group)
+                if isinstance(prepared, Refusal):
+                    fault = prepared.fault.as_dict() if prepared.fault else None
+                    reason = prepared.classification
+                    changed |= machine.refuse(group, reason, prepared.evidence, fault)
 
-    def _drop(self, group: _Group, refusal: Refusal, refused: dict[Check, list[Refusal]]) -> bool:
-        """Pass over a refusing vendor for its failover checks; True if any was passed over."""
-        dropped = False
-        for check in group.checks:
-            refused[check].append(refusal)
-            if self.policy.checks[check].mode is Mode.ALL:
-                continue
-            self._candidates[check] = [
-                c for c in self._candidates[check] if c != (group.vendor, group.operation)
-            ]
-            self.skipped.append(_skip(group.vendor, check, refusal))
-            dropped = True
-        return dropped
-
-    def _unservable(self, check: Check, refusals: int) -> bool:
-        if self.policy.checks[check].mode is Mode.ALL:
-            return refusals >= len(self._candidates[check])
-        return not self._candidates[check]
-
-    def _initial_groups(self) -> list[_Group]:
-        wants: dict[tuple[str, str], set[Check]] = defaultdict(set)
-        for check, rule in self.policy.checks.items():
-            candidates = self._candidates[check]
-            chosen = candidates if rule.mode is Mode.ALL else candidates[:1]
-            for vendor_op in chosen:
-                wants[vendor_op].add(check)
-        return [_Group(v, op, frozenset(c), self.role) for (v, op), c in wants.items()]
+    async def _request(self, group: Group) -> Prepared | Refusal:
+        key = (group.vendor, group.checks)
+        if key not in self._requests:
+            self._requests[key] = await self.client.aprepare(
+                group.vendor,
+                group.checks,
+                self.evidence,
+                self.request_id,
+                self._attempt_timeout(group.vendor),
+                timer=self._timer,
+            )
+        return self._requests[key]
 
     # running --------------------------------------------------------------------------
 
-    def _spawn(self, group: _Group) -> None:
-        for check in group.checks:  # pending from now, not from when the task first runs
-            self._pending[check, group.vendor] += 1
-        task = asyncio.get_running_loop().create_task(self._serve(group))
-        self._tasks.add(task)
+    def _spawn(self, group: Group) -> None:
+        self._tasks.add(asyncio.get_running_loop().create_task(self._serve(group)))
 
     async def _drain(self) -> None:
-        while self._tasks and not self._ended:
+        while self._tasks:
             done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 self._tasks.discard(task)
-                if not task.cancelled() and isinstance(task.exception(), _Ended):
-                    self._ended = True
-                elif not task.cancelled() and task.exception() is not None:
+                if task.cancelled():
+                    continue
+                if isinstance(task.exception(), _Ended):
+                    return
+                if task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
 
     async def _cancel_all(self) -> None:
@@ -239,70 +174,28 @@ class DecisionRun:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
 
-    async def _serve(self, group: _Group) -> None:
+    async def _serve(self, group: Group) -> None:
+        machine = self._machine()
         try:
-            hedge = self._hedge_partner(group)
-            if hedge is None:
-                readings = await self._call_vendor(group)
+            partner = machine.hedge_partner(group)
+            if partner is None:
+                verdicts = await self._call_vendor(group)
             else:
-                readings = await self._race(group, hedge)
-            if readings is not None:
-                self._absorb(group, readings)
+                verdicts = await self._race(group, partner)
+            if verdicts is None:
+                return
+            step = machine.absorb(group, verdicts)
+            if step.ended:
+                raise _Ended
+            for call in step.calls:
+                self._spawn(call)
         finally:
-            for check in group.checks:
-                self._pending[check, group.vendor] -= 1
+            machine.done(group)
 
-    def _absorb(self, group: _Group, readings: Mapping[Check, VendorVerdict]) -> None:
-        moving: dict[tuple[str, str], set[Check]] = defaultdict(set)
-        ended = False
-        for check in group.checks:
-            verdict = readings[check]
-            self.verdicts[check].append(verdict)
-            rule = self.policy.checks[check]
-            if verdict.definitive_negative and _ends_decision(rule.mode, rule.combine.value):
-                ended = True
-            elif rule.mode is Mode.FAILOVER and verdict.may_fail_over:
-                nxt = self._advance(check)
-                if nxt is not None:
-                    moving[nxt].add(check)
-        if ended:
-            raise _Ended
-        for (vendor, op), checks in moving.items():
-            self._spawn(_Group(vendor, op, frozenset(checks), "failover"))
-
-    def _advance(self, check: Check, *, past: str | None = None) -> tuple[str, str] | None:
-        candidates = self._candidates[check]
-        index = self._cursor[check] + 1
-        while index < len(candidates) and candidates[index][0] == past:
-            index += 1
-        self._cursor[check] = index
-        return candidates[index] if index < len(candidates) else None
-
-    # hedging --------------------------------------------------------------------------
-
-    def _hedge_partner(self, group: _Group) -> tuple[str, str] | None:
-        """The next vendor every check of the group would fail over to, if hedging applies."""
-        if self.policy.hedge_after is None or group.role == "hedge":
-            return None
-        nexts = set()
-        for check in group.checks:
-            if self.policy.checks[check].mode is not Mode.FAILOVER:
-                return None
-            candidates, index = self._candidates[check], self._cursor[check] + 1
-            if index >= len(candidates):
-                return None
-            nexts.add(candidates[index])
-        return nexts.pop() if len(nexts) == 1 else None
-
-    async def _race(
-        self, group: _Group, partner: tuple[str, str]
-    ) -> Mapping[Check, VendorVerdict] | None:
-        """Ask ``group``'s vendor; after ``hedge_after`` also the partner.
-
-        The first *definitive* answer wins, whichever way it points, and the other call is
-        cancelled: never "first positive wins". An answer that allows failing over does not
-        win; the other call is awaited instead.
-        """
+    async def _race(self, group: Group, partner: tuple[str, str]) -> Verdicts | None:
+        """Ask ``group``'s vendor; after ``hedge_after`` also the partner; the machine says
+        which answer wins (``decisive``); the other call is cancelled."""
+        machine = self._machine()
         assert self.policy.hedge_after is not None
         primary = asyncio.ensure_future(self._call_vendor(group))
         tasks = {primary}
@@ -312,17 +205,14 @@ class DecisionRun:
                     return await asyncio.shield(primary)
             except TimeoutError:
                 pass
-            for check in group.checks:
-                self._advance(check)
-            hedge_group = _Group(partner[0], partner[1], group.checks, "hedge")
-            tasks.add(asyncio.ensure_future(self._call_vendor(hedge_group)))
-            last: Mapping[Check, VendorVerdict] | None = None
+            tasks.add(asyncio.ensure_future(self._call_vendor(machine.hedge(group, partner))))
+            last: Verdicts | None = None
             pending = set(tasks)
             while pending:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     last = task.result()
-                    if last is not None and not all(v.may_fail_over for v in last.values()):
+                    if machine.decisive(last):
                         return last
             return last
         finally:
@@ -332,16 +222,17 @@ class DecisionRun:
 
     # one vendor, with retries ----------------------------------------------------------
 
-    async def _call_vendor(self, group: _Group) -> Mapping[Check, VendorVerdict] | None:
-        """Call one vendor for a group of checks, retrying transient failures.
+    async def _call_vendor(self, group: Group) -> Verdicts | None:
+        """Call one vendor for a group of checks, retrying as the machine says.
 
-        Returns a verdict per check, or local refusals (breaker open, rate limit, evidence
-        the vendor cannot take) as error verdicts that allow failing over.
+        Returns a verdict per check; a call refused before it left (breaker open, rate limit,
+        a request that cannot be built) comes back as error verdicts.
         """
+        machine = self._machine()
         prepared = await self._request(group)
         if isinstance(prepared, Refusal):
-            return self._local_refusal(group, prepared)
-        settings = self.policy.settings(group.vendor)
+            fault = prepared.fault.as_dict() if prepared.fault else None
+            return machine.refused(group, prepared.classification, fault)
         budget = self.resilience.budget(group.vendor)
         budget.deposit()
         attempt = 0
@@ -349,53 +240,30 @@ class DecisionRun:
             attempt += 1
             outcome = await self._attempt(group, prepared, attempt)
             if isinstance(outcome, Classification):
-                return self._local_refusal(group, Refusal(outcome))
-            verdicts = self._judge(group, outcome)
+                return machine.refused(group, outcome)
+            verdicts = machine.judge(group, outcome.readings)
+            self._record(attempt_record(group, outcome, verdicts))
             failure = outcome.failure
-            if failure is None or not failure.error_class.retryable:
-                return verdicts
-            if failure.error_class is ErrorClass.RATE_LIMITED:
+            if failure is not None and failure.error_class is ErrorClass.RATE_LIMITED:
                 self.resilience.limiter(group.vendor).pause(failure.retry_after)
             assert self._deadline is not None
-            delay = settings.retry.next_delay(
-                attempt, self._deadline.remaining(), self.rng, retry_after=failure.retry_after
-            )
+            remaining = self._deadline.remaining()
+            delay = machine.retry_delay(group, failure, attempt, remaining, self.rng)
             if delay is None or not budget.withdraw():
                 return verdicts
             await self.clock.sleep(delay)
 
-    async def _request(self, group: _Group) -> Prepared | Refusal:
-        key = (group.vendor, group.checks)
-        if key not in self._requests:
-            assert self._deadline is not None
-            self._requests[key] = await self.client.aprepare(
-                group.vendor,
-                group.checks,
-                self.evidence,
-                self.request_id,
-                self._deadline.timeout_for_attempt(
-                    self.policy.settings(group.vendor).attempt_timeout
-                ),
-                timer=lambda s: clock_timeout(self.clock, s),
-            )
-        return self._requests[key]
-
     async def _attempt(
-        self, group: _Group, prepared: Prepared, attempt: int
+        self, group: Group, prepared: Prepared, attempt: int
     ) -> CallOutcome | Classification:
-        breaker = self.resilience.breaker(group.vendor)
-        permit = breaker.acquire()
+        permit = self.resilience.breaker(group.vendor).acquire()
         if permit is None:
             return Classification(ErrorClass.VENDOR_UNAVAILABLE, "circuit_open")
         assert self._deadline is not None
-        limiter = self.resilience.limiter(group.vendor)
-        slot = await limiter.admit(self._deadline)
+        slot = await self.resilience.limiter(group.vendor).admit(self._deadline)
         if slot is None:
             permit.cancel()
             return Classification(ErrorClass.RATE_LIMITED, "client_rate_limit")
-        timeout = self._deadline.timeout_for_attempt(
-            self.policy.settings(group.vendor).attempt_timeout
-        )
         started, began = self.clock.time(), self.clock.monotonic()
         try:
             with slot:
@@ -403,110 +271,32 @@ class DecisionRun:
                     prepared.request,
                     self.request_id,
                     attempt,
-                    timeout,
-                    timer=lambda s: clock_timeout(self.clock, s),
+                    self._attempt_timeout(group.vendor),
+                    timer=self._timer,
                     # Signed with the request, in the same hop; every retry signs anew.
                     signed=prepared.signed if attempt == 1 else None,
                 )
         except asyncio.CancelledError:
             permit.cancel()
-            self._record_cancelled(group, attempt, started)
+            self._record(cancelled_attempt(group, attempt, started, self.clock.time()))
             raise
         permit.record(outcome_for(outcome.failure.error_class if outcome.failure else None))
         # Latency on the engine's clock, so records agree with the deadline arithmetic.
         return attrs.evolve(outcome, latency=self.clock.monotonic() - began)
 
-    def _judge(self, group: _Group, outcome: CallOutcome) -> dict[Check, VendorVerdict]:
-        spec = self.client.spec(group.vendor)
-        verdicts = {}
-        for check in group.checks:
-            reading = outcome.readings[check]
-            score_spec = spec.score_spec(reading.score.name) if reading.score else None
-            threshold = self.policy.threshold(spec, check, score_spec)
-            verdicts[check] = judge(group.vendor, reading, threshold)
-        self._record_attempt(group, outcome, verdicts)
-        return verdicts
+    # ----------------------------------------------------------------------------------
 
-    def _local_refusal(self, group: _Group, why: Refusal) -> dict[Check, VendorVerdict]:
-        for check in group.checks:
-            self.skipped.append(_skip(group.vendor, check, why))
-        reading = functools.partial(CheckReading, answer=None, failure=why.classification)
-        return {check: judge(group.vendor, reading(check), _NO_THRESHOLD) for check in group.checks}
-
-    # records ---------------------------------------------------------------------------
-
-    def _record_attempt(
-        self, group: _Group, outcome: CallOutcome, verdicts: Mapping[Check, VendorVerdict]
-    ) -> None:
-        result, failure = outcome.result, outcome.failure
-        record = AttemptRecord(
-            vendor=group.vendor,
-            operation=group.operation,
-            checks=tuple(sorted(c.value for c in group.checks)),
-            attempt=outcome.attempt,
-            role=group.role if outcome.attempt == 1 else "retry",
-            started_at=outcome.started_at,
-            latency_ms=round(outcome.latency * 1000, 3),
-            http_status=outcome.http_status,
-            error_class=failure.error_class.value if failure else None,
-            reason=failure.reason if failure else _first_non_pass(verdicts.values()),
-            vendor_code=result.code if result else None,
-            vendor_message=result.message if result else None,
-            vendor_request_id=result.request_id if result else None,
-            possibly_billed=outcome.possibly_billed,
-            verdicts={c.value: v.verdict.value for c, v in verdicts.items()},
-            scores={c.value: v.score.as_dict() for c, v in verdicts.items() if v.score},
-            capture_issue=_first_issue(verdicts.values()),
-            plugin=outcome.fault.as_dict() if outcome.fault else None,
-        )
+    def _record(self, record: AttemptRecord) -> None:
         self.attempts.append(record)
         self.on_attempt(record)
 
-    def _record_cancelled(self, group: _Group, attempt: int, started: float) -> None:
-        record = AttemptRecord(
-            vendor=group.vendor,
-            operation=group.operation,
-            checks=tuple(sorted(c.value for c in group.checks)),
-            attempt=attempt,
-            role=group.role,
-            started_at=started,
-            latency_ms=round((self.clock.time() - started) * 1000, 3),
-            reason="cancelled",
-            # Cancelled mid-flight: the request may have reached the vendor.
-            possibly_billed=True,
-        )
-        self.attempts.append(record)
-        self.on_attempt(record)
+    def _attempt_timeout(self, vendor: str) -> float:
+        assert self._deadline is not None
+        return self._deadline.timeout_for_attempt(self.policy.settings(vendor).attempt_timeout)
 
+    def _timer(self, seconds: float) -> ClockTimeout:
+        return clock_timeout(self.clock, seconds)
 
-_NO_THRESHOLD = Threshold("vendor_verdict")
-
-
-def _skip(vendor: str, check: Check, refusal: Refusal) -> SkipRecord:
-    fault = refusal.fault
-    return SkipRecord(
-        vendor, check.value, refusal.classification.reason, fault.as_dict() if fault else None
-    )
-
-
-def _no_vendor_takes(
-    policy: str, check: Check, errors: list[InvalidEvidenceError]
-) -> InvalidEvidenceError:
-    """One error naming the field and every vendor's limit that refused it."""
-    limits = "; ".join(f"{e.vendor or 'every vendor'}: {e.field}: {e.rule}" for e in errors)
-    return InvalidEvidenceError(
-        errors[0].field,
-        f"no vendor of policy {policy!r} can take it for {check.value} ({limits})",
-    )
-
-
-def _ends_decision(mode: Mode, combine: str) -> bool:
-    return mode is Mode.FAILOVER or combine == "any_negative_rejects"
-
-
-def _first_non_pass(verdicts: Iterable[VendorVerdict]) -> str | None:
-    return next((v.reason for v in verdicts if v.verdict is not Verdict.PASS), None)
-
-
-def _first_issue(verdicts: Iterable[VendorVerdict]) -> str | None:
-    return next((v.capture_issue.value for v in verdicts if v.capture_issue), None)
+    def _machine(self) -> DecisionMachine:
+        assert self.machine is not None, "plan() first"
+        return self.machine

@@ -18,9 +18,9 @@ import attrs
 
 from kycmux._config._config import Config, VendorConfig, is_loopback_host
 from kycmux._contract._host import PluginHost
-from kycmux._decision._explain import explain
+from kycmux._decision._machine import ineligible
 from kycmux._decision._policy import Policy, VendorSettings
-from kycmux._decision._verdict import CheckVerdict, Outcome, Verdict, combine, outcome_of
+from kycmux._decision._verdict import Outcome
 from kycmux._engine._driver import DecisionRun, Resilience
 from kycmux._experiments._experiment import (
     Assignment,
@@ -31,10 +31,11 @@ from kycmux._experiments._experiment import (
 )
 from kycmux._experiments._lab import Lab
 from kycmux._experiments._shadow import PendingShadow, cancel_all, settle
-from kycmux._model._evidence import Check, Consent, Evidence, EvidenceKind
+from kycmux._model._evidence import Check, Consent, Evidence
 from kycmux._model._privacy import keyed_hash
 from kycmux._model._secret import reveal
-from kycmux._records._record import AttemptRecord, CheckRecord, DecisionRecord, ShadowRecord
+from kycmux._records._builder import decision_record, locked_record
+from kycmux._records._record import AttemptRecord, DecisionRecord, ShadowRecord
 from kycmux._records._sink import JsonLinesSink
 from kycmux._resilience import (
     CircuitBreaker,
@@ -42,7 +43,6 @@ from kycmux._resilience import (
     InMemoryStateStore,
     Lock,
     LockoutSettings,
-    LockReason,
     RateLimiter,
     RetryBudget,
     StateStore,
@@ -323,8 +323,7 @@ class Engine:
                 started.append(PendingShadow.skipped(experiment, plan))
                 continue
             run = self._run(plan, evidence, request_id, role="shadow")
-            conclude = functools.partial(_shadow_record, experiment, plan)
-            started.append(PendingShadow.start(experiment, run, self._clock, conclude))
+            started.append(PendingShadow.start(experiment, run, self._clock))
         return started
 
     def _shadow_plan(
@@ -426,14 +425,13 @@ class Engine:
 
     def _servable(self, policy: Policy, evidence: Evidence) -> list[Check]:
         """The policy's checks that some configured vendor can serve from ``evidence``."""
-        servable = []
-        for check, rule in policy.checks.items():
-            for vendor in rule.vendors:
-                offer = self._host.vendor(vendor).offer(check)
-                if vendor in self._config.vendors and offer and not offer.missing(evidence, vendor):
-                    servable.append(check)
-                    break
-        return servable
+        specs = self._host.vendors
+        cannot = ineligible(policy, specs, self._config.vendors, evidence)
+        return [
+            check
+            for check, rule in policy.checks.items()
+            if any((vendor, check) not in cannot for vendor in rule.vendors)
+        ]
 
     def verify_sync(self, evidence: Evidence, **kwargs: Any) -> Decision:
         """``verify`` for sync callers: runs on a private event loop thread."""
@@ -455,27 +453,19 @@ class Engine:
     def _decide(
         self, policy: Policy, evidence: Evidence, run: DecisionRun, started: float, duration: float
     ) -> Decision:
-        results, outcome, reasons = _conclude(policy, run)
-        hint = _hint(results) if outcome is Outcome.RETRY_CAPTURE else None
-        record = DecisionRecord(
+        conclusion = run.conclude()
+        record = decision_record(
             request_id=run.request_id,
             started_at=started,
-            duration_ms=round(duration * 1000, 3),
-            policy=policy.name,
-            policy_hash=policy.digest(),
+            duration=duration,
+            policy=policy,
             subject=self._subject(evidence),
-            evidence=_evidence_summary(evidence),
-            outcome=outcome.value,
-            reasons=reasons,
-            explanation=explain(
-                outcome, results, run.verdicts, run.attempts, run.skipped, policy.deadline
-            ),
-            hint=hint,
-            checks=tuple(_check_record(v) for v in results.values()),
-            attempts=tuple(run.attempts),
-            skipped=tuple(run.skipped),
+            evidence=evidence,
+            conclusion=conclusion,
+            attempts=run.attempts,
+            skipped=run.skipped,
         )
-        return Decision(outcome, reasons, hint, record)
+        return Decision(conclusion.outcome, conclusion.reasons, conclusion.hint, record)
 
     def _locked(
         self,
@@ -486,30 +476,16 @@ class Engine:
         lock: Lock,
         lockout: SubjectLockout,
     ) -> Decision:
-        reasons = ("subject_locked",)
-        settings = lockout.settings
-        why = (
-            f"{settings.limit} consecutive definitive failures"
-            if lock.reason is LockReason.DEFINITIVE_FAILURES
-            else f"{settings.capture_limit} unusable captures, each within "
-            f"{settings.cooldown:g} s of the last"
-        )
-        record = DecisionRecord(
+        record = locked_record(
             request_id=request_id,
             started_at=started,
-            duration_ms=0.0,
-            policy=policy.name,
-            policy_hash=policy.digest(),
+            policy=policy,
             subject=self._subject(evidence),
-            evidence=_evidence_summary(evidence),
-            outcome=Outcome.REJECT.value,
-            reasons=reasons,
-            explanation=(
-                f"Refused locally: {why} for this subject; no vendor was asked. "
-                f"Cool-down ends in {lock.remaining:.0f} s."
-            ),
+            evidence=evidence,
+            lock=lock,
+            settings=lockout.settings,
         )
-        return Decision(Outcome.REJECT, reasons, None, record)
+        return Decision(Outcome.REJECT, record.reasons, None, record)
 
     def _subject(self, evidence: Evidence) -> str | None:
         subject = evidence.subject_id or evidence.id_number
@@ -605,36 +581,6 @@ def _require_loopback(config: Config) -> None:
             )
 
 
-def _conclude(
-    policy: Policy, run: DecisionRun
-) -> tuple[dict[Check, CheckVerdict], Outcome, tuple[str, ...]]:
-    """Each check's combined verdict, and the outcome they add up to."""
-    results = {
-        check: combine(check, rule, run.verdicts.get(check, []))
-        for check, rule in policy.checks.items()
-    }
-    results = {c: _timed_out(v) if c in run.unfinished else v for c, v in results.items()}
-    outcome, reasons = outcome_of(results)
-    return results, outcome, reasons
-
-
-def _shadow_record(
-    experiment: ShadowExperiment, policy: Policy, run: DecisionRun, duration: float
-) -> ShadowRecord:
-    results, outcome, reasons = _conclude(policy, run)
-    return ShadowRecord(
-        experiment.name,
-        experiment.vendor,
-        "answered",
-        outcome=outcome.value,
-        reasons=reasons,
-        duration_ms=round(duration * 1000, 3),
-        checks=tuple(_check_record(v) for v in results.values()),
-        attempts=tuple(run.attempts),
-        skipped=tuple(run.skipped),
-    )
-
-
 def _with_experiments(
     decision: Decision, assignment: Assignment | None, shadowed: tuple[ShadowRecord, ...]
 ) -> Decision:
@@ -646,46 +592,3 @@ def _with_experiments(
         shadow=shadowed,
     )
     return attrs.evolve(decision, record=record)
-
-
-def _timed_out(result: CheckVerdict) -> CheckVerdict:
-    if result.verdict in (Verdict.PASS, Verdict.FAIL):
-        return result
-    if result.verdict is Verdict.ERROR or not result.deciding:
-        return attrs.evolve(result, verdict=Verdict.ERROR, reason="deadline_exceeded")
-    return result
-
-
-def _hint(results: Mapping[Check, CheckVerdict]) -> str | None:
-    for result in results.values():
-        for verdict in result.deciding:
-            if result.verdict is Verdict.RETRY_CAPTURE and verdict.capture_issue is not None:
-                return verdict.capture_issue.hint
-    return None
-
-
-def _evidence_summary(evidence: Evidence) -> dict[str, str]:
-    summary = {}
-    for kind in EvidenceKind:
-        form = evidence.media_form(kind)
-        if form is not None:
-            summary[kind.value] = "present" if kind.is_text else form.value
-    return summary
-
-
-def _check_record(result: CheckVerdict) -> CheckRecord:
-    return CheckRecord(
-        check=result.check.value,
-        verdict=result.verdict.value,
-        vendors=tuple(v.vendor for v in result.deciding),
-        reason=result.reason,
-        scores={
-            v.vendor: {
-                **v.score.as_dict(),
-                "threshold": v.threshold.as_dict() if v.threshold else None,
-            }
-            for v in result.deciding
-            if v.score is not None
-        },
-        error_classes={v.vendor: v.error_class.value for v in result.deciding if v.error_class},
-    )

@@ -18,6 +18,7 @@ import attrs
 
 from kycmux._engine._driver import DecisionRun
 from kycmux._experiments._experiment import LateShadow, ShadowExperiment
+from kycmux._records._builder import shadow_record
 from kycmux._records._record import ShadowRecord
 from kycmux._resilience import Clock, clock_timeout
 from kycmux.exceptions import InvalidEvidenceError
@@ -26,7 +27,6 @@ __all__ = ["PendingShadow", "cancel_all", "settle"]
 
 log = logging.getLogger("kycmux.engine")
 
-Conclude = Callable[[DecisionRun, float], ShadowRecord]
 
 
 @attrs.define(eq=False)
@@ -52,54 +52,46 @@ class PendingShadow:
         return cls(experiment, ShadowRecord(experiment.name, experiment.vendor, status))
 
     @classmethod
-    def start(
-        cls, experiment: ShadowExperiment, run: DecisionRun, clock: Clock, conclude: Conclude
-    ) -> PendingShadow:
+    def start(cls, experiment: ShadowExperiment, run: DecisionRun, clock: Clock) -> PendingShadow:
         pending = cls(experiment, run=run, started=clock.monotonic())
         pending.task = asyncio.get_running_loop().create_task(
-            _drive(pending, clock, conclude), name=f"kycmux-shadow-{experiment.name}"
+            _drive(pending, clock), name=f"kycmux-shadow-{experiment.name}"
         )
         return pending
 
-    def cancelled_record(self, clock: Clock) -> ShadowRecord:
+    def ended(self, status: str, clock: Clock, **fields: Any) -> ShadowRecord:
+        """The record of a run that ended as ``status``, with what it did so far."""
         run = self.run
-        return ShadowRecord(
+        return shadow_record(
             self.experiment.name,
             self.experiment.vendor,
-            "cancelled",
-            outcome="error",
-            reasons=("shadow_cancelled_at_bound",),
-            duration_ms=round((clock.monotonic() - self.started) * 1000, 3),
-            attempts=tuple(run.attempts) if run else (),
-            skipped=tuple(run.skipped) if run else (),
+            status,
+            duration=clock.monotonic() - self.started,
+            attempts=run.attempts if run else (),
+            skipped=run.skipped if run else (),
+            **fields,
+        )
+
+    def cancelled_record(self, clock: Clock) -> ShadowRecord:
+        return self.ended(
+            "cancelled", clock, outcome="error", reasons=("shadow_cancelled_at_bound",)
         )
 
 
-async def _drive(pending: PendingShadow, clock: Clock, conclude: Conclude) -> ShadowRecord:
+async def _drive(pending: PendingShadow, clock: Clock) -> ShadowRecord:
     """Run the candidate; whatever goes wrong becomes a ``failed`` record, never an exception."""
-    assert pending.run is not None
+    run = pending.run
+    assert run is not None
     try:
-        await pending.run.run()
-        return conclude(pending.run, clock.monotonic() - pending.started)
+        await run.run()
+        return pending.ended("answered", clock, conclusion=run.conclude())
     except InvalidEvidenceError as exc:  # the candidate's limits refuse it: nothing was sent
-        return ShadowRecord(
-            pending.experiment.name,
-            pending.experiment.vendor,
-            "evidence_refused",
-            reasons=(f"evidence_refused:{exc.field}",),
-            skipped=tuple(pending.run.skipped),
-        )
+        return pending.ended("evidence_refused", clock, reasons=(f"evidence_refused:{exc.field}",))
     except Exception as exc:
-        log.exception("shadow %s (%s) failed; ignored", pending.experiment.name, exc.__class__)
-        return ShadowRecord(
-            pending.experiment.name,
-            pending.experiment.vendor,
-            "failed",
-            outcome="error",
-            reasons=(f"shadow_failed:{exc.__class__.__name__}",),
-            duration_ms=round((clock.monotonic() - pending.started) * 1000, 3),
-            attempts=tuple(pending.run.attempts),
-        )
+        # The type only: the message may quote what the candidate was sent.
+        name = type(exc).__name__
+        log.warning("shadow %s failed (%s); ignored", pending.experiment.name, name)
+        return pending.ended("failed", clock, outcome="error", reasons=(f"shadow_failed:{name}",))
 
 
 async def settle(

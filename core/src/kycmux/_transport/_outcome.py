@@ -8,9 +8,8 @@ from collections.abc import Mapping
 
 import attrs
 
-from kycmux._contract._score import Score
 from kycmux._contract._taxonomy import Classification, ErrorClass
-from kycmux._contract._wire import CheckAnswer, VendorRequest, VendorResult
+from kycmux._contract._wire import CheckReading, VendorRequest, VendorResult
 from kycmux._model._evidence import Check
 from kycmux._transport._http import SendResult
 from kycmux.exceptions import InvalidEvidenceError, PluginError
@@ -92,23 +91,6 @@ class Prepared:
 
     request: VendorRequest
     signed: VendorRequest
-
-
-@attrs.frozen
-class CheckReading:
-    """What one vendor said about one check, before any policy threshold.
-
-    Attributes:
-        check: The check.
-        answer: The vendor's answer, when the call returned one for this check.
-        failure: Why the check has no usable answer (call failed, or the check did not complete).
-        score: The normalized score, when the answer carries one.
-    """
-
-    check: Check
-    answer: CheckAnswer | None
-    failure: Classification | None
-    score: Score | None = None
 
 
 @attrs.frozen

@@ -1,0 +1,214 @@
+"""The one place records are built: attempts, skips, checks, decisions, locks and shadows.
+
+Everything a record holds is masked already: subjects as keyed hashes, evidence as kinds and
+forms, vendor messages scrubbed of what we sent (``kycmux._transport``), plugin faults by type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from kycmux._decision._machine import Conclusion, Group, Skip
+from kycmux._decision._policy import Policy
+from kycmux._decision._verdict import CheckVerdict, Outcome, VendorVerdict, Verdict
+from kycmux._model._evidence import Check, Evidence, EvidenceKind
+from kycmux._records._record import (
+    AttemptRecord,
+    CheckRecord,
+    DecisionRecord,
+    ShadowRecord,
+    SkipRecord,
+)
+from kycmux._resilience import Lock, LockoutSettings, LockReason
+from kycmux._transport._outcome import CallOutcome
+
+__all__ = [
+    "attempt_record",
+    "cancelled_attempt",
+    "decision_record",
+    "locked_record",
+    "shadow_record",
+    "skip_records",
+]
+
+
+def attempt_record(
+    group: Group, outcome: CallOutcome, verdicts: Mapping[Check, VendorVerdict]
+) -> AttemptRecord:
+    """One attempt that reached the vendor (or tried to)."""
+    result, failure = outcome.result, outcome.failure
+    return AttemptRecord(
+        vendor=group.vendor,
+        operation=group.operation,
+        checks=_checks(group),
+        attempt=outcome.attempt,
+        role=group.role if outcome.attempt == 1 else "retry",
+        started_at=outcome.started_at,
+        latency_ms=round(outcome.latency * 1000, 3),
+        http_status=outcome.http_status,
+        error_class=failure.error_class.value if failure else None,
+        reason=failure.reason if failure else _first_non_pass(verdicts.values()),
+        vendor_code=result.code if result else None,
+        vendor_message=result.message if result else None,
+        vendor_request_id=result.request_id if result else None,
+        possibly_billed=outcome.possibly_billed,
+        verdicts={c.value: v.verdict.value for c, v in verdicts.items()},
+        scores={c.value: v.score.as_dict() for c, v in verdicts.items() if v.score},
+        capture_issue=_first_issue(verdicts.values()),
+        plugin=outcome.fault.as_dict() if outcome.fault else None,
+    )
+
+
+def cancelled_attempt(group: Group, attempt: int, started: float, now: float) -> AttemptRecord:
+    """An attempt cancelled mid-flight (a hedge lost, the decision ended or timed out)."""
+    return AttemptRecord(
+        vendor=group.vendor,
+        operation=group.operation,
+        checks=_checks(group),
+        attempt=attempt,
+        role=group.role,
+        started_at=started,
+        latency_ms=round((now - started) * 1000, 3),
+        reason="cancelled",
+        # Cancelled mid-flight: the request may have reached the vendor.
+        possibly_billed=True,
+    )
+
+
+def skip_records(skipped: Iterable[Skip]) -> tuple[SkipRecord, ...]:
+    return tuple(SkipRecord(s.vendor, s.check.value, s.reason, s.fault) for s in skipped)
+
+
+def decision_record(
+    *,
+    request_id: str,
+    started_at: float,
+    duration: float,
+    policy: Policy,
+    subject: str | None,
+    evidence: Evidence,
+    conclusion: Conclusion,
+    attempts: Sequence[AttemptRecord],
+    skipped: Iterable[Skip],
+) -> DecisionRecord:
+    """The record of a decision that ran."""
+    return DecisionRecord(
+        request_id=request_id,
+        started_at=started_at,
+        duration_ms=round(duration * 1000, 3),
+        policy=policy.name,
+        policy_hash=policy.digest(),
+        subject=subject,
+        evidence=evidence_summary(evidence),
+        outcome=conclusion.outcome.value,
+        reasons=conclusion.reasons,
+        explanation=conclusion.explanation,
+        hint=conclusion.hint,
+        checks=tuple(_check_record(v) for v in conclusion.checks.values()),
+        attempts=tuple(attempts),
+        skipped=skip_records(skipped),
+    )
+
+
+def locked_record(
+    *,
+    request_id: str,
+    started_at: float,
+    policy: Policy,
+    subject: str | None,
+    evidence: Evidence,
+    lock: Lock,
+    settings: LockoutSettings,
+) -> DecisionRecord:
+    """The record of a decision refused locally: the subject is locked out."""
+    why = (
+        f"{settings.limit} consecutive definitive failures"
+        if lock.reason is LockReason.DEFINITIVE_FAILURES
+        else f"{settings.capture_limit} unusable captures, each within "
+        f"{settings.cooldown:g} s of the last"
+    )
+    return DecisionRecord(
+        request_id=request_id,
+        started_at=started_at,
+        duration_ms=0.0,
+        policy=policy.name,
+        policy_hash=policy.digest(),
+        subject=subject,
+        evidence=evidence_summary(evidence),
+        outcome=Outcome.REJECT.value,
+        reasons=("subject_locked",),
+        explanation=(
+            f"Refused locally: {why} for this subject; no vendor was asked. "
+            f"Cool-down ends in {lock.remaining:.0f} s."
+        ),
+    )
+
+
+def shadow_record(
+    experiment: str,
+    vendor: str,
+    status: str,
+    *,
+    conclusion: Conclusion | None = None,
+    reasons: tuple[str, ...] = (),
+    outcome: str | None = None,
+    duration: float | None = None,
+    attempts: Sequence[AttemptRecord] = (),
+    skipped: Iterable[Skip] = (),
+) -> ShadowRecord:
+    """A shadow candidate's part in a decision, concluded or not."""
+    if conclusion is not None:
+        outcome, reasons = conclusion.outcome.value, conclusion.reasons
+    return ShadowRecord(
+        experiment,
+        vendor,
+        status,
+        outcome=outcome,
+        reasons=reasons,
+        duration_ms=None if duration is None else round(duration * 1000, 3),
+        checks=()
+        if conclusion is None
+        else tuple(_check_record(v) for v in conclusion.checks.values()),
+        attempts=tuple(attempts),
+        skipped=skip_records(skipped),
+    )
+
+
+def evidence_summary(evidence: Evidence) -> dict[str, str]:
+    """Which evidence was given and in which form; never its content."""
+    summary = {}
+    for kind in EvidenceKind:
+        form = evidence.media_form(kind)
+        if form is not None:
+            summary[kind.value] = "present" if kind.is_text else form.value
+    return summary
+
+
+def _check_record(result: CheckVerdict) -> CheckRecord:
+    return CheckRecord(
+        check=result.check.value,
+        verdict=result.verdict.value,
+        vendors=tuple(v.vendor for v in result.deciding),
+        reason=result.reason,
+        scores={
+            v.vendor: {
+                **v.score.as_dict(),
+                "threshold": v.threshold.as_dict() if v.threshold else None,
+            }
+            for v in result.deciding
+            if v.score is not None
+        },
+        error_classes={v.vendor: v.error_class.value for v in result.deciding if v.error_class},
+    )
+
+
+def _checks(group: Group) -> tuple[str, ...]:
+    return tuple(sorted(c.value for c in group.checks))
+
+
+def _first_non_pass(verdicts: Iterable[VendorVerdict]) -> str | None:
+    return next((v.reason for v in verdicts if v.verdict is not Verdict.PASS), None)
+
+
+def _first_issue(verdicts: Iterable[VendorVerdict]) -> str | None:
+    return next((v.capture_issue.value for v in verdicts if v.capture_issue), None)
