@@ -169,11 +169,11 @@ def test_base_url_loses_its_trailing_slash() -> None:
 def test_record_key_comes_from_the_environment_as_a_secret(specs: dict) -> None:  # type: ignore[type-arg]
     data = {"engine": {"record_key": "${KYCMUX_RECORD_KEY}", "policy": "p"}}
     config = Config.from_mapping(data, specs, {"KYCMUX_RECORD_KEY": "key-91c2"})
-    key = config.engine["record_key"]
+    key = config.engine.record_key
     assert isinstance(key, Secret)
     assert key.reveal() == "key-91c2"
     assert "key-91c2" not in repr(config.engine)
-    assert config.engine["policy"] == "p"
+    assert config.engine.policy == "p"
 
 
 @pytest.mark.parametrize(

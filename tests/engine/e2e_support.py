@@ -65,17 +65,31 @@ def policies(**vendor_settings: Mapping[str, Any]) -> dict[str, Any]:
     return tables
 
 
+_PER_VENDOR = ("breaker", "rate_limit")
+
+
 def make_engine(
     box: Sandbox,
     host: PluginHost,
     tables: Mapping[str, Any] | None = None,
     **engine: Any,
 ) -> Engine:
-    """A fresh engine reaching the session's simulators (``engine``: the ``[engine]`` table)."""
-    extra: dict[str, Any] = {"policies": dict(tables if tables is not None else policies())}
+    """A fresh engine reaching the session's simulators (``engine``: the ``[engine]`` table).
+
+    A vendor's ``breaker`` / ``rate_limit`` given to ``policies()`` go where they belong, to
+    ``[vendors.<name>.resilience]``; the rest of its settings stay in the policies.
+    """
+    chosen = dict(tables if tables is not None else policies())
+    resilience: dict[str, dict[str, Any]] = {}
+    for table in chosen.values():
+        for vendor, settings in table.get("vendors", {}).items():
+            for key in _PER_VENDOR:
+                if key in settings:
+                    resilience.setdefault(vendor, {})[key] = settings.pop(key)
+    extra: dict[str, Any] = {"policies": chosen}
     if engine:
         extra["engine"] = engine
-    return Engine.from_config(box.config(host, **extra), host=host)
+    return Engine.from_config(box.config(host, resilience=resilience, **extra), host=host)
 
 
 def video_capture(demo: DemoSet, video: str = "live_video", **extra: Any) -> Evidence:

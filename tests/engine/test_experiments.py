@@ -8,14 +8,17 @@ from typing import Any
 
 import pytest
 
-from kycmux import Check, CheckPolicy, Evidence, Outcome
-from kycmux._experiments._experiment import (
+from kycmux import (
     Arm,
+    Check,
+    CheckPolicy,
+    Evidence,
+    Outcome,
     ShadowExperiment,
     SplitExperiment,
     experiment_from_table,
-    experiment_key,
 )
+from kycmux._experiments._experiment import experiment_key
 from kycmux.exceptions import PolicyError
 from kycmux.results import Role, SqliteResultStore
 from support.engine_rig import answer, make_rig, policy
@@ -195,7 +198,7 @@ async def test_arm_results_land_in_the_store(selfie: Path, tmp_path: Path) -> No
         ({"policy": "p", "arms": {"a": {"speed": 1}, "b": {}}}, "experiments.x.arms.a.speed", ""),
         ({"policy": "p", "shadow": "beta", "sample": 1.5}, "experiments.x.sample", "(0, 1]"),
         ({"policy": "p", "shadow": "beta", "max_delay": -1}, "experiments.x.max_delay", ">= 0"),
-        ({"policy": "p", "shadow": "beta", "on_late": "later"}, "experiments.x", "later"),
+        ({"policy": "p", "shadow": "beta", "on_late": "later"}, "experiments.x.on_late", "later"),
     ],
 )
 def test_bad_experiment_tables_name_the_key(table: dict[str, Any], key: str, rule: str) -> None:

@@ -14,7 +14,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from kycmux._config._config import Config, VendorConfig, check_base_url, is_loopback_host
+    from kycmux._config._config import (
+        Config,
+        EngineSettings,
+        VendorConfig,
+        VendorResilience,
+        check_base_url,
+        is_loopback_host,
+    )
+    from kycmux._config._tables import experiment_from_table
     from kycmux._contract._host import ENTRY_POINT_GROUP, PluginFailure, PluginHost, VendorHooks
     from kycmux._contract._markers import hookimpl
     from kycmux._contract._score import LogLinearCalibration, RawScore, Score, ScoreKind, ScoreSpec
@@ -81,6 +89,10 @@ if TYPE_CHECKING:
 _EXPORTS: dict[str, str] = {
     "VendorClient": "kycmux._transport._call",
     "Config": "kycmux._config._config",
+    "EngineSettings": "kycmux._config._config",
+    "VendorResilience": "kycmux._config._config",
+    "experiment_from_table": "kycmux._config._tables",
+    "RetryBudgetSettings": "kycmux._resilience",
     "VendorConfig": "kycmux._config._config",
     "check_base_url": "kycmux._config._config",
     "is_loopback_host": "kycmux._config._config",
@@ -197,6 +209,7 @@ __all__ = [
     "Decision",
     "DecisionRecord",
     "Engine",
+    "EngineSettings",
     "ErrorClass",
     "Evidence",
     "EvidenceKind",
@@ -219,6 +232,7 @@ __all__ = [
     "Policy",
     "RateLimitSettings",
     "RawScore",
+    "RetryBudgetSettings",
     "RetryPolicy",
     "Score",
     "ScoreKind",
@@ -237,6 +251,7 @@ __all__ = [
     "VendorHooks",
     "VendorMediaId",
     "VendorRequest",
+    "VendorResilience",
     "VendorResponse",
     "VendorResult",
     "VendorSettings",
@@ -245,6 +260,7 @@ __all__ = [
     "as_media",
     "check_base_url",
     "check_digit",
+    "experiment_from_table",
     "hookimpl",
     "id_number_problem",
     "is_loopback_host",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,17 +16,43 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from kycmux._config._schema import Reference, resolve, structure
+from kycmux._config._tables import experiment_from_table, policy_from_table
 from kycmux._contract._vendor import ConfigField, VendorSpec
+from kycmux._decision._policy import Policy
+from kycmux._experiments._experiment import ShadowExperiment, SplitExperiment
 from kycmux._model._secret import Secret, reveal
-from kycmux._transport._http import DEFAULT_MAX_RESPONSE_BYTES
-from kycmux.exceptions import ConfigError, MissingSecretError, UnsafeURLError
+from kycmux._resilience import BreakerSettings, RateLimitSettings, RetryBudgetSettings
+from kycmux._transport._http import DEFAULT_MAX_RESPONSE_BYTES, AsyncBackend
+from kycmux.exceptions import ConfigError, UnsafeURLError
 
-__all__ = ["Config", "VendorConfig", "check_base_url", "is_loopback_host"]
+__all__ = [
+    "Config",
+    "EngineSettings",
+    "VendorConfig",
+    "VendorResilience",
+    "check_base_url",
+    "is_loopback_host",
+]
 
-_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
-_TOP_LEVEL = frozenset({"vendors", "policies", "engine", "experiments"})
+
+@attrs.frozen
+class VendorResilience:
+    """What protects one vendor, shared by every policy and decision of an engine.
+
+    Attributes:
+        breaker: Its circuit breaker.
+        rate_limit: Its client-side rate limit and in-flight bound.
+        retry_budget: How much retrying may add to its load.
+    """
+
+    breaker: BreakerSettings = attrs.field(factory=BreakerSettings)
+    rate_limit: RateLimitSettings = attrs.field(factory=RateLimitSettings)
+    retry_budget: RetryBudgetSettings = attrs.field(factory=RetryBudgetSettings)
+
+
 # Keys of every ``[vendors.<name>]`` table that core reads, besides the vendor's own fields.
-_CORE_KEYS = frozenset({"base_url", "max_response_bytes"})
+_CORE_KEYS = frozenset({"base_url", "max_response_bytes", "resilience"})
 
 
 def is_loopback_host(host: str) -> bool:
@@ -66,12 +91,15 @@ class VendorConfig:
             ``max_response_bytes``).
         max_response_bytes: The most of a response body that is read; a longer answer is cut
             off and counts as malformed (default: what the vendor spec declares, 1 MiB).
+        resilience: The vendor's breaker, rate limit and retry budget: one of each per
+            engine, whatever the policy (``[vendors.<name>.resilience]``).
     """
 
     vendor: str
     base_url: str = attrs.field(converter=_strip_slash)
     values: Mapping[str, Any] = attrs.field(factory=dict)
     max_response_bytes: int = attrs.field(default=DEFAULT_MAX_RESPONSE_BYTES, kw_only=True)
+    resilience: VendorResilience = attrs.field(factory=lambda: VendorResilience(), kw_only=True)
     # Keys given as ``${VAR}``, by variable: the repr shows the reference, never the value
     # (someone may point any key at a variable that holds a secret).
     references: Mapping[str, str] = attrs.field(factory=dict, kw_only=True, eq=False)
@@ -120,9 +148,13 @@ class VendorConfig:
     def from_table(
         cls, spec: VendorSpec, table: Mapping[str, Any], env: Mapping[str, str] | None = None
     ) -> VendorConfig:
-        """Validate a ``[vendors.<name>]`` table against the vendor's declared fields."""
-        env = os.environ if env is None else env
+        """Validate a ``[vendors.<name>]`` table against the vendor's declared fields.
+
+        ``env`` resolves ``${VAR}`` references (default: the process environment); a table
+        from ``Config.from_mapping`` has them resolved already.
+        """
         prefix = f"vendors.{spec.name}"
+        table = resolve(table, os.environ if env is None else env, prefix)
         fields = spec.config_field_map
         for key in table:
             if key not in _CORE_KEYS and key not in fields:
@@ -131,91 +163,82 @@ class VendorConfig:
                     f"{prefix}.{key}", f"unknown key for this vendor (valid: {valid})"
                 )
         values = {
-            name: _field_value(f"{prefix}.{name}", field, table, env)
-            for name, field in fields.items()
+            name: _field_value(f"{prefix}.{name}", field, table) for name, field in fields.items()
         }
-        base_url = table.get("base_url", spec.default_base_url)
-        if not isinstance(base_url, str):
-            raise ConfigError(f"{prefix}.base_url", "must be a string")
         return cls(
             spec.name,
-            base_url,
+            structure(table.get("base_url", spec.default_base_url), str, f"{prefix}.base_url"),
             {k: v for k, v in values.items() if v is not None},
-            max_response_bytes=table.get("max_response_bytes", spec.max_response_bytes),
-            references={
-                k: ref.group(1)
-                for k, v in table.items()
-                if isinstance(v, str) and (ref := _REF.match(v)) is not None
-            },
+            max_response_bytes=structure(
+                table.get("max_response_bytes", spec.max_response_bytes),
+                int,
+                f"{prefix}.max_response_bytes",
+            ),
+            resilience=structure(
+                table.get("resilience", {}), VendorResilience, f"{prefix}.resilience"
+            ),
+            references={k: v.variable for k, v in table.items() if isinstance(v, Reference)},
         )
 
 
-def _field_value(
-    key: str, field: ConfigField, table: Mapping[str, Any], env: Mapping[str, str]
-) -> Any:
+def _field_value(key: str, field: ConfigField, table: Mapping[str, Any]) -> Any:
     if field.name not in table:
         if field.required:
             raise ConfigError(key, "is required")
         return field.default
-    raw = table[field.name]
-    ref = _REF.match(raw) if isinstance(raw, str) else None
-    if field.secret and ref is None:
-        raise ConfigError(key, "is secret: write it as a ${ENV_VAR} reference, not a literal")
-    if ref is not None:
-        text = _resolve(key, ref.group(1), env, secret=field.secret)
-        raw = _coerce(key, field.type, text)
-    elif not isinstance(raw, field.type) or (field.type is not bool and isinstance(raw, bool)):
-        if field.type is float and isinstance(raw, int) and not isinstance(raw, bool):
-            raw = float(raw)
-        else:
-            raise ConfigError(key, f"must be of type {field.type.__name__}")
-    return Secret(str(raw)) if field.secret else raw
+    value = table[field.name]
+    if field.secret:
+        return structure(value, Secret, key)
+    return structure(value, field.type, key)
 
 
-def _resolve(key: str, variable: str, env: Mapping[str, str], *, secret: bool) -> str:
-    """The value of ``${variable}``; a secret must not be empty (an unset key is no key)."""
-    if variable not in env:
-        raise MissingSecretError(key, variable)
-    value = env[variable]
-    if secret and not value:
-        raise ConfigError(key, f"environment variable {variable} is empty")
-    return value
+@attrs.frozen
+class EngineSettings:
+    """The ``[engine]`` table.
+
+    Attributes:
+        policy: The default policy's name (default: the first policy).
+        record_key: The key of the keyed hashes in records and of experiment assignment;
+            secret, so only a ``${VAR}`` reference is accepted. Without it, hashes join
+            records within one process only.
+        records: The JSON-lines file decision records are appended to.
+        results: The SQLite file experiment results go to.
+        async_backend: ``aiohttp`` (default, the fast transport) or ``httpx``.
+    """
+
+    policy: str | None = None
+    record_key: Secret | None = attrs.field(default=None, repr=False)
+    records: str | None = None
+    results: str | None = None
+    async_backend: AsyncBackend = "aiohttp"
 
 
-def _coerce(key: str, kind: type, text: str) -> Any:
-    if kind is str:
-        return text
-    if kind is bool:
-        if text.lower() in ("true", "1", "yes"):
-            return True
-        if text.lower() in ("false", "0", "no"):
-            return False
-        raise ConfigError(key, "must be true or false")
-    try:
-        return kind(text)
-    except ValueError:
-        pass
-    # Raised outside the handler: the ValueError quotes the text, which may be a secret, and
-    # would stay reachable as ``__context__`` even with ``from None``.
-    raise ConfigError(key, f"must be of type {kind.__name__}")
+@attrs.frozen
+class _Document:
+    """The file's top-level tables."""
+
+    vendors: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    policies: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    engine: EngineSettings = attrs.field(factory=EngineSettings)
+    experiments: dict[str, dict[str, Any]] = attrs.field(factory=dict)
 
 
 @attrs.frozen(repr=False)
 class Config:
-    """A whole configuration file, validated against the loaded vendors.
+    """A whole configuration file, typed and validated against the loaded vendors.
 
     Attributes:
         vendors: Resolved per-vendor configuration, by vendor name.
-        policies: The raw ``[policies.<name>]`` tables (the engine reads them).
-        engine: The raw ``[engine]`` table.
-        experiments: The raw ``[experiments.<name>]`` tables.
+        policies: The ``[policies.<name>]`` tables as ``Policy`` objects.
+        engine: The ``[engine]`` settings.
+        experiments: The ``[experiments.<name>]`` tables as experiment objects.
         source: The file it came from, if any.
     """
 
     vendors: Mapping[str, VendorConfig] = attrs.field(factory=dict)
-    policies: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
-    engine: Mapping[str, Any] = attrs.field(factory=dict)
-    experiments: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+    policies: Mapping[str, Policy] = attrs.field(factory=dict)
+    engine: EngineSettings = attrs.field(factory=EngineSettings)
+    experiments: Mapping[str, SplitExperiment | ShadowExperiment] = attrs.field(factory=dict)
     source: Path | None = None
 
     def __repr__(self) -> str:
@@ -244,50 +267,25 @@ class Config:
         specs: Mapping[str, VendorSpec],
         env: Mapping[str, str] | None = None,
     ) -> Config:
+        """Resolve every ``${VAR}`` once, then structure each table into its typed object."""
+        tables = {f.name for f in attrs.fields(_Document)}
         for key in data:
-            if key not in _TOP_LEVEL:
-                raise ConfigError(key, f"unknown top-level table (expected {sorted(_TOP_LEVEL)})")
+            if key not in tables:
+                valid = ", ".join(sorted(tables))
+                raise ConfigError(key, f"unknown top-level table (valid: {valid})")
+        resolved = resolve(data, os.environ if env is None else env)
+        document = structure(resolved, _Document, "")
         vendors = {}
-        for name, table in _tables(data, "vendors").items():
+        for name, table in document.vendors.items():
             if name not in specs:
-                raise ConfigError(f"vendors.{name}", "no loaded plugin provides this vendor")
-            vendors[name] = VendorConfig.from_table(specs[name], table, env)
+                known = ", ".join(sorted(specs)) or "none"
+                raise ConfigError(
+                    f"vendors.{name}", f"no loaded plugin provides this vendor (loaded: {known})"
+                )
+            vendors[name] = VendorConfig.from_table(specs[name], table, {})
         return cls(
             vendors=vendors,
-            policies=_tables(data, "policies"),
-            engine=_engine_table(_table(data, "engine"), os.environ if env is None else env),
-            experiments=_tables(data, "experiments"),
+            policies={n: policy_from_table(n, t) for n, t in document.policies.items()},
+            engine=document.engine,
+            experiments={n: experiment_from_table(n, t) for n, t in document.experiments.items()},
         )
-
-
-def _engine_table(table: Mapping[str, Any], env: Mapping[str, str]) -> Mapping[str, Any]:
-    """The ``[engine]`` table with its one secret, ``record_key``, resolved as a ``Secret``.
-
-    The key keeps subject hashes and experiment assignments unguessable, so like every secret
-    it must come from the environment, never from the (committed) file.
-    """
-    if "record_key" not in table:
-        return table
-    raw = table["record_key"]
-    ref = _REF.match(raw) if isinstance(raw, str) else None
-    if ref is None:
-        raise ConfigError(
-            "engine.record_key", "is secret: write it as a ${ENV_VAR} reference, not a literal"
-        )
-    value = _resolve("engine.record_key", ref.group(1), env, secret=True)
-    return {**table, "record_key": Secret(value)}
-
-
-def _table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = data.get(key, {})
-    if not isinstance(value, Mapping):
-        raise ConfigError(key, "must be a table")
-    return value
-
-
-def _tables(data: Mapping[str, Any], key: str) -> dict[str, Mapping[str, Any]]:
-    outer = _table(data, key)
-    for name, value in outer.items():
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{key}.{name}", "must be a table")
-    return dict(outer)

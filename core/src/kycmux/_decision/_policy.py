@@ -144,19 +144,21 @@ class CheckPolicy:
 
 @attrs.frozen
 class VendorSettings:
-    """Per-vendor resilience settings.
+    """How a policy asks one vendor.
 
     Attributes:
         retry: Retries for transient errors.
-        rate_limit: Client-side rate limit and in-flight bound.
-        breaker: Circuit breaker settings.
         attempt_timeout: Upper bound of one attempt (the deadline may cut it shorter).
+        rate_limit: Deprecated here (one release): a vendor has one rate limit per engine,
+            so it belongs to ``[vendors.<name>.resilience]`` (``VendorResilience``); a value
+            given here is moved there, with a warning.
+        breaker: Deprecated here likewise: use ``[vendors.<name>.resilience] breaker``.
     """
 
     retry: RetryPolicy = attrs.field(factory=RetryPolicy)
-    rate_limit: RateLimitSettings = attrs.field(factory=RateLimitSettings)
-    breaker: BreakerSettings = attrs.field(factory=BreakerSettings)
-    attempt_timeout: float = 5.0
+    attempt_timeout: float = attrs.field(default=5.0, validator=_positive)
+    rate_limit: RateLimitSettings | None = None
+    breaker: BreakerSettings | None = None
 
 
 @attrs.frozen
@@ -249,8 +251,10 @@ class Policy:
 
     @classmethod
     def from_table(cls, name: str, table: Mapping[str, Any]) -> Policy:
-        """Read a ``[policies.<name>]`` TOML table."""
-        return _from_table(name, table)
+        """Read a ``[policies.<name>]`` TOML table (errors name the dotted key)."""
+        from kycmux._config._tables import policy_from_table  # the schema lives with config
+
+        return policy_from_table(name, table)
 
     @classmethod
     def default(cls, specs: Mapping[str, VendorSpec], configured: Iterable[str]) -> Policy:
@@ -317,70 +321,3 @@ def _check_published(
         f"(FAR {low:g} to {high:g}): choose one within it, or set allow_extrapolation = true "
         "to accept a threshold on numbers the vendor never published",
     )
-
-
-_POLICY_KEYS = {"deadline", "hedge_after", "vendors", "lockout"}
-_CHECK_KEYS = {"vendors", "mode", "combine", "max_far", "raw_thresholds", "allow_extrapolation"}
-_VENDOR_KEYS = {"retry", "rate_limit", "breaker", "attempt_timeout"}
-
-
-def _from_table(name: str, table: Mapping[str, Any]) -> Policy:
-    prefix = f"policies.{name}"
-    checks: dict[Check, CheckPolicy] = {}
-    top: dict[str, Any] = {}
-    for key, value in table.items():
-        if key in {c.value for c in Check}:
-            checks[Check(key)] = _build(f"{prefix}.{key}", CheckPolicy, value, _CHECK_KEYS)
-        elif key in _POLICY_KEYS:
-            top[key] = value
-        else:
-            raise PolicyError(
-                f"{prefix}.{key}", "unknown key (checks: liveness, face_match, id_registry_match)"
-            )
-    if not checks:
-        raise PolicyError(prefix, "needs at least one check table")
-    if top.get("lockout") is False:
-        top["lockout"] = None
-    elif "lockout" in top:
-        top["lockout"] = _build(f"{prefix}.lockout", LockoutSettings, top["lockout"], None)
-    vendors = {
-        vendor: _vendor_settings(f"{prefix}.vendors.{vendor}", value)
-        for vendor, value in _mapping(f"{prefix}.vendors", top.pop("vendors", {})).items()
-    }
-    policy: Policy = _build(
-        prefix, Policy, {"name": name, "checks": checks, "vendors": vendors, **top}, None
-    )
-    return policy
-
-
-def _vendor_settings(prefix: str, value: Any) -> VendorSettings:
-    table = dict(_mapping(prefix, value))
-    for key, kind in (
-        ("retry", RetryPolicy),
-        ("rate_limit", RateLimitSettings),
-        ("breaker", BreakerSettings),
-    ):
-        if key in table:
-            table[key] = _build(f"{prefix}.{key}", kind, table[key], None)
-    settings: VendorSettings = _build(prefix, VendorSettings, table, _VENDOR_KEYS)
-    return settings
-
-
-def _mapping(key: str, value: Any) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise PolicyError(key, "must be a table")
-    return value
-
-
-def _build(key: str, kind: Any, value: Any, allowed: set[str] | None) -> Any:
-    table = _mapping(key, value)
-    fields = {f.name for f in attrs.fields(kind) if f.init}
-    for name in table:
-        if name not in (allowed or fields) or name not in fields:
-            raise PolicyError(f"{key}.{name}", "unknown key")
-    try:
-        return kind(**table)
-    except PolicyError as exc:
-        raise PolicyError(f"{key}.{exc.key}", exc.rule) from None
-    except (TypeError, ValueError) as exc:
-        raise PolicyError(key, str(exc)) from None

@@ -30,7 +30,6 @@ __all__ = [
     "LateShadow",
     "ShadowExperiment",
     "SplitExperiment",
-    "experiment_from_table",
     "experiment_key",
 ]
 
@@ -293,65 +292,3 @@ class ShadowExperiment:
             return policy.validate(specs)
         except PolicyError as exc:
             raise PolicyError(f"{key}.{exc.key.rsplit('.', 1)[-1]}", exc.rule) from None
-
-
-_SPLIT_KEYS = {"policy", "arms", "salt", "enabled"}
-_SHADOW_KEYS = {
-    "policy",
-    "shadow",
-    "sample",
-    "timeout",
-    "max_delay",
-    "on_late",
-    "max_far",
-    "raw_thresholds",
-    "salt",
-    "enabled",
-}
-_ARM_KEYS = {"weight", "policy", "vendors"}
-
-
-def experiment_from_table(
-    name: str, table: Mapping[str, Any]
-) -> SplitExperiment | ShadowExperiment:
-    """Read an ``[experiments.<name>]`` table; errors name the dotted key."""
-    prefix = f"experiments.{name}"
-    if not isinstance(table, Mapping):
-        raise PolicyError(prefix, "must be a table")
-    if "policy" not in table:
-        raise PolicyError(f"{prefix}.policy", "is required: the policy the experiment applies to")
-    if ("arms" in table) == ("shadow" in table):
-        raise PolicyError(prefix, "give either arms (split traffic) or shadow (a candidate)")
-    allowed = _SPLIT_KEYS if "arms" in table else _SHADOW_KEYS
-    for key in table:
-        if key not in allowed:
-            raise PolicyError(f"{prefix}.{key}", f"unknown key (expected {sorted(allowed)})")
-    try:
-        if "arms" in table:
-            arms = tuple(_arm(prefix, arm, value) for arm, value in _table(table["arms"]).items())
-            fields = {k: v for k, v in table.items() if k != "arms"}
-            return SplitExperiment(name=name, arms=arms, **fields)
-        fields = {k: v for k, v in table.items() if k != "shadow"}
-        return ShadowExperiment(name=name, vendor=table["shadow"], **fields)
-    except PolicyError as exc:
-        key = exc.key if exc.key.startswith(prefix) else f"{prefix}.{exc.key}"
-        raise PolicyError(key, exc.rule) from None
-    except (TypeError, ValueError) as exc:
-        raise PolicyError(prefix, str(exc)) from None
-
-
-def _arm(prefix: str, name: str, value: Any) -> Arm:
-    table = _table(value)
-    for key in table:
-        if key not in _ARM_KEYS:
-            raise PolicyError(f"{prefix}.arms.{name}.{key}", f"unknown key ({sorted(_ARM_KEYS)})")
-    try:
-        return Arm(name=name, **table)
-    except PolicyError as exc:
-        raise PolicyError(f"{prefix}.arms.{name}.{exc.key}", exc.rule) from None
-
-
-def _table(value: Any) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise PolicyError("arms", "must be a table")
-    return value

@@ -28,7 +28,6 @@ __all__ = ["PendingShadow", "cancel_all", "settle"]
 log = logging.getLogger("kycmux.engine")
 
 
-
 @attrs.define(eq=False)
 class PendingShadow:
     """One shadow experiment's part in a decision: a record decided up front, or a run.

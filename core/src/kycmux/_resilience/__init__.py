@@ -30,7 +30,13 @@ from kycmux._resilience._clock import Clock, SystemClock, held
 from kycmux._resilience._deadline import ClockTimeout, Deadline, clock_timeout
 from kycmux._resilience._lockout import Lock, LockoutSettings, LockReason, SubjectLockout
 from kycmux._resilience._ratelimit import InFlightSlot, RateLimiter, RateLimitSettings
-from kycmux._resilience._retry import Jitter, RandomSource, RetryBudget, RetryPolicy
+from kycmux._resilience._retry import (
+    Jitter,
+    RandomSource,
+    RetryBudget,
+    RetryBudgetSettings,
+    RetryPolicy,
+)
 from kycmux._resilience._state import InMemoryStateStore, StateStore
 
 __all__ = [
@@ -53,6 +59,7 @@ __all__ = [
     "RateLimitSettings",
     "RateLimiter",
     "RetryBudget",
+    "RetryBudgetSettings",
     "RetryPolicy",
     "StateStore",
     "SubjectLockout",

@@ -86,12 +86,12 @@ TransitionListener = Callable[[str, BreakerState, BreakerState, float], None]
 
 def _positive_finite(_inst: Any, attribute: attrs.Attribute[float], value: float) -> None:
     if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{attribute.name} must be a positive number of seconds, got {value!r}")
+        raise ValueError(f"{attribute.name} must be a positive number of seconds")
 
 
 def _ratio(_inst: Any, attribute: attrs.Attribute[float], value: float) -> None:
     if not 0 < value <= 1:
-        raise ValueError(f"{attribute.name} must be in (0, 1], got {value!r}")
+        raise ValueError(f"{attribute.name} must be in (0, 1]")
 
 
 _at_least_one = [attrs.validators.instance_of(int), attrs.validators.ge(1)]

@@ -16,7 +16,7 @@ __all__ = ["ClockTimeout", "Deadline", "clock_timeout"]
 
 def _non_negative(_inst: Any, attribute: attrs.Attribute[float], value: float) -> None:
     if math.isnan(value) or value < 0:
-        raise ValueError(f"{attribute.name} must be >= 0 seconds, got {value!r}")
+        raise ValueError(f"{attribute.name} must be >= 0 seconds")
 
 
 @attrs.frozen

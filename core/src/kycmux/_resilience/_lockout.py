@@ -18,7 +18,7 @@ __all__ = ["Lock", "LockReason", "LockoutSettings", "SubjectLockout"]
 
 def _positive_finite(_inst: Any, attribute: attrs.Attribute[float], value: float) -> None:
     if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{attribute.name} must be a positive number of seconds, got {value!r}")
+        raise ValueError(f"{attribute.name} must be a positive number of seconds")
 
 
 @attrs.frozen

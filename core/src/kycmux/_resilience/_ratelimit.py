@@ -27,7 +27,7 @@ def _rate(_inst: Any, attribute: attrs.Attribute[float | None], value: float | N
 
 def _non_negative(_inst: Any, attribute: attrs.Attribute[float], value: float) -> None:
     if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"{attribute.name} must be a finite number >= 0, got {value!r}")
+        raise ValueError(f"{attribute.name} must be a finite number >= 0")
 
 
 def _optional_float(value: float | None) -> float | None:

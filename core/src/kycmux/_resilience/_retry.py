@@ -10,7 +10,7 @@ import attrs
 
 from kycmux._resilience._clock import Clock, SystemClock
 
-__all__ = ["Jitter", "RandomSource", "RetryBudget", "RetryPolicy"]
+__all__ = ["Jitter", "RandomSource", "RetryBudget", "RetryBudgetSettings", "RetryPolicy"]
 
 # Ten deposits of 0.1 sum to 0.9999999999999999; they are meant to buy one retry.
 _EPSILON = 1e-9
@@ -41,12 +41,12 @@ class Jitter(enum.StrEnum):
 
 def _non_negative(_inst: Any, attribute: attrs.Attribute[float], value: float) -> None:
     if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"{attribute.name} must be a finite number >= 0, got {value!r}")
+        raise ValueError(f"{attribute.name} must be a finite number >= 0")
 
 
 def _at_least_one_float(_inst: Any, attribute: attrs.Attribute[float], value: float) -> None:
     if not (math.isfinite(value) and value >= 1):
-        raise ValueError(f"{attribute.name} must be a finite number >= 1, got {value!r}")
+        raise ValueError(f"{attribute.name} must be a finite number >= 1")
 
 
 @attrs.frozen
@@ -127,7 +127,23 @@ class RetryPolicy:
 
 def _ratio(_inst: Any, attribute: attrs.Attribute[float], value: float) -> None:
     if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{attribute.name} must be a positive number, got {value!r}")
+        raise ValueError(f"{attribute.name} must be a positive number")
+
+
+@attrs.frozen
+class RetryBudgetSettings:
+    """The retry budget of one vendor (``[vendors.<name>.resilience] retry_budget``).
+
+    Attributes:
+        ratio: Retries allowed per first attempt (0.2: at most 20 % more load in an outage).
+        min_per_second: Retries per second allowed regardless, so a quiet service retries.
+    """
+
+    ratio: float = attrs.field(default=0.2, converter=float, validator=_ratio)
+    min_per_second: float = attrs.field(default=10.0, converter=float, validator=_non_negative)
+
+    def budget(self, clock: Clock) -> RetryBudget:
+        return RetryBudget(ratio=self.ratio, min_per_second=self.min_per_second, clock=clock)
 
 
 @attrs.define(eq=False)

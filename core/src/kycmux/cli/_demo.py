@@ -30,11 +30,9 @@ __all__ = ["run_demo"]
 
 LINKFACE, TENCENT = "linkface", "tencent_legacy"
 _FAST_BREAKER = {"window": 10.0, "failure_ratio": 0.5, "min_calls": 4, "open_seconds": 2.0}
-_RESILIENCE = {
-    "breaker": _FAST_BREAKER,
-    "retry": {"max_attempts": 2, "base_delay": 0.05},
-    "rate_limit": {"pause_on_limit": 0.2},
-}
+_RETRY = {"retry": {"max_attempts": 2, "base_delay": 0.05}}
+# Per vendor, whatever the policy: [vendors.<name>.resilience].
+_RESILIENCE = {"breaker": _FAST_BREAKER, "rate_limit": {"pause_on_limit": 0.2}}
 
 # Linkface answers in the shadow of Tencent's live decisions, for subjects who consented.
 EXPERIMENTS: dict[str, Any] = {
@@ -46,20 +44,20 @@ POLICIES: dict[str, Any] = {
         "deadline": 5.0,
         "liveness": {"vendors": [TENCENT, LINKFACE]},
         "face_match": {"vendors": [TENCENT, LINKFACE], "max_far": 1e-4},
-        "vendors": {TENCENT: _RESILIENCE, LINKFACE: _RESILIENCE},
+        "vendors": {TENCENT: _RETRY, LINKFACE: _RETRY},
     },
     "sdk_first": {
         "deadline": 5.0,
         "liveness": {"vendors": [LINKFACE, TENCENT]},
         "face_match": {"vendors": [LINKFACE, TENCENT], "max_far": 1e-4},
-        "vendors": {TENCENT: _RESILIENCE, LINKFACE: _RESILIENCE},
+        "vendors": {TENCENT: _RETRY, LINKFACE: _RETRY},
     },
     "composed": {
         "deadline": 5.0,
         "liveness": {"vendors": [LINKFACE, TENCENT]},
         "face_match": {"vendors": [LINKFACE, TENCENT], "max_far": 1e-4},
         "id_registry_match": {"vendors": [TENCENT], "raw_thresholds": {TENCENT: 75.0}},
-        "vendors": {TENCENT: _RESILIENCE, LINKFACE: _RESILIENCE},
+        "vendors": {TENCENT: _RETRY, LINKFACE: _RETRY},
     },
 }
 
@@ -257,6 +255,7 @@ def run_demo(console: Console, *, copy_records_to: str | None = None) -> None:
     with run_sandbox(host, [LINKFACE, TENCENT]) as box:
         config = box.config(
             host,
+            resilience={TENCENT: _RESILIENCE, LINKFACE: _RESILIENCE},
             policies=POLICIES,
             experiments=EXPERIMENTS,
             engine={"records": str(records), "results": str(workdir / "results.sqlite")},

@@ -38,9 +38,23 @@ class Sandbox:
     def app(self, vendor: str) -> Any:
         return self.running[vendor].app
 
-    def config(self, host: PluginHost, **extra: Any) -> Config:
-        """A validated ``Config`` for the simulators (``extra``: policies, engine tables)."""
-        return Config.from_mapping({"vendors": self.tables, **extra}, host.vendors, self.env)
+    def config(
+        self,
+        host: PluginHost,
+        *,
+        resilience: Mapping[str, Mapping[str, Any]] | None = None,
+        **extra: Any,
+    ) -> Config:
+        """A validated ``Config`` for the simulators (``extra``: policies, engine tables;
+        ``resilience``: ``[vendors.<name>.resilience]`` tables by vendor)."""
+        vendors = {
+            name: {
+                **table,
+                **({"resilience": resilience[name]} if name in (resilience or {}) else {}),
+            }
+            for name, table in self.tables.items()
+        }
+        return Config.from_mapping({"vendors": vendors, **extra}, host.vendors, self.env)
 
     def toml(self) -> str:
         """The vendor tables as TOML text, ready for ``kycmux.toml``."""

@@ -1,0 +1,216 @@
+"""The configuration's schema: TOML tables structured into typed objects by cattrs.
+
+One converter knows every settings class (policies, their checks and vendor settings, lockout,
+retries, breakers, rate limits, the engine table, experiments); the attrs classes themselves
+are the schema, so there is no list of keys to keep in step with them. An unknown key is refused
+with its dotted path and the valid keys; a value of the wrong type names the type expected,
+never the value (it may have come from a secret ``${VAR}``). ``${VAR}`` references are resolved
+before structuring, in one place (``resolve``), into ``Reference`` strings that remember their
+variable: a ``Secret`` field accepts nothing else.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import traceback
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.errors import (
+    AttributeValidationNote,
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+    IterableValidationNote,
+)
+
+from kycmux._model._secret import Secret
+from kycmux.exceptions import ConfigError, MissingSecretError
+
+__all__ = ["REFERENCE", "Reference", "converter", "resolve", "structure"]
+
+T = TypeVar("T")
+REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+class Reference(str):
+    """A value given as ``${VARIABLE}``: the variable's text, which remembers its variable.
+
+    Its repr is the reference, never the value (anyone may point a key at a secret).
+    """
+
+    variable: str
+
+    def __new__(cls, value: str, variable: str) -> Reference:
+        made = super().__new__(cls, value)
+        made.variable = variable
+        return made
+
+    def __repr__(self) -> str:
+        return f"${{{self.variable}}}"
+
+
+def resolve(data: Any, env: Mapping[str, str], path: str = "") -> Any:
+    """``data`` with every ``${VAR}`` string replaced by the variable's ``Reference``."""
+    if isinstance(data, Reference):
+        return data  # resolved already
+    if isinstance(data, Mapping):
+        return {k: resolve(v, env, f"{path}.{k}" if path else str(k)) for k, v in data.items()}
+    if isinstance(data, list):
+        return [resolve(v, env, f"{path}[{i}]") for i, v in enumerate(data)]
+    if isinstance(data, str) and (ref := REFERENCE.match(data)):
+        if ref.group(1) not in env:
+            raise MissingSecretError(path, ref.group(1))
+        return Reference(env[ref.group(1)], ref.group(1))
+    return data
+
+
+class _Invalid(ValueError):
+    """A value that is not what its field takes: the rule only, never the value."""
+
+    def __init__(self, rule: str) -> None:
+        self.rule = rule
+        super().__init__(rule)
+
+
+def _float(value: Any, _: Any) -> float:
+    if isinstance(value, bool):
+        raise _Invalid("must be of type float (a number)")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, Reference):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise _Invalid("must be of type float (a number)")
+
+
+def _int(value: Any, _: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, Reference) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    raise _Invalid("must be of type int (a whole number)")
+
+
+def _bool(value: Any, _: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, Reference) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+        return value.lower() in ("true", "1", "yes")
+    raise _Invalid("must be of type bool (true or false)")
+
+
+def _str(value: Any, kind: Any) -> Any:
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):  # a StrEnum dispatches here
+        return _enum(value, kind)
+    if isinstance(value, str):
+        return value
+    raise _Invalid("must be of type str (a string)")
+
+
+def _secret(value: Any, _: Any) -> Secret:
+    if not isinstance(value, Reference):
+        raise _Invalid("is secret: write it as a ${ENV_VAR} reference, not a literal")
+    if not value:
+        raise _Invalid(f"environment variable {value.variable} is empty")
+    return Secret(str(value))
+
+
+def _enum(value: Any, kind: type[enum.Enum]) -> enum.Enum:
+    try:
+        return kind(value)
+    except ValueError:
+        pass
+    valid = ", ".join(str(m.value) for m in kind)
+    given = "" if isinstance(value, Reference) else f"{value!r} is not valid: "
+    raise _Invalid(f"{given}must be one of {valid}")
+
+
+def converter() -> cattrs.Converter:
+    """The converter every configuration table goes through (extra keys are errors)."""
+    made = cattrs.Converter(forbid_extra_keys=True)
+    made.register_structure_hook(float, _float)
+    made.register_structure_hook(int, _int)
+    made.register_structure_hook(bool, _bool)
+    made.register_structure_hook(str, _str)
+    made.register_structure_hook(Secret, _secret)
+    made.register_structure_hook_func(
+        lambda t: isinstance(t, type) and issubclass(t, enum.Enum), _enum
+    )
+    return made
+
+
+_CONVERTER = converter()
+
+
+def structure(data: Any, kind: type[T], key: str, conv: cattrs.Converter | None = None) -> T:
+    """``data`` as a ``kind``; the first problem as a ``ConfigError`` naming its dotted key."""
+    try:
+        made: T = (conv or _CONVERTER).structure(data, kind)
+        return made
+    except Exception as exc:
+        error: Exception = exc
+    # Raised outside the handler: the cattrs errors quote values, which may be secrets.
+    raise _problem(error, key, kind)
+
+
+def _problem(error: Exception, key: str, kind: Any) -> ConfigError:
+    path, leaf, owner = _first(error, key, kind)
+    if isinstance(leaf, MissingSecretError):
+        return leaf
+    if isinstance(leaf, ConfigError):  # a validator's rule: its key is the attribute's name
+        where = leaf.key if key and leaf.key.startswith(key) else f"{path}.{leaf.key}"
+        return type(leaf)(where.strip("."), leaf.rule)
+    if isinstance(leaf, ValueError) and _ours(leaf):  # our validators name no values
+        return ConfigError(path.strip("."), str(leaf))
+    if isinstance(leaf, ForbiddenExtraKeysError):
+        extra = sorted(leaf.extra_fields)[0]
+        return ConfigError(f"{path}.{extra}".strip("."), f"unknown key (valid: {_valid(leaf.cl)})")
+    if isinstance(leaf, _Invalid):
+        return ConfigError(path.strip("."), leaf.rule)
+    if isinstance(leaf, KeyError):
+        return ConfigError(path.strip("."), "is required")
+    return ConfigError(path.strip("."), f"is not a valid {_name(owner)}")
+
+
+def _first(error: BaseException, path: str, owner: Any) -> tuple[str, BaseException, Any]:
+    """The path to the first leaf problem inside a cattrs exception group."""
+    while isinstance(error, ClassValidationError | IterableValidationError):
+        with_notes, without = error.group_exceptions()
+        owner = error.cl
+        if with_notes:
+            error, note = with_notes[0]
+            path = f"{path}.{_step(note)}"
+        elif without:
+            error = without[0]
+        else:  # pragma: no cover - cattrs always fills one of them
+            break
+    return path, error, owner
+
+
+def _ours(error: BaseException) -> bool:
+    """Raised by a kycmux validator (whose messages never quote the value)."""
+    frames = list(traceback.walk_tb(error.__traceback__))
+    module = str(frames[-1][0].f_globals.get("__name__", "")) if frames else ""
+    return module.startswith("kycmux.")
+
+
+def _step(note: AttributeValidationNote | IterableValidationNote) -> str:
+    if isinstance(note, AttributeValidationNote):
+        return note.name
+    return str(note.index)
+
+
+def _valid(kind: type) -> str:
+    return ", ".join(sorted(f.alias or f.name for f in attrs.fields(kind) if f.init))
+
+
+def _name(kind: Any) -> str:
+    return getattr(kind, "__name__", str(kind))
