@@ -47,11 +47,9 @@ class Sandbox:
     ) -> Config:
         """A validated ``Config`` for the simulators (``extra``: policies, engine tables;
         ``resilience``: ``[vendors.<name>.resilience]`` tables by vendor)."""
+        given = resilience or {}
         vendors = {
-            name: {
-                **table,
-                **({"resilience": resilience[name]} if name in (resilience or {}) else {}),
-            }
+            name: {**table, "resilience": given[name]} if name in given else table
             for name, table in self.tables.items()
         }
         return Config.from_mapping({"vendors": vendors, **extra}, host.vendors, self.env)
