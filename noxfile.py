@@ -1,17 +1,20 @@
 """Developer sessions. Run through uv so every session uses the locked environment:
 
-python3 -m uv run --frozen nox            # lint, typecheck, docs, tests (what CI runs)
+python3 -m uv run --frozen nox            # lint, typecheck, docs, tests, imports, lowest (CI)
 python3 -m uv run --frozen nox -s bench   # benchmarks, printed as ratios to a baseline
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
+import tomllib
+from pathlib import Path
 
 import nox
 
-nox.options.sessions = ["lint", "typecheck", "docs", "tests"]
+nox.options.sessions = ["lint", "typecheck", "docs", "tests", "imports", "lowest"]
 nox.options.error_on_missing_interpreters = True
 
 # Every session runs in the uv-managed workspace environment (`uv run nox`), which the lock
@@ -49,4 +52,37 @@ def tests(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks; figures are ratios against a baseline measured in the same run."""
     env = {"PYTHONHASHSEED": "0", **os.environ}
+    session.run("python", "benchmarks/imports.py", env=env)
     session.run("python", "benchmarks/transport.py", *session.posargs, env=env)
+
+
+@nox.session(venv_backend=BACKEND)
+def imports(session: nox.Session) -> None:
+    """``import kycmux`` against ``import httpx`` in fresh interpreters (at most 1.3x)."""
+    session.run("python", "benchmarks/imports.py", "--check", "1.3")
+
+
+@nox.session(venv_backend=BACKEND)
+def lowest(session: nox.Session) -> None:
+    """The test suite on the lowest versions the dependency bounds allow (lowest-direct).
+
+    A separate environment, resolved by uv without the lock file, so the bounds in the
+    distributions' pyproject files are what is tested.
+    """
+    uv = os.environ.get("UV", "uv")  # `uv run` says where it is
+    env = Path(".nox") / "lowest"
+    python = env / "bin" / "python"
+    session.run(uv, "venv", "--quiet", "--python", sys.executable, str(env), external=True)
+    dev = tomllib.loads(Path("pyproject.toml").read_text())["dependency-groups"]["dev"]
+    testing = [r for r in dev if r.split(">")[0] in ("pytest", "pytest-timeout", "hypothesis")]
+    session.run(
+        uv, "pip", "install", "--quiet", "--python", str(python),
+        "--resolution", "lowest-direct",
+        "-e", "./core[cli,sim,report]",
+        "-e", "./plugins/tencent_legacy[sim]",
+        "-e", "./plugins/linkface[sim]",
+        *testing,
+        external=True,
+    )  # fmt: skip
+    session.run(str(python), "-m", "pytest", "-p", "no:cacheprovider", *session.posargs,
+                external=True)  # fmt: skip

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kycmux import Evidence
-from kycmux._model._evidence import FileMedia, UrlMedia
+from kycmux import Evidence, FileMedia, UrlMedia
 from kycmux.compare._manifest import COLUMNS, Manifest, ManifestRow, write_manifest
 from kycmux.exceptions import ConfigError, InvalidEvidenceError
 from kycmux.results import Label

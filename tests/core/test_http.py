@@ -15,13 +15,13 @@ from kycmux import (
     ErrorClass,
     Evidence,
     FilePart,
+    HttpClient,
     PluginHost,
     Secret,
     VendorClient,
     VendorConfig,
     VendorRequest,
 )
-from kycmux._transport._http import HttpClient
 from kycmux.simkit import SimResponse, SimulatorApp, serve
 from support.fakevendor import FakeVendor
 

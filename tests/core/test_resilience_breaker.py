@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from kycmux import ErrorClass
-from kycmux._resilience import (
+from kycmux.resilience import (
     BreakerSettings,
     BreakerState,
     CircuitBreaker,

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from kycmux._resilience import Clock, SystemClock
+from kycmux.resilience import Clock, SystemClock
 from kycmux.testing import FakeClock
 
 pytestmark = pytest.mark.anyio
@@ -284,4 +284,4 @@ async def test_cancelled_sleepers_do_not_pile_up() -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    assert clock._sleepers == []
+    assert clock.queued == 0

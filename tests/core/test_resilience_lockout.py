@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kycmux._resilience import InMemoryStateStore, LockoutSettings, SubjectLockout
+from kycmux.resilience import InMemoryStateStore, LockoutSettings, SubjectLockout
 from kycmux.testing import FakeClock
 
 SUBJECT = "11010519491231002X"
@@ -88,7 +88,7 @@ def test_the_store_never_holds_the_subject_id(
 ) -> None:
     fail(lockout, 5)
     lockout.record_failure(SUBJECT)
-    keys = list(store._entries)
+    keys = store.keys()
     assert keys
     assert all(SUBJECT not in key and SUBJECT[:10] not in key for key in keys)
     assert SUBJECT not in repr(lockout)

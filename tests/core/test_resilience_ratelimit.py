@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from kycmux._resilience import Deadline, InFlightSlot, RateLimiter, RateLimitSettings
+from kycmux.resilience import Deadline, InFlightSlot, RateLimiter, RateLimitSettings
 from kycmux.testing import FakeClock
 
 pytestmark = pytest.mark.anyio

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from kycmux._resilience import Jitter, RetryBudget, RetryPolicy
+from kycmux.resilience import Jitter, RetryBudget, RetryPolicy
 from kycmux.testing import FakeClock
 
 

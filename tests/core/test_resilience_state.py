@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kycmux._resilience import InMemoryStateStore, StateStore
+from kycmux.resilience import InMemoryStateStore, StateStore
 from kycmux.testing import FakeClock
 
 
@@ -146,4 +146,4 @@ def test_expired_keys_are_swept_without_being_read(
     clock.advance(2.0)
     for i in range(1024):
         store.set("live", i)
-    assert len(store._entries) == 1
+    assert len(store.keys()) == 1

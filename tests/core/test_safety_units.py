@@ -40,8 +40,8 @@ from kycmux import (
     VendorConfig,
     VendorSpec,
 )
-from kycmux._resilience import InMemoryStateStore, LockoutSettings, SubjectLockout
 from kycmux.exceptions import ConfigError, InvalidEvidenceError, PolicyError, UnsafeURLError
+from kycmux.resilience import InMemoryStateStore, LockoutSettings, SubjectLockout
 from kycmux.testing import FakeClock
 from support.fakevendor import FakeVendor
 

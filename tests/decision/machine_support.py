@@ -22,12 +22,11 @@ from kycmux import (
     RawScore,
     ScoreKind,
     ScoreSpec,
+    Threshold,
     VendorSettings,
     VendorSpec,
 )
-from kycmux._decision._machine import DecisionMachine, Group, Step
-from kycmux._decision._policy import Threshold
-from kycmux._decision._verdict import VendorVerdict, Verdict, judge
+from kycmux.decision import DecisionMachine, Group, Step, VendorVerdict, Verdict, judge
 
 ALPHA, BETA, GAMMA = "alpha", "beta", "gamma"
 L, F, R = Check.LIVENESS, Check.FACE_MATCH, Check.ID_REGISTRY_MATCH

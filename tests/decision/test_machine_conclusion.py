@@ -1,7 +1,7 @@
-"""The decision machine driven by hand: judging readings, the time-out, the conclusion.
+"""The decision machine driven by hand: the time-out and the conclusion.
 
-Thresholds per attempt (``judge``), the outcome's precedence, the retry-capture hint, what a
-time-out relabels, and an explanation that names each check's real cause.
+The outcome's precedence, the retry-capture hint, what a time-out relabels (and what it keeps),
+and an explanation that names each check's real cause.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from decision.machine_support import (
     ALPHA,
     BETA,
     GAMMA,
-    SPECS,
     F,
     L,
     R,
@@ -27,113 +26,83 @@ from decision.machine_support import (
     passed,
     plan,
     policy,
-    reading,
-    vendor,
 )
 from kycmux import (
     CaptureIssue,
+    Check,
     CheckPolicy,
-    CheckReading,
     Classification,
     Combine,
     ErrorClass,
     Outcome,
-    Threshold,
 )
-from kycmux._decision._machine import DecisionMachine, Group
-from kycmux._decision._verdict import VendorVerdict, Verdict
+from kycmux.decision import DecisionMachine, VendorVerdict, Verdict
 
-Says = Callable[[str, object], VendorVerdict]
-STRICT = vendor(ALPHA, inclusive=False)  # "greater than", not "at least"
-FAR_4 = Threshold("max_far", max_far=1e-4)
-RECOMMENDED = Threshold("vendor_recommended", raw=0.5)
-RAW = Threshold("raw", raw=0.8)
-SAID = Threshold("vendor_verdict")
-MISMATCH, NOT_LIVE = ErrorClass.IDENTITY_MISMATCH, ErrorClass.NOT_LIVE
-PASS, FAIL = Verdict.PASS, Verdict.FAIL
-MET, MISSED = "score_meets_threshold", "score_below_threshold"
+Says = Callable[[str, Check], VendorVerdict]
+NO_FACE_HINT = "We could not see your face. Face the camera in good, even light."
+NOISY_HINT = "It is too noisy. Move somewhere quieter and try again."
 
 
-def capture(who: str, check: object, issue: CaptureIssue | None = CaptureIssue.NO_FACE) -> VendorVerdict:  # fmt: skip
-    return error(who, check, ErrorClass.CAPTURE_UNUSABLE, "NOFACE", issue)  # type: ignore[arg-type]
+def capture(
+    who: str, check: Check, issue: CaptureIssue | None = CaptureIssue.NO_FACE
+) -> VendorVerdict:
+    return error(who, check, ErrorClass.CAPTURE_UNUSABLE, "NOFACE", issue)
 
 
-def unusable_registry(who: str, check: object) -> VendorVerdict:
-    return error(who, check, ErrorClass.REGISTRY_UNUSABLE, "REG")  # type: ignore[arg-type]
+def registry(who: str, check: Check) -> VendorVerdict:
+    """The registry's data is unusable: review."""
+    return error(who, check, ErrorClass.REGISTRY_UNUSABLE, "REG")
 
 
-# -- judge: one attempt's readings under the policy's thresholds -------------------------------
-
-
-@pytest.mark.parametrize(
-    ("rule", "spec", "said", "expected"),
-    [
-        pytest.param(failover(ALPHA), SPECS[ALPHA], reading(F, 0.7), (PASS, MET, None, FAR_4), id="max-far-met-at-the-published-point"),
-        pytest.param(failover(ALPHA), SPECS[ALPHA], reading(F, 0.69), (FAIL, MISSED, MISMATCH, FAR_4), id="max-far-missed"),
-        pytest.param(failover(ALPHA, max_far=1e-2), SPECS[ALPHA], reading(F, 0.6), (PASS, MET, None, Threshold("max_far", max_far=1e-2)), id="policy-max-far"),
-        pytest.param(failover(ALPHA), STRICT, reading(F, 0.7, spec=STRICT), (FAIL, MISSED, MISMATCH, FAR_4), id="max-far-strict-at-the-threshold"),
-        pytest.param(failover(ALPHA, raw={ALPHA: 0.8}), SPECS[ALPHA], reading(F, 0.75), (FAIL, MISSED, MISMATCH, RAW), id="raw-overrides-calibration"),
-        pytest.param(failover(ALPHA, raw={ALPHA: 0.8}), SPECS[ALPHA], reading(F, 0.8), (PASS, MET, None, RAW), id="raw-inclusive-at-the-threshold"),
-        pytest.param(failover(ALPHA, raw={ALPHA: 0.8}), STRICT, reading(F, 0.8, spec=STRICT), (FAIL, MISSED, MISMATCH, RAW), id="raw-strict-at-the-threshold"),
-        pytest.param(failover(ALPHA), SPECS[ALPHA], reading(F, 0.69, said=True), (FAIL, MISSED, MISMATCH, FAR_4), id="score-decides-over-the-vendor-yes"),
-        pytest.param(failover(ALPHA), SPECS[ALPHA], reading(L, 0.3), (PASS, MET, None, RECOMMENDED), id="attack-below-recommended"),
-        pytest.param(failover(ALPHA), SPECS[ALPHA], reading(L, 0.5), (PASS, MET, None, RECOMMENDED), id="attack-inclusive-at-the-threshold"),
-        pytest.param(failover(ALPHA), STRICT, reading(L, 0.5, spec=STRICT), (FAIL, MISSED, NOT_LIVE, RECOMMENDED), id="attack-strict-at-the-threshold"),
-        pytest.param(failover(ALPHA), SPECS[ALPHA], reading(L, 0.6), (FAIL, MISSED, NOT_LIVE, RECOMMENDED), id="attack-above"),
-        pytest.param(failover(ALPHA), SPECS[ALPHA], reading(L, said=True), (PASS, "vendor_verdict", None, SAID), id="vendor-says-yes"),
-        pytest.param(failover(ALPHA), SPECS[ALPHA], reading(L, said=False), (FAIL, "vendor_verdict", NOT_LIVE, SAID), id="vendor-says-no"),
-        pytest.param(failover(ALPHA), SPECS[ALPHA], reading(L), (Verdict.ERROR, "no_verdict_in_answer", ErrorClass.VENDOR_UNAVAILABLE, None), id="neither-score-nor-verdict"),
-    ],
-)  # fmt: skip
-def test_judge_thresholds(rule: CheckPolicy, spec: object, said: CheckReading, expected: tuple) -> None:  # fmt: skip
-    m = plan(policy(**{said.check.value: rule}), specs={ALPHA: spec})  # type: ignore[dict-item]
-    group = Group(ALPHA, "verify", frozenset({said.check}), "primary")
-    verdict = m.judge(group, {said.check: said})[said.check]
-    assert (verdict.verdict, verdict.reason, verdict.error_class, verdict.threshold) == expected
-    assert verdict.score == said.score
-
-
-@pytest.mark.parametrize(
-    ("cls", "issue", "verdict", "capture_issue"),
-    [
-        pytest.param(ErrorClass.CAPTURE_UNUSABLE, CaptureIssue.TOO_NOISY, Verdict.RETRY_CAPTURE, CaptureIssue.TOO_NOISY, id="capture-with-its-issue"),
-        pytest.param(ErrorClass.CAPTURE_UNUSABLE, None, Verdict.RETRY_CAPTURE, CaptureIssue.OTHER, id="capture-issue-unknown"),
-        pytest.param(ErrorClass.REGISTRY_UNUSABLE, None, Verdict.REVIEW, None, id="registry-unusable"),
-        pytest.param(ErrorClass.NOT_LIVE, None, Verdict.FAIL, None, id="not-live"),
-        pytest.param(ErrorClass.ANSWER_UNREAD, None, Verdict.ERROR, None, id="answer-unread"),
-        pytest.param(ErrorClass.RATE_LIMITED, None, Verdict.ERROR, None, id="rate-limited"),
-    ],
-)  # fmt: skip
-def test_judge_failures(
-    cls: ErrorClass, issue: CaptureIssue | None, verdict: Verdict, capture_issue: object
-) -> None:
-    m = plan(policy(liveness=failover(ALPHA)))
-    [group] = m.start()
-    failure = CheckReading(L, None, Classification(cls, "alpha:E1", issue))
-    said = m.judge(group, {L: failure})[L]
-    assert said == VendorVerdict(ALPHA, L, verdict, "alpha:E1", cls, capture_issue=capture_issue)
+def creds(who: str, check: Check) -> VendorVerdict:
+    return error(who, check, ErrorClass.CREDENTIALS_REJECTED, "AUTH")
 
 
 # -- the conclusion ----------------------------------------------------------------------------
 
-NO_FACE_HINT = "We could not see your face. Face the camera in good, even light."
+LIVE_SAID, MATCH_SAID = "liveness:alpha:vendor_verdict", "face_match:beta:vendor_verdict"
+REGISTRY_SAID = "id_registry_match:gamma:vendor_verdict"
 
 
 @pytest.mark.parametrize(
     ("says", "outcome", "reasons", "hint"),
     [
-        pytest.param((failed, capture, unusable_registry), Outcome.REJECT, ("liveness:alpha:vendor_verdict",), None, id="reject-first"),
-        pytest.param((passed, failed, capture), Outcome.REJECT, ("face_match:beta:vendor_verdict",), None, id="reject-over-capture"),
-        pytest.param((capture, unusable_registry, error), Outcome.RETRY_CAPTURE, ("liveness:alpha:NOFACE",), NO_FACE_HINT, id="retry-capture-then"),
-        pytest.param((passed, unusable_registry, error), Outcome.REVIEW, ("face_match:beta:REG",), None, id="review-then"),
-        pytest.param((passed, passed, error), Outcome.ERROR, ("id_registry_match:gamma:DOWN",), None, id="error-then"),
-        pytest.param((passed, passed, passed), Outcome.ACCEPT, ("liveness:alpha:vendor_verdict", "face_match:beta:vendor_verdict", "id_registry_match:gamma:vendor_verdict"), None, id="accept-last"),
+        pytest.param((failed, capture, registry), Outcome.REJECT, (LIVE_SAID,), None, id="reject"),
+        pytest.param((passed, failed, capture), Outcome.REJECT, (MATCH_SAID,), None, id="reject-2"),
+        pytest.param(
+            (capture, registry, error),
+            Outcome.RETRY_CAPTURE,
+            ("liveness:alpha:NOFACE",),
+            NO_FACE_HINT,
+            id="retry-capture-then",
+        ),
+        pytest.param(
+            (passed, registry, error), Outcome.REVIEW, ("face_match:beta:REG",), None, id="review"
+        ),
+        pytest.param(
+            (passed, passed, error),
+            Outcome.ERROR,
+            ("id_registry_match:gamma:DOWN",),
+            None,
+            id="error-then",
+        ),
+        pytest.param(
+            (passed, passed, passed),
+            Outcome.ACCEPT,
+            (LIVE_SAID, MATCH_SAID, REGISTRY_SAID),
+            None,
+            id="accept-last",
+        ),
     ],
-)  # fmt: skip
+)
 def test_outcome_precedence(
     says: tuple[Says, Says, Says], outcome: Outcome, reasons: tuple[str, ...], hint: str | None
 ) -> None:
-    m = plan(policy(liveness=failover(ALPHA), face_match=failover(BETA), id_registry_match=failover(GAMMA)))  # fmt: skip
+    m = plan(
+        policy(
+            liveness=failover(ALPHA), face_match=failover(BETA), id_registry_match=failover(GAMMA)
+        )
+    )
     groups = m.start()
     for who, check, say in zip((ALPHA, BETA, GAMMA), (L, F, R), says, strict=True):
         answer(m, group_of(groups, who), say(who, check))
@@ -146,11 +115,13 @@ def test_outcome_precedence(
     ("issue", "hint"),
     [
         pytest.param(CaptureIssue.NO_FACE, NO_FACE_HINT, id="no-face"),
-        pytest.param(CaptureIssue.TOO_NOISY, "It is too noisy. Move somewhere quieter and try again.", id="too-noisy"),
+        pytest.param(CaptureIssue.TOO_NOISY, NOISY_HINT, id="too-noisy"),
         pytest.param(None, "Please try the capture again.", id="unknown-issue"),
     ],
-)  # fmt: skip
-@pytest.mark.parametrize("rule", [failover(ALPHA, BETA), ensemble(ALPHA, BETA)], ids=["failover", "all"])  # fmt: skip
+)
+@pytest.mark.parametrize(
+    "rule", [failover(ALPHA, BETA), ensemble(ALPHA, BETA)], ids=["failover", "all"]
+)
 def test_retry_capture_hint(rule: CheckPolicy, issue: CaptureIssue | None, hint: str) -> None:
     m = plan(policy(liveness=rule))
     groups = m.start()
@@ -169,10 +140,12 @@ def test_retry_capture_hint(rule: CheckPolicy, issue: CaptureIssue | None, hint:
     ("liveness_says", "verdict", "reason", "outcome"),
     [
         pytest.param(passed, Verdict.PASS, "alpha:vendor_verdict", Outcome.ERROR, id="a-pass"),
-        pytest.param(lambda w, c: error(w, c, ErrorClass.CREDENTIALS_REJECTED, "AUTH"), Verdict.ERROR, "alpha:AUTH", Outcome.ERROR, id="an-error"),
-        pytest.param(capture, Verdict.RETRY_CAPTURE, "alpha:NOFACE", Outcome.RETRY_CAPTURE, id="a-capture"),
+        pytest.param(creds, Verdict.ERROR, "alpha:AUTH", Outcome.ERROR, id="an-error"),
+        pytest.param(
+            capture, Verdict.RETRY_CAPTURE, "alpha:NOFACE", Outcome.RETRY_CAPTURE, id="a-capture"
+        ),
     ],
-)  # fmt: skip
+)
 def test_time_out_relabels_only_unfinished_checks(
     liveness_says: Says, verdict: Verdict, reason: str, outcome: Outcome
 ) -> None:
@@ -212,15 +185,19 @@ def test_time_out_while_planning_ends_every_check() -> None:
     )
 
 
+ANY, DISAGREE = Combine.ANY_NEGATIVE_REJECTS, Combine.DISAGREEMENT_REVIEWS
+INCOMPLETE, TIMED_OUT = "incomplete_ensemble", "deadline_exceeded"
+
+
 @pytest.mark.parametrize(
     ("combine", "alpha_says", "verdict", "reason"),
     [
-        pytest.param(Combine.ANY_NEGATIVE_REJECTS, passed, Verdict.REVIEW, "incomplete_ensemble", id="one-passed"),
-        pytest.param(Combine.DISAGREEMENT_REVIEWS, passed, Verdict.REVIEW, "incomplete_ensemble", id="one-passed-disagreement"),
-        pytest.param(Combine.DISAGREEMENT_REVIEWS, failed, Verdict.ERROR, "deadline_exceeded", id="one-failed-disagreement"),
-        pytest.param(Combine.ANY_NEGATIVE_REJECTS, None, Verdict.ERROR, "deadline_exceeded", id="none-answered"),
+        pytest.param(ANY, passed, Verdict.REVIEW, INCOMPLETE, id="one-passed"),
+        pytest.param(DISAGREE, passed, Verdict.REVIEW, INCOMPLETE, id="one-passed-disagreement"),
+        pytest.param(DISAGREE, failed, Verdict.REVIEW, INCOMPLETE, id="one-failed-disagreement"),
+        pytest.param(ANY, None, Verdict.ERROR, TIMED_OUT, id="none-answered"),
     ],
-)  # fmt: skip
+)
 def test_an_ensemble_with_a_vendor_out_never_passes(
     combine: Combine, alpha_says: Says | None, verdict: Verdict, reason: str
 ) -> None:
@@ -235,6 +212,9 @@ def test_an_ensemble_with_a_vendor_out_never_passes(
 
 
 # -- the explanation names the real cause ------------------------------------------------------
+
+
+UNSERVED = "no_vendor_could_serve"
 
 
 def _missing_evidence() -> DecisionMachine:
@@ -270,29 +250,49 @@ def _circuit_open() -> DecisionMachine:
 
 
 @pytest.mark.parametrize(
-    ("scenario", "reason", "part"),
+    ("scenario", "reason", "causes"),
     [
-        pytest.param(_missing_evidence, "no_vendor_could_serve", "liveness: error (alpha needs evidence that was not given: video (file))", id="missing-evidence"),
-        pytest.param(_not_configured_nor_offered, "no_vendor_could_serve", "liveness: error (alpha is not configured; beta does not offer this check)", id="not-configured"),
-        pytest.param(_local_limit_then_outage, "beta:DOWN", "liveness: error (alpha cannot take the evidence: selfie: at most 1 MB; beta unavailable (beta:DOWN))", id="local-limit"),
-        pytest.param(_plugin_fault, "no_vendor_could_serve", "liveness: error (alpha: plugin_error:fake:build_request:KeyError)", id="plugin-fault"),
-        pytest.param(_circuit_open, "alpha:circuit_open", "liveness: error (alpha skipped: its circuit breaker is open)", id="circuit-open"),
+        pytest.param(
+            _missing_evidence,
+            UNSERVED,
+            "alpha needs evidence that was not given: video (file)",
+            id="missing-evidence",
+        ),
+        pytest.param(
+            _not_configured_nor_offered,
+            UNSERVED,
+            "alpha is not configured; beta does not offer this check",
+            id="not-configured",
+        ),
+        pytest.param(
+            _local_limit_then_outage,
+            "beta:DOWN",
+            "alpha cannot take the evidence: selfie: at most 1 MB; beta unavailable (beta:DOWN)",
+            id="local-limit",
+        ),
+        pytest.param(
+            _plugin_fault,
+            UNSERVED,
+            "alpha: plugin_error:fake:build_request:KeyError",
+            id="plugin-fault",
+        ),
+        pytest.param(
+            _circuit_open,
+            "alpha:circuit_open",
+            "alpha skipped: its circuit breaker is open",
+            id="circuit-open",
+        ),
     ],
-)  # fmt: skip
+)
 def test_the_explanation_names_the_cause(
-    scenario: Callable[[], DecisionMachine], reason: str, part: str
+    scenario: Callable[[], DecisionMachine], reason: str, causes: str
 ) -> None:
     done = scenario().conclude(calls=1)
     assert (done.outcome, done.reasons) == (Outcome.ERROR, (f"liveness:{reason}",))
-    assert done.explanation == f"No decision could be made. {part}. 1 vendor call(s)."
+    lead = "No decision could be made. liveness: error"
+    assert done.explanation == f"{lead} ({causes}). 1 vendor call(s)."
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG _machine.py:334-337 (conclude) / _verdict.py:159: a check whose call was "
-    "cancelled because another check's negative ended the decision is concluded as "
-    "'no_vendor_could_serve', and the explanation says so, though its vendor was asked",
-)
 def test_a_check_cut_short_by_another_checks_negative_is_not_called_unservable() -> None:
     m = plan(policy(liveness=failover(ALPHA), face_match=failover(BETA)))
     groups = m.start()

@@ -17,8 +17,8 @@ from kycmux import (
     ShadowExperiment,
     SplitExperiment,
     experiment_from_table,
+    experiment_key,
 )
-from kycmux._experiments._experiment import experiment_key
 from kycmux.exceptions import PolicyError
 from kycmux.results import Role, SqliteResultStore
 from support.engine_rig import answer, make_rig, policy

@@ -13,9 +13,17 @@ from typing import Any
 import httpx
 import pytest
 
-from kycmux import Check, CheckPolicy, Consent, Engine, Evidence, Outcome
+from kycmux import (
+    Check,
+    CheckPolicy,
+    Consent,
+    Engine,
+    Evidence,
+    Outcome,
+    ShadowExperiment,
+    experiment_key,
+)
 from kycmux._engine._driver import DecisionRun
-from kycmux._experiments._experiment import ShadowExperiment, experiment_key
 from kycmux.results import Role, SqliteResultStore
 from kycmux.testing import FakeClock
 from support.engine_rig import Rig, answer, hang, make_rig, policy

@@ -11,14 +11,14 @@ from kycmux import (
     Check,
     CheckPolicy,
     Policy,
+    SendResult,
     VendorClient,
     VendorConfig,
     VendorRequest,
     VendorResponse,
     VendorSpec,
 )
-from kycmux._decision._verdict import VendorVerdict, judge
-from kycmux._transport._http import SendResult
+from kycmux.decision import VendorVerdict, judge
 
 __all__ = ["Pipeline", "PipelineFactory", "policy"]
 

@@ -18,6 +18,7 @@ from kycmux import (
     CallOutcome,
     Check,
     Evidence,
+    HttpClient,
     PluginHost,
     Secret,
     VendorClient,
@@ -27,7 +28,6 @@ from kycmux import (
     VendorSpec,
     hookimpl,
 )
-from kycmux._transport._http import HttpClient
 from kycmux.simkit import FAULT_HEADER, RunningSimulator, serve
 from kycmux.synthetic import DemoSet, write_demo_set
 from kycmux_tencent_legacy._sim import TencentSimulator

@@ -12,15 +12,16 @@ from kycmux import (
     CallOutcome,
     Check,
     CheckPolicy,
+    HttpClient,
     PluginHost,
     Policy,
+    SendResult,
     VendorClient,
     VendorConfig,
     VendorRequest,
     VendorResponse,
 )
-from kycmux._decision._verdict import VendorVerdict, judge
-from kycmux._transport._http import HttpClient, SendResult
+from kycmux.decision import VendorVerdict, judge
 
 VENDOR = "tencent_legacy"
 LIVEDETECTFOUR, IDCARDCOMPARE = "livedetectfour", "idcardcompare"

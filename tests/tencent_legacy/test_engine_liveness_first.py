@@ -22,9 +22,18 @@ from engine.e2e_support import (
     SimCounter,
     both_captures,
 )
-from kycmux import Check, Classification, Engine, ErrorClass, Evidence, Outcome, PluginHost, Secret
-from kycmux._decision._policy import Threshold
-from kycmux._decision._verdict import Verdict, judge
+from kycmux import (
+    Check,
+    Classification,
+    Engine,
+    ErrorClass,
+    Evidence,
+    Outcome,
+    PluginHost,
+    Secret,
+    Threshold,
+)
+from kycmux.decision import Verdict, judge
 from kycmux.simkit import Sandbox, SimRequest, SimResponse, serve_many
 from kycmux.synthetic import DemoSet
 from kycmux_tencent_legacy._sim import TencentSimulator

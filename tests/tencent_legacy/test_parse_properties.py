@@ -26,8 +26,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kycmux import Check, PluginHost, VendorConfig, VendorRequest, VendorResponse, VendorResult
-from kycmux._transport._http import HttpClient
+from kycmux import (
+    Check,
+    HttpClient,
+    PluginHost,
+    VendorConfig,
+    VendorRequest,
+    VendorResponse,
+    VendorResult,
+)
 from kycmux.exceptions import ProtocolError
 from kycmux_tencent_legacy._parse import parse_response
 from tencent_legacy.codes import EXPECTED

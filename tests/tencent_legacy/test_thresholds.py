@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from kycmux import Check, PluginHost, VendorConfig, VendorSpec
-from kycmux._decision._verdict import Verdict
-from kycmux._transport._http import HttpClient
+from kycmux import Check, HttpClient, PluginHost, VendorConfig, VendorSpec
+from kycmux.decision import Verdict
 from tencent_legacy.pipeline import IDCARDCOMPARE, LIVEDETECTFOUR, Pipeline, policy
 
 VENDOR_DOCS = Path(__file__).resolve().parents[3] / "shared" / "vendor-docs"

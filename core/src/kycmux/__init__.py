@@ -47,7 +47,13 @@ if TYPE_CHECKING:
     )
     from kycmux._decision._verdict import Outcome, Verdict
     from kycmux._engine._engine import Decision, Engine
-    from kycmux._experiments._experiment import Arm, LateShadow, ShadowExperiment, SplitExperiment
+    from kycmux._experiments._experiment import (
+        Arm,
+        LateShadow,
+        ShadowExperiment,
+        SplitExperiment,
+        experiment_key,
+    )
     from kycmux._model._evidence import (
         Check,
         Consent,
@@ -83,7 +89,7 @@ if TYPE_CHECKING:
         SystemClock,
     )
     from kycmux._transport._call import VendorClient
-    from kycmux._transport._http import HttpClient
+    from kycmux._transport._http import HttpClient, SendResult
     from kycmux._transport._outcome import CallOutcome, PluginFault
 
 _EXPORTS: dict[str, str] = {
@@ -113,6 +119,8 @@ _EXPORTS: dict[str, str] = {
     "ShadowExperiment": "kycmux._experiments._experiment",
     "SplitExperiment": "kycmux._experiments._experiment",
     "HttpClient": "kycmux._transport._http",
+    "SendResult": "kycmux._transport._http",
+    "experiment_key": "kycmux._experiments._experiment",
     "check_digit": "kycmux._model._idnumber",
     "id_number_problem": "kycmux._model._idnumber",
     "hookimpl": "kycmux._contract._markers",
@@ -238,6 +246,7 @@ __all__ = [
     "ScoreKind",
     "ScoreSpec",
     "Secret",
+    "SendResult",
     "ShadowExperiment",
     "ShadowRecord",
     "SkipRecord",
@@ -261,6 +270,7 @@ __all__ = [
     "check_base_url",
     "check_digit",
     "experiment_from_table",
+    "experiment_key",
     "hookimpl",
     "id_number_problem",
     "is_loopback_host",

@@ -120,6 +120,11 @@ class FakeClock:
         """Number of tasks currently sleeping on this clock."""
         return sum(1 for _, s in self._sleepers if not s.future.done())
 
+    @property
+    def queued(self) -> int:
+        """Wake-ups the clock holds, a cancelled sleep's included until it is forgotten."""
+        return len(self._sleepers)
+
     def next_wakeup(self) -> float | None:
         """Monotonic reading of the earliest pending wake-up, or ``None``."""
         self._drop_done()

@@ -114,9 +114,6 @@ class VendorRequest:
     def with_fields(self, *extra: Param) -> VendorRequest:
         return attrs.evolve(self, fields=(*self.fields, *extra))
 
-    def with_params(self, *extra: Param) -> VendorRequest:
-        return attrs.evolve(self, params=(*self.params, *extra))
-
     def body_size(self) -> int:
         """Bytes of file content to send (what vendors' body limits are mostly about)."""
         return sum(f.size() for f in self.files)

@@ -88,6 +88,8 @@ def _part(
         if s.check is result.check and s.vendor not in answered
     ]
     causes += [_said(v) for v in asked if v.verdict is Verdict.ERROR]
+    if result.reason == "stopped_by_negative":
+        causes.insert(0, "not finished: another check's definitive negative ended the decision")
     if result.reason == "deadline_exceeded":
         causes.insert(0, f"no answer within the {deadline:g} s deadline")
     return f"{head} ({'; '.join(causes) or result.reason})"

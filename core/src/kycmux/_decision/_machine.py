@@ -116,9 +116,12 @@ class DecisionMachine:
     _candidates: dict[Check, list[VendorOp]] = attrs.field(factory=dict)
     _cursor: dict[Check, int] = attrs.field(factory=dict)
     _pending: dict[tuple[Check, str], int] = attrs.field(factory=lambda: defaultdict(int))
-    _refused: dict[Check, list[InvalidEvidenceError | None]] = attrs.field(
-        factory=lambda: defaultdict(list)
+    # Per check, each vendor that refused it (the evidence rule, if that was why): a vendor
+    # asked again in a smaller group after a failover refusal counts once.
+    _refused: dict[Check, dict[str, InvalidEvidenceError | None]] = attrs.field(
+        factory=lambda: defaultdict(dict)
     )
+    _stopped: frozenset[Check] = frozenset()
 
     @classmethod
     def plan(
@@ -172,7 +175,7 @@ class DecisionMachine:
         """
         dropped = False
         for check in group.checks:
-            self._refused[check].append(evidence)
+            self._refused[check].setdefault(group.vendor, evidence)
             if self.policy.checks[check].mode is Mode.ALL:
                 continue
             self._candidates[check] = [
@@ -189,7 +192,7 @@ class DecisionMachine:
             rule = self.policy.checks[check]
             left = self._candidates[check]
             unservable = len(refusals) >= len(left) if rule.mode is Mode.ALL else not left
-            evidence = [e for e in refusals if e is not None]
+            evidence = [e for e in refusals.values() if e is not None]
             if unservable and evidence and len(evidence) == len(refusals):
                 return _no_vendor_takes(self.policy.name, check, evidence)
         return None
@@ -229,6 +232,8 @@ class DecisionMachine:
                 if nxt is not None:
                     moving[nxt].add(check)
         if ended:
+            # Checks still waiting on a call are cut short by this negative, not unserved.
+            self._stopped = frozenset(c for (c, _), n in self._pending.items() if n > 0)
             return Step(ended=True)
         calls = tuple(Group(v, op, frozenset(c), "failover") for (v, op), c in moving.items())
         for call in calls:
@@ -275,9 +280,16 @@ class DecisionMachine:
 
     @staticmethod
     def decisive(verdicts: Mapping[Check, VendorVerdict] | None) -> bool:
-        """A hedged race is won by the first *definitive* answer, whichever way it points;
-        never by "first positive", nor by an answer that would fail over."""
-        return verdicts is not None and not all(v.may_fail_over for v in verdicts.values())
+        """A hedged race is won by the first *definitive* answer, whichever way it points:
+        a definitive negative, or an answer no check of which would fail over. Never by
+        "first positive", nor by an answer one of whose checks still needs another vendor
+        (the partner, already asked, may give it; its answer then decides)."""
+        if verdicts is None:
+            return False
+        values = verdicts.values()
+        return any(v.definitive_negative for v in values) or not any(
+            v.may_fail_over for v in values
+        )
 
     # one attempt -----------------------------------------------------------------------
 
@@ -335,6 +347,7 @@ class DecisionMachine:
             for check, rule in self.policy.checks.items()
         }
         results = {c: _timed_out(v) if c in self.unfinished else v for c, v in results.items()}
+        results = {c: _stopped(v) if c in self._stopped else v for c, v in results.items()}
         outcome, reasons = outcome_of(results)
         hint = _hint(results) if outcome is Outcome.RETRY_CAPTURE else None
         text = explain(outcome, results, self.verdicts, calls, self.skipped, self.policy.deadline)
@@ -358,6 +371,12 @@ def _timed_out(result: CheckVerdict) -> CheckVerdict:
         return result
     if result.verdict is Verdict.ERROR or not result.deciding:
         return attrs.evolve(result, verdict=Verdict.ERROR, reason="deadline_exceeded")
+    return result
+
+
+def _stopped(result: CheckVerdict) -> CheckVerdict:
+    if result.verdict is Verdict.ERROR and not result.deciding:
+        return attrs.evolve(result, reason="stopped_by_negative")
     return result
 
 

@@ -183,7 +183,7 @@ def _combine_all(
         if verdict in kinds:
             chosen = tuple(v for v in verdicts if v.verdict is verdict)
             return CheckVerdict(check, verdict, chosen[0].reason, chosen)
-    if passes:  # some passed, the rest could not answer: unanimity not reached
+    if passes or fails:  # some answered, the rest could not: unanimity not reached
         return CheckVerdict(check, Verdict.REVIEW, "incomplete_ensemble", verdicts)
     return CheckVerdict(check, Verdict.ERROR, "no_vendor_answered", verdicts)
 

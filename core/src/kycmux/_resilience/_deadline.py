@@ -39,11 +39,6 @@ class Deadline:
         default=attrs.Factory(lambda self: self.clock.monotonic() + self.seconds, takes_self=True),
     )
 
-    @classmethod
-    def from_at(cls, clock: Clock, at: float) -> Deadline:
-        """The deadline expiring at monotonic reading ``at`` (already past: expired)."""
-        return cls(clock, max(at - clock.monotonic(), 0.0))
-
     def remaining(self) -> float:
         """Seconds left, never negative."""
         return max(self.at - self.clock.monotonic(), 0.0)
@@ -55,10 +50,6 @@ class Deadline:
     def timeout_for_attempt(self, cap: float) -> float:
         """The timeout one attempt may use: ``min(cap, remaining())``."""
         return min(cap, self.remaining())
-
-    def shorter(self, seconds: float) -> Deadline:
-        """A deadline ``seconds`` from now, but never later than this one."""
-        return Deadline(self.clock, min(seconds, self.remaining()))
 
 
 class ClockTimeout:

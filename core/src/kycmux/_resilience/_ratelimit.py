@@ -61,17 +61,10 @@ class InFlightSlot:
 
     Usable as a context manager (``with slot:``) that releases on exit; releasing twice does
     nothing.
-
-    Attributes:
-        released: The slot has been given back.
     """
 
     _limiter: RateLimiter
     _released: bool = attrs.field(init=False, default=False)
-
-    @property
-    def released(self) -> bool:
-        return self._released
 
     def release(self) -> None:
         if not self._released:

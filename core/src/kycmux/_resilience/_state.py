@@ -118,6 +118,11 @@ class InMemoryStateStore:
         self._sweep()
         return len(self._entries)
 
+    def keys(self) -> list[str]:
+        """Every key held right now, expired ones included until a sweep drops them (to see
+        what the store keeps, in tests and when debugging)."""
+        return list(self._entries)
+
     def get(self, key: str) -> Any | None:
         entry = self._live(key)
         return None if entry is None else _canonical(entry.value)
