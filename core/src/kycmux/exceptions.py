@@ -3,7 +3,8 @@
 The hierarchy::
 
     KycmuxError
-    ├── ConfigError                  bad or incomplete configuration (names the key)
+    ├── ConfigError                  bad or incomplete configuration (names the key and the
+    │   │                            rule, never the value); also a ValueError
     │   └── MissingSecretError       a ``${VAR}`` reference whose variable is not set
     ├── InvalidEvidenceError         evidence fails a local rule (names the field and the rule);
     │                                also a ValueError
@@ -45,8 +46,12 @@ class KycmuxError(Exception):
     """Base of every exception kycmux raises on purpose."""
 
 
-class ConfigError(KycmuxError):
-    """The configuration is invalid; ``key`` is the dotted path of the offending key."""
+class ConfigError(KycmuxError, ValueError):
+    """The configuration is invalid; ``key`` is the dotted path of the offending key.
+
+    Settings classes raise it from their validators too (``BreakerSettings(failure_ratio=2)``),
+    keyed by the attribute; the configuration loader prefixes the table's path.
+    """
 
     def __init__(self, key: str, rule: str) -> None:
         self.key = key

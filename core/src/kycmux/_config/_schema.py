@@ -15,7 +15,7 @@ import enum
 import re
 import traceback
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args, get_origin
 
 import attrs
 import cattrs
@@ -133,6 +133,14 @@ def _enum(value: Any, kind: type[enum.Enum]) -> enum.Enum:
     raise _Invalid(f"{given}must be one of {valid}")
 
 
+def _literal(value: Any, kind: Any) -> Any:
+    if isinstance(value, str) and value in get_args(kind):
+        return value
+    valid = ", ".join(map(str, get_args(kind)))
+    given = "" if isinstance(value, Reference) or not isinstance(value, str) else f"{value!r}: "
+    raise _Invalid(f"{given}must be one of {valid}")
+
+
 def converter() -> cattrs.Converter:
     """The converter every configuration table goes through (extra keys are errors)."""
     made = cattrs.Converter(forbid_extra_keys=True)
@@ -144,6 +152,7 @@ def converter() -> cattrs.Converter:
     made.register_structure_hook_func(
         lambda t: isinstance(t, type) and issubclass(t, enum.Enum), _enum
     )
+    made.register_structure_hook_func(lambda t: get_origin(t) is Literal, _literal)
     return made
 
 

@@ -38,7 +38,8 @@ def _lockout(value: Any, _: Any) -> _Lockout:
         return _Lockout(None)
     if value is True:
         return _Lockout(LockoutSettings())
-    return _Lockout(structure(value, LockoutSettings, "lockout"))
+    # Keyed from the table itself: the caller's error handling prefixes the path to it.
+    return _Lockout(structure(value, LockoutSettings, ""))
 
 
 _CONVERTER = converter()

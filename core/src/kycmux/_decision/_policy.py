@@ -9,7 +9,6 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
-import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -18,6 +17,7 @@ import attrs
 from kycmux._contract._score import LogLinearCalibration, Score, ScoreKind, ScoreSpec
 from kycmux._contract._vendor import VendorSpec
 from kycmux._model._evidence import Check
+from kycmux._model._rules import number
 from kycmux._records._record import to_plain
 from kycmux._resilience import BreakerSettings, LockoutSettings, RateLimitSettings, RetryPolicy
 from kycmux.exceptions import PolicyError
@@ -91,9 +91,7 @@ class Threshold:
         return {"source": self.source, "max_far": self.max_far, "raw": self.raw}
 
 
-def _positive(_inst: Any, attribute: attrs.Attribute[Any], value: float | None) -> None:
-    if value is not None and (not math.isfinite(value) or value <= 0):
-        raise PolicyError(attribute.name, "must be a positive number")
+_positive = number("must be a positive number", lambda v: v > 0, error=PolicyError, optional=True)
 
 
 def _far(_inst: Any, attribute: attrs.Attribute[Any], value: float | None) -> None:

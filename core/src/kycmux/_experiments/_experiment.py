@@ -14,7 +14,6 @@ from __future__ import annotations
 import enum
 import hashlib
 import hmac
-import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -22,6 +21,7 @@ import attrs
 
 from kycmux._contract._vendor import VendorSpec
 from kycmux._decision._policy import CheckPolicy, Combine, Mode, Policy, vendor_names
+from kycmux._model._rules import number
 from kycmux.exceptions import PolicyError
 
 __all__ = [
@@ -51,19 +51,9 @@ def _unit(key: bytes, *parts: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
-def _positive(_inst: Any, attribute: attrs.Attribute[Any], value: float) -> None:
-    if isinstance(value, bool) or not (math.isfinite(value) and value > 0):
-        raise PolicyError(attribute.name, "must be a positive number")
-
-
-def _share(_inst: Any, attribute: attrs.Attribute[Any], value: float) -> None:
-    if isinstance(value, bool) or not (math.isfinite(value) and 0 < value <= 1):
-        raise PolicyError(attribute.name, "must be a share in (0, 1]")
-
-
-def _non_negative(_inst: Any, attribute: attrs.Attribute[Any], value: float) -> None:
-    if isinstance(value, bool) or not (math.isfinite(value) and value >= 0):
-        raise PolicyError(attribute.name, "must be a number >= 0")
+_positive = number("must be a positive number", lambda v: v > 0, error=PolicyError)
+_share = number("must be a share in (0, 1]", lambda v: 0 < v <= 1, error=PolicyError)
+_non_negative = number("must be a number >= 0", lambda v: v >= 0, error=PolicyError)
 
 
 @attrs.frozen

@@ -23,6 +23,7 @@ from typing import Any
 import attrs
 
 from kycmux._contract._taxonomy import ErrorClass
+from kycmux._model._rules import AT_LEAST_ONE_WHOLE, POSITIVE_SECONDS, RATIO
 from kycmux._resilience._clock import Clock, SystemClock
 from kycmux._resilience._state import InMemoryStateStore, StateStore
 
@@ -84,19 +85,6 @@ TransitionListener = Callable[[str, BreakerState, BreakerState, float], None]
 """Called as ``listener(vendor, old_state, new_state, at)``; ``at`` is wall-clock seconds."""
 
 
-def _positive_finite(_inst: Any, attribute: attrs.Attribute[float], value: float) -> None:
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{attribute.name} must be a positive number of seconds")
-
-
-def _ratio(_inst: Any, attribute: attrs.Attribute[float], value: float) -> None:
-    if not 0 < value <= 1:
-        raise ValueError(f"{attribute.name} must be in (0, 1]")
-
-
-_at_least_one = [attrs.validators.instance_of(int), attrs.validators.ge(1)]
-
-
 @attrs.frozen
 class BreakerSettings:
     """When a vendor's breaker opens and for how long.
@@ -112,12 +100,12 @@ class BreakerSettings:
             process died); then another caller may probe.
     """
 
-    window: float = attrs.field(default=30.0, converter=float, validator=_positive_finite)
-    failure_ratio: float = attrs.field(default=0.5, converter=float, validator=_ratio)
-    min_calls: int = attrs.field(default=5, validator=_at_least_one)
-    open_seconds: float = attrs.field(default=15.0, converter=float, validator=_positive_finite)
-    buckets: int = attrs.field(default=10, validator=_at_least_one)
-    probe_lease: float = attrs.field(default=60.0, converter=float, validator=_positive_finite)
+    window: float = attrs.field(default=30.0, converter=float, validator=POSITIVE_SECONDS)
+    failure_ratio: float = attrs.field(default=0.5, converter=float, validator=RATIO)
+    min_calls: int = attrs.field(default=5, validator=AT_LEAST_ONE_WHOLE)
+    open_seconds: float = attrs.field(default=15.0, converter=float, validator=POSITIVE_SECONDS)
+    buckets: int = attrs.field(default=10, validator=AT_LEAST_ONE_WHOLE)
+    probe_lease: float = attrs.field(default=60.0, converter=float, validator=POSITIVE_SECONDS)
 
     @property
     def bucket_width(self) -> float:

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import enum
-import math
 import secrets
-from typing import Any
 
 import attrs
 
 from kycmux._model._privacy import keyed_hash
+from kycmux._model._rules import AT_LEAST_ONE_WHOLE, POSITIVE_SECONDS
 from kycmux._resilience._clock import Clock, SystemClock
 from kycmux._resilience._state import InMemoryStateStore, StateStore
 
 __all__ = ["Lock", "LockReason", "LockoutSettings", "SubjectLockout"]
-
-
-def _positive_finite(_inst: Any, attribute: attrs.Attribute[float], value: float) -> None:
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{attribute.name} must be a positive number of seconds")
 
 
 @attrs.frozen
@@ -37,14 +31,10 @@ class LockoutSettings:
             attempt is sent, and may be billed, so a client cannot loop for ever.
     """
 
-    limit: int = attrs.field(
-        default=5, validator=[attrs.validators.instance_of(int), attrs.validators.ge(1)]
-    )
-    cooldown: float = attrs.field(default=900.0, converter=float, validator=_positive_finite)
-    memory: float = attrs.field(default=86_400.0, converter=float, validator=_positive_finite)
-    capture_limit: int = attrs.field(
-        default=10, validator=[attrs.validators.instance_of(int), attrs.validators.ge(1)]
-    )
+    limit: int = attrs.field(default=5, validator=AT_LEAST_ONE_WHOLE)
+    cooldown: float = attrs.field(default=900.0, converter=float, validator=POSITIVE_SECONDS)
+    memory: float = attrs.field(default=86_400.0, converter=float, validator=POSITIVE_SECONDS)
+    capture_limit: int = attrs.field(default=10, validator=AT_LEAST_ONE_WHOLE)
 
 
 class LockReason(enum.StrEnum):

@@ -7,10 +7,10 @@ import collections
 import contextlib
 import math
 from types import TracebackType
-from typing import Any
 
 import attrs
 
+from kycmux._model._rules import AT_LEAST_ONE_WHOLE, NON_NEGATIVE, number
 from kycmux._resilience._clock import Clock, SystemClock
 from kycmux._resilience._deadline import Deadline, clock_timeout
 
@@ -20,21 +20,11 @@ __all__ = ["InFlightSlot", "RateLimitSettings", "RateLimiter"]
 _EPSILON = 1e-9
 
 
-def _rate(_inst: Any, attribute: attrs.Attribute[float | None], value: float | None) -> None:
-    if value is not None and not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{attribute.name} must be a positive number per second or None")
-
-
-def _non_negative(_inst: Any, attribute: attrs.Attribute[float], value: float) -> None:
-    if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"{attribute.name} must be a finite number >= 0")
+_rate = number("must be a positive number per second or None", lambda v: v > 0, optional=True)
 
 
 def _optional_float(value: float | None) -> float | None:
     return None if value is None else float(value)
-
-
-_count = [attrs.validators.instance_of(int), attrs.validators.ge(1)]
 
 
 @attrs.frozen
@@ -50,9 +40,9 @@ class RateLimitSettings:
     """
 
     rate: float | None = attrs.field(default=None, converter=_optional_float, validator=_rate)
-    burst: int = attrs.field(default=5, validator=_count)
-    max_in_flight: int = attrs.field(default=16, validator=_count)
-    pause_on_limit: float = attrs.field(default=1.0, converter=float, validator=_non_negative)
+    burst: int = attrs.field(default=5, validator=AT_LEAST_ONE_WHOLE)
+    max_in_flight: int = attrs.field(default=16, validator=AT_LEAST_ONE_WHOLE)
+    pause_on_limit: float = attrs.field(default=1.0, converter=float, validator=NON_NEGATIVE)
 
 
 @attrs.define(eq=False)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import enum
-import math
-from typing import Any, Protocol
+from typing import Protocol
 
 import attrs
 
+from kycmux._model._rules import AT_LEAST_ONE, AT_LEAST_ONE_WHOLE, NON_NEGATIVE, POSITIVE
 from kycmux._resilience._clock import Clock, SystemClock
 
 __all__ = ["Jitter", "RandomSource", "RetryBudget", "RetryBudgetSettings", "RetryPolicy"]
@@ -39,16 +39,6 @@ class Jitter(enum.StrEnum):
     NONE = "none"
 
 
-def _non_negative(_inst: Any, attribute: attrs.Attribute[float], value: float) -> None:
-    if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"{attribute.name} must be a finite number >= 0")
-
-
-def _at_least_one_float(_inst: Any, attribute: attrs.Attribute[float], value: float) -> None:
-    if not (math.isfinite(value) and value >= 1):
-        raise ValueError(f"{attribute.name} must be a finite number >= 1")
-
-
 @attrs.frozen
 class RetryPolicy:
     """How often and how soon one vendor is asked again after a retryable failure.
@@ -66,14 +56,12 @@ class RetryPolicy:
             unless this much is left after its delay.
     """
 
-    max_attempts: int = attrs.field(
-        default=3, validator=[attrs.validators.instance_of(int), attrs.validators.ge(1)]
-    )
-    base_delay: float = attrs.field(default=0.1, converter=float, validator=_non_negative)
-    max_delay: float = attrs.field(default=2.0, converter=float, validator=_non_negative)
-    multiplier: float = attrs.field(default=2.0, converter=float, validator=_at_least_one_float)
+    max_attempts: int = attrs.field(default=3, validator=AT_LEAST_ONE_WHOLE)
+    base_delay: float = attrs.field(default=0.1, converter=float, validator=NON_NEGATIVE)
+    max_delay: float = attrs.field(default=2.0, converter=float, validator=NON_NEGATIVE)
+    multiplier: float = attrs.field(default=2.0, converter=float, validator=AT_LEAST_ONE)
     jitter: Jitter = attrs.field(default=Jitter.FULL, converter=Jitter)
-    min_attempt_time: float = attrs.field(default=0.1, converter=float, validator=_non_negative)
+    min_attempt_time: float = attrs.field(default=0.1, converter=float, validator=NON_NEGATIVE)
 
     def __attrs_post_init__(self) -> None:
         if self.max_delay < self.base_delay:
@@ -125,11 +113,6 @@ class RetryPolicy:
         return wait
 
 
-def _ratio(_inst: Any, attribute: attrs.Attribute[float], value: float) -> None:
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{attribute.name} must be a positive number")
-
-
 @attrs.frozen
 class RetryBudgetSettings:
     """The retry budget of one vendor (``[vendors.<name>.resilience] retry_budget``).
@@ -139,8 +122,8 @@ class RetryBudgetSettings:
         min_per_second: Retries per second allowed regardless, so a quiet service retries.
     """
 
-    ratio: float = attrs.field(default=0.2, converter=float, validator=_ratio)
-    min_per_second: float = attrs.field(default=10.0, converter=float, validator=_non_negative)
+    ratio: float = attrs.field(default=0.2, converter=float, validator=POSITIVE)
+    min_per_second: float = attrs.field(default=10.0, converter=float, validator=NON_NEGATIVE)
 
     def budget(self, clock: Clock) -> RetryBudget:
         return RetryBudget(ratio=self.ratio, min_per_second=self.min_per_second, clock=clock)
@@ -166,9 +149,9 @@ class RetryBudget:
         clock: The clock the floor allowance refills on.
     """
 
-    ratio: float = attrs.field(default=0.2, converter=float, validator=_ratio)
-    cap: float = attrs.field(default=10.0, converter=float, validator=_at_least_one_float)
-    min_per_second: float = attrs.field(default=1.0, converter=float, validator=_non_negative)
+    ratio: float = attrs.field(default=0.2, converter=float, validator=POSITIVE)
+    cap: float = attrs.field(default=10.0, converter=float, validator=AT_LEAST_ONE)
+    min_per_second: float = attrs.field(default=1.0, converter=float, validator=NON_NEGATIVE)
     clock: Clock = attrs.field(factory=SystemClock)
     _tokens: float = attrs.field(init=False, default=0.0)
     _floor: float = attrs.field(init=False)

@@ -121,48 +121,66 @@ def _rate_limited(count: int) -> Callable[[Sandbox], None]:
 
 def steps(d: DemoSet) -> Iterator[Step]:
     """The tour, scene by scene."""
-    me = d.subject
+    yield from _accepting_steps(d)
+    yield from _shadow_steps(d)
+    yield from _outage_steps(d)
 
-    def video(name: str, **extra: Any) -> Evidence:
-        return Evidence(video=d[name], digits=d.digits, reference_photo=d["card_photo"], **extra)
 
-    both: dict[str, Any] = {"selfie": d["selfie"], "liveness_data": d["live_liveness_data"]}
+def _video(d: DemoSet, name: str, **extra: Any) -> Evidence:
+    return Evidence(video=d[name], digits=d.digits, reference_photo=d["card_photo"], **extra)
+
+
+def _sdk(d: DemoSet, liveness: str = "live_liveness_data") -> dict[str, Any]:
+    return {"selfie": d["selfie"], "liveness_data": d[liveness]}
+
+
+def _accepting_steps(d: DemoSet) -> Iterator[Step]:
+    """Passes, a composed check, a spoof and two unusable captures."""
+    me, both = d.subject, _sdk(d)
     for i in range(2):
         yield Step(
-            "accept: Tencent video+card", "video_first", video("live_video", subject_id=f"v{i}")
+            "accept: Tencent video+card",
+            "video_first",
+            _video(d, "live_video", subject_id=f"v{i}"),
         )
         yield Step("accept: Linkface SDK+selfie", "sdk_first", Evidence(**both, subject_id=f"s{i}"))
     composed = Evidence(**both, id_number=me.id_number, id_name=me.name, subject_id="c1")
     yield Step("composed: Linkface + Tencent registry", "composed", composed)
-    spoof = video("spoof_video", **both, subject_id="spoofer")
+    spoof = _video(d, "spoof_video", **both, subject_id="spoofer")
     yield Step("spoof: rejected, no failover", "video_first", spoof)
-    yield Step("capture: wrong digits read", "video_first", video("wrong_digits_video"))
-    yield Step("capture: no sound", "video_first", video("silent_video"))
-    consent = {"consents": [Consent.SHADOW_EVALUATION]}
+    yield Step("capture: wrong digits read", "video_first", _video(d, "wrong_digits_video"))
+    yield Step("capture: no sound", "video_first", _video(d, "silent_video"))
+
+
+def _shadow_steps(d: DemoSet) -> Iterator[Step]:
+    """Linkface asked in the shadow of Tencent, with and without consent."""
+    both, consent = _sdk(d), {"consents": [Consent.SHADOW_EVALUATION]}
     yield Step(
         "shadow: Linkface beside Tencent",
         "video_first",
-        video("live_video", **both, subject_id="sh1", **consent),
+        _video(d, "live_video", **both, subject_id="sh1", **consent),
     )
-    attack = {"selfie": d["selfie"], "liveness_data": d["attack_liveness_data"]}
     yield Step(
         "shadow: both see the spoof",
         "video_first",
-        video("spoof_video", **attack, subject_id="sh2", **consent),
+        _video(d, "spoof_video", **_sdk(d, "attack_liveness_data"), subject_id="sh2", **consent),
     )
     yield Step(
         "shadow: no consent, nothing sent",
         "video_first",
-        video("live_video", **both, subject_id="sh3"),
+        _video(d, "live_video", **both, subject_id="sh3"),
     )
-    outage = video("live_video", **both)
+
+
+def _outage_steps(d: DemoSet) -> Iterator[Step]:
+    """An outage opens the breaker, a probe closes it, rate limits fail over."""
+    outage = _video(d, "live_video", **_sdk(d))
     for i in range(10):
-        before = _outage(2.5) if i == 0 else None
         yield Step(
             "outage: Linkface 503s",
             "sdk_first",
             attrs.evolve(outage, subject_id=f"o{i}"),
-            before,
+            _outage(2.5) if i == 0 else None,
             pause=0.25,
         )
     yield Step(
@@ -172,7 +190,7 @@ def steps(d: DemoSet) -> Iterator[Step]:
     yield Step(
         "rate limited: Tencent code 15",
         "video_first",
-        video("live_video", subject_id="rl"),
+        _video(d, "live_video", subject_id="rl"),
         _rate_limited(1),
     )
     yield Step(
