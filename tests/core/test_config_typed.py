@@ -376,3 +376,68 @@ def test_any_tables_load_or_raise_a_config_error_that_hides_values(
     if problem is not None:
         assert problem.key
         assert CANARY not in f"{problem} {problem!r}"
+
+
+# --- shapes, and values from variables -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "key", "rule"),
+    [
+        ({"engine": 5}, "engine", "must be a table"),
+        ({"vendors": 5}, "vendors", "must be a table"),
+        ({"vendors": vendors(), "policies": {"default": 5}}, "policies.default", "a table"),
+        (
+            {"vendors": vendors(), "policies": policy(lockout=5)},
+            "policies.default.lockout",
+            "table",
+        ),
+        (
+            {"vendors": vendors(), "policies": policy(vendors="x")},
+            "policies.default.vendors",
+            "table",
+        ),
+        (
+            {"vendors": vendors(), "policies": {"default": {"liveness": {"vendors": 5}}}},
+            "policies.default.liveness.vendors",
+            "must be a list",
+        ),
+        (
+            {"vendors": vendors(), "policies": {"default": {"liveness": {"vendors": [1]}}}},
+            "policies.default.liveness.vendors.0",
+            "type str",
+        ),
+    ],
+)
+def test_a_value_of_the_wrong_shape_names_the_shape_not_a_private_class(
+    host: PluginHost, data: dict[str, Any], key: str, rule: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(host, data)
+    assert (info.value.key, rule in info.value.rule) == (key, True)
+    assert "_" not in info.value.rule.split("(")[0]  # no _PolicySettings, no _Document
+
+
+def test_a_whole_number_from_a_variable_is_ascii_digits_only(host: PluginHost) -> None:
+    data = {"vendors": vendors(retries="${N}")}
+    assert load(host, data, {**ENV, "N": " 12 "}).vendors["alpha"]["retries"] == 12
+    with pytest.raises(ConfigError) as info:
+        load(host, data, {**ENV, "N": "9\u00b2"})
+    assert info.value.key == "vendors.alpha.retries"
+    assert "type int" in info.value.rule
+
+
+@pytest.mark.parametrize(("text", "on"), [("false", False), ("no", False), ("true", True)])
+def test_lockout_may_be_switched_by_a_variable(host: PluginHost, text: str, on: bool) -> None:
+    config = load(
+        host, {"vendors": vendors(), "policies": policy(lockout="${L}")}, {**ENV, "L": text}
+    )
+    assert (config.policies["default"].lockout is not None) is on
+
+
+def test_the_deprecation_warning_points_at_the_callers_line(host: PluginHost) -> None:
+    data = {"vendors": vendors(), "policies": policy(vendors={"alpha": {"breaker": {}}})}
+    with pytest.warns(FutureWarning) as caught:
+        made = engine(host, data)
+    made.close()
+    assert [w.filename for w in caught] == [__file__]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -75,6 +75,10 @@ def check_base_url(url: str, *, field: str = "base_url") -> str:
     return url.rstrip("/")
 
 
+def _names(names: Iterable[str]) -> frozenset[str]:
+    return frozenset(names)
+
+
 def _strip_slash(url: Any) -> Any:
     # Plugins append paths ("/face/livedetectfour"); "https://host/" would give "//face/...".
     return url.rstrip("/") if isinstance(url, str) else url
@@ -93,6 +97,9 @@ class VendorConfig:
             off and counts as malformed (default: what the vendor spec declares, 1 MiB).
         resilience: The vendor's breaker, rate limit and retry budget: one of each per
             engine, whatever the policy (``[vendors.<name>.resilience]``).
+        resilience_given: Which of those the configuration sets (even to the default
+            values), so a policy's old-style setting that contradicts one is refused; by
+            default, the ones that differ from the defaults.
     """
 
     vendor: str
@@ -100,9 +107,19 @@ class VendorConfig:
     values: Mapping[str, Any] = attrs.field(factory=dict)
     max_response_bytes: int = attrs.field(default=DEFAULT_MAX_RESPONSE_BYTES, kw_only=True)
     resilience: VendorResilience = attrs.field(factory=lambda: VendorResilience(), kw_only=True)
+    resilience_given: frozenset[str] = attrs.field(kw_only=True, eq=False, converter=_names)
     # Keys given as ``${VAR}``, by variable: the repr shows the reference, never the value
     # (someone may point any key at a variable that holds a secret).
     references: Mapping[str, str] = attrs.field(factory=dict, kw_only=True, eq=False)
+
+    @resilience_given.default
+    def _changed(self) -> frozenset[str]:
+        default = VendorResilience()
+        return frozenset(
+            f.name
+            for f in attrs.fields(VendorResilience)
+            if getattr(self.resilience, f.name) != getattr(default, f.name)
+        )
 
     @max_response_bytes.validator
     def _limit(self, _attribute: attrs.Attribute[int], value: int) -> None:
@@ -177,8 +194,13 @@ class VendorConfig:
             resilience=structure(
                 table.get("resilience", {}), VendorResilience, f"{prefix}.resilience"
             ),
+            resilience_given=_keys(table.get("resilience")),
             references={k: v.variable for k, v in table.items() if isinstance(v, Reference)},
         )
+
+
+def _keys(table: Any) -> frozenset[str]:
+    return frozenset(table) if isinstance(table, Mapping) else frozenset()
 
 
 def _field_value(key: str, field: ConfigField, table: Mapping[str, Any]) -> Any:

@@ -15,7 +15,8 @@ import enum
 import re
 import traceback
 from collections.abc import Mapping
-from typing import Any, Literal, TypeVar, get_args, get_origin
+from types import UnionType
+from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 import attrs
 import cattrs
@@ -30,10 +31,12 @@ from cattrs.errors import (
 from kycmux._model._secret import Secret
 from kycmux.exceptions import ConfigError, MissingSecretError
 
-__all__ = ["REFERENCE", "Reference", "converter", "resolve", "structure"]
+__all__ = ["REFERENCE", "Reference", "converter", "resolve", "structure", "to_bool"]
 
 T = TypeVar("T")
 REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+# ASCII only: str.isdigit() also takes superscripts, which int() refuses.
+_WHOLE = re.compile(r"\s*-?[0-9]+\s*")
 
 
 class Reference(str):
@@ -94,12 +97,13 @@ def _int(value: Any, _: Any) -> int:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, Reference) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, Reference) and _WHOLE.fullmatch(value):
         return int(value)
     raise _Invalid("must be of type int (a whole number)")
 
 
-def _bool(value: Any, _: Any) -> bool:
+def to_bool(value: Any, _: Any = None) -> bool:
+    """A TOML bool, or a ``${VAR}`` holding true/false, 1/0 or yes/no."""
     if isinstance(value, bool):
         return value
     if isinstance(value, Reference) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
@@ -133,6 +137,9 @@ def _enum(value: Any, kind: type[enum.Enum]) -> enum.Enum:
     raise _Invalid(f"{given}must be one of {valid}")
 
 
+_LITERAL = get_origin(Literal[""])
+
+
 def _literal(value: Any, kind: Any) -> Any:
     if isinstance(value, str) and value in get_args(kind):
         return value
@@ -146,13 +153,13 @@ def converter() -> cattrs.Converter:
     made = cattrs.Converter(forbid_extra_keys=True)
     made.register_structure_hook(float, _float)
     made.register_structure_hook(int, _int)
-    made.register_structure_hook(bool, _bool)
+    made.register_structure_hook(bool, to_bool)
     made.register_structure_hook(str, _str)
     made.register_structure_hook(Secret, _secret)
     made.register_structure_hook_func(
         lambda t: isinstance(t, type) and issubclass(t, enum.Enum), _enum
     )
-    made.register_structure_hook_func(lambda t: get_origin(t) is Literal, _literal)
+    made.register_structure_hook_func(lambda t: get_origin(t) is _LITERAL, _literal)
     return made
 
 
@@ -167,41 +174,83 @@ def structure(data: Any, kind: type[T], key: str, conv: cattrs.Converter | None 
     except Exception as exc:
         error: Exception = exc
     # Raised outside the handler: the cattrs errors quote values, which may be secrets.
-    raise _problem(error, key, kind)
+    raise _problem(error, key, kind, data)
 
 
-def _problem(error: Exception, key: str, kind: Any) -> ConfigError:
-    path, leaf, owner = _first(error, key, kind)
+def _problem(error: Exception, key: str, kind: Any, data: Any) -> ConfigError:
+    steps, leaf, owner = _first(error, kind)
+    path = ".".join([key, *map(str, steps)]).strip(".")
     if isinstance(leaf, MissingSecretError):
         return leaf
     if isinstance(leaf, ConfigError):  # a validator's rule: its key is the attribute's name
         where = leaf.key if key and leaf.key.startswith(key) else f"{path}.{leaf.key}"
         return type(leaf)(where.strip("."), leaf.rule)
     if isinstance(leaf, ValueError) and _ours(leaf):  # our validators name no values
-        return ConfigError(path.strip("."), str(leaf))
+        return ConfigError(path, str(leaf))
     if isinstance(leaf, ForbiddenExtraKeysError):
         extra = sorted(leaf.extra_fields)[0]
         return ConfigError(f"{path}.{extra}".strip("."), f"unknown key (valid: {_valid(leaf.cl)})")
     if isinstance(leaf, _Invalid):
-        return ConfigError(path.strip("."), leaf.rule)
+        return ConfigError(path, leaf.rule)
     if isinstance(leaf, KeyError):
-        return ConfigError(path.strip("."), "is required")
-    return ConfigError(path.strip("."), f"is not a valid {_name(owner)}")
+        return ConfigError(path, "is required")
+    expected = _kind_along(kind, steps)
+    if _is_table(expected) and not isinstance(_value_at(data, steps), Mapping):
+        return ConfigError(path, "must be a table")
+    if _is_list(expected):
+        return ConfigError(path, "must be a list")
+    return ConfigError(path, f"is not a valid {_name(owner)}")
 
 
-def _first(error: BaseException, path: str, owner: Any) -> tuple[str, BaseException, Any]:
-    """The path to the first leaf problem inside a cattrs exception group."""
+def _first(error: BaseException, owner: Any) -> tuple[list[str | int], BaseException, Any]:
+    """The steps to the first leaf problem inside a cattrs exception group."""
+    steps: list[str | int] = []
     while isinstance(error, ClassValidationError | IterableValidationError):
         with_notes, without = error.group_exceptions()
         owner = error.cl
         if with_notes:
             error, note = with_notes[0]
-            path = f"{path}.{_step(note)}"
+            steps.append(_step(note))
         elif without:
             error = without[0]
         else:  # pragma: no cover - cattrs always fills one of them
             break
-    return path, error, owner
+    return steps, error, owner
+
+
+def _kind_along(kind: Any, steps: list[str | int]) -> Any:
+    """The type expected at ``steps`` below ``kind`` (``None``: not known)."""
+    for step in steps:
+        kinds = get_args(kind) if isinstance(kind, UnionType) else (kind,)
+        kind = next((k for k in kinds if k is not type(None)), None)
+        try:
+            if isinstance(step, str) and attrs.has(kind):
+                kind = get_type_hints(kind).get(step)
+            elif get_origin(kind) in (dict, Mapping, tuple, list):
+                kind = get_args(kind)[-1 if get_origin(kind) in (dict, Mapping) else 0]
+            else:
+                return None
+        except (NameError, TypeError):  # an annotation not importable at run time
+            return None
+    return kind
+
+
+def _is_table(kind: Any) -> bool:
+    kinds = get_args(kind) if isinstance(kind, UnionType) else (kind,)
+    return any(attrs.has(k) or k is dict or get_origin(k) in (dict, Mapping) for k in kinds)
+
+
+def _is_list(kind: Any) -> bool:
+    return get_origin(kind) in (tuple, list)
+
+
+def _value_at(data: Any, steps: list[str | int]) -> Any:
+    for step in steps:
+        try:
+            data = data[step]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
 
 
 def _ours(error: BaseException) -> bool:
@@ -211,10 +260,11 @@ def _ours(error: BaseException) -> bool:
     return module.startswith("kycmux.")
 
 
-def _step(note: AttributeValidationNote | IterableValidationNote) -> str:
+def _step(note: AttributeValidationNote | IterableValidationNote) -> str | int:
     if isinstance(note, AttributeValidationNote):
         return note.name
-    return str(note.index)
+    index: str | int = note.index
+    return index
 
 
 def _valid(kind: type) -> str:

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from kycmux._config._schema import converter, structure
+from kycmux._config._schema import Reference, converter, structure, to_bool
 from kycmux._decision._policy import CheckPolicy, Policy, VendorSettings
 from kycmux._experiments._experiment import Arm, LateShadow, ShadowExperiment, SplitExperiment
 from kycmux._model._evidence import Check
@@ -34,10 +34,9 @@ class _Lockout:
 
 
 def _lockout(value: Any, _: Any) -> _Lockout:
-    if value is False:
-        return _Lockout(None)
-    if value is True:
-        return _Lockout(LockoutSettings())
+    if isinstance(value, bool | Reference):
+        on = to_bool(value)
+        return _Lockout(LockoutSettings() if on else None)
     # Keyed from the table itself: the caller's error handling prefixes the path to it.
     return _Lockout(structure(value, LockoutSettings, ""))
 
@@ -54,6 +53,15 @@ class _PolicySettings:
     hedge_after: float | None = None
     vendors: dict[str, VendorSettings] = attrs.field(factory=dict)
     lockout: _Lockout = attrs.field(factory=lambda: _Lockout(LockoutSettings()))
+
+
+@attrs.frozen
+class _ArmTable:
+    """An arm's keys: its name is the table's."""
+
+    weight: float = 1.0
+    policy: str | None = None
+    vendors: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -144,7 +152,8 @@ def _arm(key: str, name: str, value: Any) -> Arm:
     table = _table(value, key)
     if isinstance(table.get("vendors"), str):
         raise PolicyError(f"{key}.vendors", "must be a list of vendor names, not one string")
-    return _structure({**table, "name": name}, Arm, key)
+    arm = _structure(table, _ArmTable, key)
+    return _make(key, Arm, name=name, **attrs.asdict(arm, recurse=False))
 
 
 def _table(value: Any, key: str) -> Mapping[str, Any]:

@@ -105,7 +105,13 @@ def vendor_names(value: Iterable[str]) -> tuple[str, ...]:
     """A list of vendor names as a tuple; a bare string is a mistake, not a list of letters."""
     if isinstance(value, str):
         raise PolicyError("vendors", "must be a list of vendor names, not one string")
-    return tuple(value)
+    try:
+        names = tuple(value)
+    except TypeError:
+        raise PolicyError("vendors", "must be a list of vendor names") from None
+    if not all(isinstance(name, str) for name in names):
+        raise PolicyError("vendors", "must be a list of vendor names (strings)")
+    return names
 
 
 @attrs.frozen

@@ -47,9 +47,7 @@ def assemble(
         _require_loopback(config)
     store = InMemoryStateStore(clock) if store is None else store
     configured = _configured_key(config, record_key)
-    guards = VendorGuards.from_vendors(
-        clock, store, {name: vendor.resilience for name, vendor in config.vendors.items()}
-    )
+    guards = VendorGuards.from_vendors(clock, store, config.vendors)
     backend = async_backend or config.engine.async_backend
     engine = cls(
         host,

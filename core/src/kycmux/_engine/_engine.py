@@ -168,8 +168,8 @@ class Engine:
     def add_experiment(self, experiment: SplitExperiment | ShadowExperiment) -> None:
         """Validate and add a live experiment on one of the engine's policies."""
         used = self._lab.add(experiment, self._policies, self._host.vendors, self._config.vendors)
-        for policy in used:
-            self._guards.adopt(policy)
+        for policy in used:  # derived from policies added (and warned about) already
+            self._guards.adopt(policy, warn=False)
 
     def add_sink(self, sink: JsonLinesSink) -> None:
         """Write every decision record to ``sink`` too (after the decision, off its path)."""

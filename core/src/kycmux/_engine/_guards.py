@@ -8,12 +8,13 @@ release; two policies, or a policy and the vendor's table, that disagree are an 
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Mapping
 
 import attrs
 
-from kycmux._config._config import VendorResilience
+from kycmux._config._config import VendorConfig, VendorResilience
 from kycmux._decision._policy import Policy
 from kycmux._resilience import (
     CircuitBreaker,
@@ -37,7 +38,8 @@ class VendorGuards:
     _clock: Clock
     _store: StateStore
     _settings: dict[str, VendorResilience]
-    _base: dict[str, VendorResilience] = attrs.field(factory=dict)
+    # What each vendor's own table sets: a policy may not contradict it.
+    _given: dict[str, frozenset[str]] = attrs.field(factory=dict)
     _effective: dict[tuple[str, str], tuple[str, object]] = attrs.field(init=False, factory=dict)
     _breakers: dict[str, CircuitBreaker] = attrs.field(init=False, factory=dict)
     _limiters: dict[str, RateLimiter] = attrs.field(init=False, factory=dict)
@@ -46,17 +48,23 @@ class VendorGuards:
 
     @classmethod
     def from_vendors(
-        cls, clock: Clock, store: StateStore, resilience: Mapping[str, VendorResilience]
+        cls, clock: Clock, store: StateStore, vendors: Mapping[str, VendorConfig]
     ) -> VendorGuards:
-        return cls(clock, store, dict(resilience), dict(resilience))
+        return cls(
+            clock,
+            store,
+            {name: vendor.resilience for name, vendor in vendors.items()},
+            {name: vendor.resilience_given for name, vendor in vendors.items()},
+        )
 
-    def adopt(self, policy: Policy) -> None:
-        """Take a policy's old-style per-vendor breaker / rate limit (with a warning), and
+    def adopt(self, policy: Policy, *, warn: bool = True) -> None:
+        """Take a policy's old-style per-vendor breaker / rate limit (with a warning unless
+        ``warn`` is false: an experiment's policies derive from ones already adopted), and
         refuse one that disagrees with another policy's or with the vendor's own."""
-        for vendor in policy.used_vendors():
+        for vendor in sorted(policy.used_vendors()):
             settings = policy.settings(vendor)
             for name in _MOVED:
-                self._adopt(policy.name, vendor, name, getattr(settings, name))
+                self._adopt(policy.name, vendor, name, getattr(settings, name), warn)
 
     def breaker(self, vendor: str) -> CircuitBreaker:
         if vendor not in self._breakers:
@@ -87,9 +95,12 @@ class VendorGuards:
     def _of(self, vendor: str) -> VendorResilience:
         return self._settings.get(vendor, _DEFAULT)
 
-    def _adopt(self, policy: str, vendor: str, name: str, given: object | None) -> None:
+    def _adopt(self, policy: str, vendor: str, name: str, given: object | None, warn: bool) -> None:
         key = f"policies.{policy}.vendors.{vendor}.{name}"
-        configured = getattr(self._base.get(vendor, _DEFAULT), name)
+        configured = getattr(self._of(vendor), name)
+        explicit = name in self._given.get(vendor, ())
+        if given is not None and explicit and configured != given:
+            raise PolicyError(key, f"differs from vendors.{vendor}.resilience.{name}")
         effective = configured if given is None else given
         earlier = self._effective.setdefault((vendor, name), (policy, effective))
         if earlier[1] != effective:
@@ -98,15 +109,22 @@ class VendorGuards:
             )
         if given is None:
             return
-        if configured != getattr(_DEFAULT, name) and configured != given:
-            raise PolicyError(key, f"differs from vendors.{vendor}.resilience.{name}")
-        warnings.warn(
-            f"{key} is deprecated: a vendor's {name} is one per engine; "
-            f"move it to [vendors.{vendor}.resilience] (read here for one more release)",
-            FutureWarning,
-            stacklevel=4,
-        )
+        if warn:
+            warnings.warn(
+                f"{key} is deprecated: a vendor's {name} is one per engine; "
+                f"move it to [vendors.{vendor}.resilience] (read here for one more release)",
+                FutureWarning,
+                stacklevel=_caller(),
+            )
         self._settings[vendor] = attrs.evolve(self._of(vendor), **{name: given})  # type: ignore[arg-type]
 
 
 _DEFAULT = VendorResilience()
+
+
+def _caller() -> int:
+    """The ``stacklevel`` of the first frame outside kycmux: the user's call."""
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith("kycmux."):
+        frame, level = frame.f_back, level + 1
+    return level
