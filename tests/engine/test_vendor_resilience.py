@@ -122,12 +122,12 @@ min_per_second = 2
     assert limiter.settings == RateLimitSettings(rate=3.0, burst=2, max_in_flight=4)
     assert limiter.tokens == pytest.approx(2)
     # No public accessor for the retry budget: read the engine's guards.
-    budget = engine._guards.budget("alpha")
+    budget = engine.retry_budget("alpha")
     assert (budget.ratio, budget.min_per_second) == (0.5, 2.0)
 
     assert engine.breaker("beta").settings == BreakerSettings()
     assert engine.limiter("beta").settings == RateLimitSettings()
-    beta_budget = engine._guards.budget("beta")
+    beta_budget = engine.retry_budget("beta")
     assert (beta_budget.ratio, beta_budget.min_per_second) == (0.2, 10.0)
 
 

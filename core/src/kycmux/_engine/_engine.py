@@ -40,6 +40,7 @@ from kycmux._resilience import (
     Clock,
     LockoutSettings,
     RateLimiter,
+    RetryBudget,
     StateStore,
     SubjectLockout,
     TransitionListener,
@@ -210,6 +211,9 @@ class Engine:
 
     def limiter(self, vendor: str) -> RateLimiter:
         return self._guards.limiter(vendor)
+
+    def retry_budget(self, vendor: str) -> RetryBudget:
+        return self._guards.budget(vendor)
 
     def on_breaker_transition(self, listener: TransitionListener) -> None:
         """Call ``listener(vendor, old, new, at)`` on every breaker transition."""
