@@ -72,7 +72,9 @@ def lowest(session: nox.Session) -> None:
     uv = os.environ.get("UV", "uv")  # `uv run` says where it is
     env = Path(".nox") / "lowest"
     python = env / "bin" / "python"
-    session.run(uv, "venv", "--quiet", "--python", sys.executable, str(env), external=True)
+    session.run(
+        uv, "venv", "--quiet", "--clear", "--python", sys.executable, str(env), external=True
+    )
     dev = tomllib.loads(Path("pyproject.toml").read_text())["dependency-groups"]["dev"]
     testing = [r for r in dev if r.split(">")[0] in ("pytest", "pytest-timeout", "hypothesis")]
     session.run(

@@ -334,12 +334,8 @@ class HttpClient:
                     response.close()
             body = _response(response, reader.body(), _since(started))
             return SendResult(body, None, True, _since(started))
-        except ProtocolError as exc:  # too large, or a compression we will not inflate
-            return SendResult(None, exc, True, _since(started))
-        except InvalidEvidenceError as exc:  # a file gone since the request was built
-            return SendResult(None, exc, False, _since(started))
-        except httpx.HTTPError as exc:
-            return SendResult(None, exc, flag.sent, _since(started))
+        except (ProtocolError, InvalidEvidenceError, httpx.HTTPError) as exc:
+            return _failed(exc, flag, started)
 
     async def asend(
         self,
@@ -375,14 +371,10 @@ class HttpClient:
                         await response.aclose()
             body = _response(response, reader.body(), _since(started))
             return SendResult(body, None, True, _since(started))
-        except ProtocolError as exc:  # too large, or a compression we will not inflate
-            return SendResult(None, exc, True, _since(started))
-        except InvalidEvidenceError as exc:  # a file gone since the request was built
-            return SendResult(None, exc, False, _since(started))
         except TimeoutError:
             return SendResult(None, _deadline_error(flag), flag.sent, _since(started))
-        except httpx.HTTPError as exc:
-            return SendResult(None, _unmask_aiohttp(exc), flag.sent, _since(started))
+        except (ProtocolError, InvalidEvidenceError, httpx.HTTPError) as exc:
+            return _failed(exc, flag, started)
 
     def close(self) -> None:
         if self._owned and self._sync is not None:
@@ -416,6 +408,17 @@ def _skips_tls_checks(transport: object) -> bool:
         and (ctx.verify_mode == ssl.CERT_NONE or not ctx.check_hostname)
         for ctx in contexts
     )
+
+
+def _failed(
+    exc: ProtocolError | InvalidEvidenceError | httpx.HTTPError, flag: _BodySentFlag, started: float
+) -> SendResult:
+    """What a send that raised ``exc`` amounts to (sync and async alike)."""
+    if isinstance(exc, ProtocolError):  # too large, or a compression we will not inflate
+        return SendResult(None, exc, True, _since(started))
+    if isinstance(exc, InvalidEvidenceError):  # a file gone since the request was built
+        return SendResult(None, exc, False, _since(started))
+    return SendResult(None, _unmask_aiohttp(exc), flag.sent, _since(started))
 
 
 def _since(started: float) -> float:

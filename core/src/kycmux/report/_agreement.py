@@ -146,6 +146,16 @@ def score_section(data: StudyData) -> dict[str, Any]:
 
 
 def _check_scores(data: StudyData, check: str) -> dict[str, Any]:
+    systems, notes = _score_statuses(data, check)
+    calibrated = [s for s, v in systems.items() if v["status"] == "calibrated"]
+    pairs = _calibrated_pairs(data, check, calibrated, notes)
+    if len(calibrated) < 2:
+        notes.append("Fewer than two systems have calibrated scores for this check: no scatter.")
+    return {"check": check, "systems": systems, "pairs": pairs, "notes": notes}
+
+
+def _score_statuses(data: StudyData, check: str) -> tuple[dict[str, Any], list[str]]:
+    """Each system's score for ``check``: calibrated, uncalibrated or none (with a note)."""
     systems: dict[str, Any] = {}
     notes: list[str] = []
     for system in data.systems:
@@ -165,26 +175,24 @@ def _check_scores(data: StudyData, check: str) -> dict[str, Any]:
             )
         elif status == "no_score":
             notes.append(f"{system}: no score for {check} (verdict only).")
-    calibrated = [s for s, v in systems.items() if v["status"] == "calibrated"]
-    candidate_pairs = [(a, b) for a, b in data.pairs() if a in calibrated and b in calibrated]
-    counts = [len(scatter_points(data, check, a, b)) for a, b in candidate_pairs]
+    return systems, notes
+
+
+def _calibrated_pairs(
+    data: StudyData, check: str, calibrated: list[str], notes: list[str]
+) -> list[dict[str, Any]]:
+    """The pairs of calibrated systems, each with its paired-item count and scatter plot."""
+    candidates = [(a, b) for a, b in data.pairs() if a in calibrated and b in calibrated]
+    counts = [len(scatter_points(data, check, a, b)) for a, b in candidates]
     only_pair = sum(1 for n in counts if n) == 1
-    pairs = [
+    for (a, b), n in zip(candidates, counts, strict=True):
+        if n == 0:
+            notes.append(f"{a} and {b} have no paired items where both gave a calibrated score.")
+    return [
         {
             "systems": [a, b],
             "n": n,
             "plot": scatter_plot_name(check, a, b, only_pair=only_pair) if n else None,
         }
-        for (a, b), n in zip(candidate_pairs, counts, strict=True)
+        for (a, b), n in zip(candidates, counts, strict=True)
     ]
-    for (a, b), n in zip(candidate_pairs, counts, strict=True):
-        if n == 0:
-            notes.append(f"{a} and {b} have no paired items where both gave a calibrated score.")
-    if len(calibrated) < 2:
-        notes.append("Fewer than two systems have calibrated scores for this check: no scatter.")
-    return {
-        "check": check,
-        "systems": systems,
-        "pairs": pairs,
-        "notes": notes,
-    }
