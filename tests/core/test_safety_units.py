@@ -9,7 +9,7 @@
 - ``SubjectLockout`` counts unusable captures toward ``capture_limit`` (#15).
 
 Each test fails on the code before the fixes (87e08bc). The full canary suite is
-``tests/engine/test_canaries.py``; these are short and direct.
+``tests/engine/test_canaries_*.py``; these are short and direct.
 """
 
 from __future__ import annotations

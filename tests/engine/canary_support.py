@@ -12,6 +12,7 @@ leaks, and the self-test checks they are not flagged.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import sqlite3
@@ -24,9 +25,21 @@ from typing import Any
 from urllib.parse import quote
 
 import attrs
+import pytest
 
-from kycmux import Secret, check_digit, hookimpl, id_number_problem
-from kycmux.simkit import RunningSimulator
+from engine.e2e_support import policies
+from kycmux import (
+    Config,
+    Decision,
+    Engine,
+    Evidence,
+    PluginHost,
+    Secret,
+    check_digit,
+    hookimpl,
+    id_number_problem,
+)
+from kycmux.simkit import RunningSimulator, serve_many
 from kycmux.synthetic import (
     Audio,
     ImageQuality,
@@ -49,13 +62,18 @@ __all__ = [
     "CANARIES",
     "DIGITS",
     "ENV",
+    "QUICK",
     "SIM_THREAD_PREFIX",
     "Canary",
     "CanaryFiles",
+    "CanaryRig",
+    "CanaryStage",
+    "Cases",
     "Exposure",
     "HookTap",
     "canary_simulators",
     "find_leaks",
+    "reasons",
     "vendor_tables",
     "with_marker",
     "write_canary_files",
@@ -504,3 +522,187 @@ def vendor_tables(
     for vendor, changes in overrides.items():
         tables[vendor].update(changes)
     return tables
+
+
+# --- the rig every leak test works in ----------------------------------------------------------
+
+LOGGERS = ("kycmux", "httpx", "httpcore", "aiohttp")
+# Two attempts per vendor, quickly: retries are exercised without slowing the suite down.
+QUICK = {"retry": {"max_attempts": 2, "base_delay": 0.01, "max_delay": 0.02}}
+
+# Decisions to make: label -> (changes to the canary person's full evidence, policy).
+Cases = Mapping[str, tuple[Mapping[str, Any], str]]
+
+
+def reasons(decision: Decision) -> list[tuple[str, str | None, str | None]]:
+    return [(a.vendor, a.error_class, a.vendor_code) for a in decision.record.attempts]
+
+
+@attrs.frozen
+class CanaryStage:
+    """What a test module's leak tests share: the simulators on loopback, the evidence files."""
+
+    running: Mapping[str, RunningSimulator]
+    files: CanaryFiles
+
+    @classmethod
+    @contextlib.contextmanager
+    def serve(cls, base: Path) -> Iterator[CanaryStage]:
+        files = write_canary_files(base)
+        with serve_many(canary_simulators()) as running:
+            yield cls(running, files)
+
+    def clear_faults(self) -> None:
+        for sim in self.running.values():
+            sim.app.faults.clear()
+
+    def rig(self, caplog: pytest.LogCaptureFixture, tmp_path: Path) -> Iterator[CanaryRig]:
+        """A test's rig (for a fixture to ``yield from``): DEBUG logs captured, the installed
+        plugins and a tap, no fault window left over from another test, before or after."""
+        caplog.set_level(logging.DEBUG)
+        for name in LOGGERS:
+            caplog.set_level(logging.DEBUG, logger=name)
+        tap = HookTap()
+        # The installed plugins, plus the tap (cross-cutting: it sees every vendor's hooks).
+        host = PluginHost.from_entry_points()
+        assert {LINKFACE, TENCENT} <= set(host.vendors), host.failures
+        assert host.register(tap, "test.canary-tap"), host.failures
+        self.clear_faults()
+        yield CanaryRig(self.running, self.files, host, tap, Exposure(), caplog, tmp_path)
+        self.clear_faults()
+
+
+@attrs.frozen
+class CanaryRig:
+    """One leak test's world and its steps: configure, decide, collect what a user could see
+    into ``exposure``, and finally look for every canary in all of it.
+
+    ``unexpected`` notes refusals that did not come as expected (``refused``); a test checks
+    it after the leaks, so a failure shows both.
+    """
+
+    running: Mapping[str, RunningSimulator]
+    files: CanaryFiles
+    host: PluginHost
+    tap: HookTap
+    exposure: Exposure
+    caplog: pytest.LogCaptureFixture
+    tmp_path: Path
+    unexpected: list[str] = attrs.field(factory=list)
+
+    @property
+    def records(self) -> Path:
+        """The records file of a configuration made with ``records=True``."""
+        return self.tmp_path / "records.jsonl"
+
+    def config(
+        self,
+        *,
+        records: bool = True,
+        engine: Mapping[str, Any] | None = None,
+        experiments: Mapping[str, Any] | None = None,
+        **vendor_changes: Mapping[str, Any],
+    ) -> Config:
+        """The canary configuration: vendor tables reaching the simulators (with changes),
+        the test policies, the record key from its variable, the records file."""
+        table: dict[str, Any] = {"record_key": "${CNRY_RECORD_KEY}"}
+        if records:
+            table["records"] = str(self.records)
+        data: dict[str, Any] = {
+            "vendors": vendor_tables(self.running, **vendor_changes),
+            "policies": policies(linkface=QUICK, tencent_legacy=QUICK),
+            "engine": {**table, **(engine or {})},
+        }
+        if experiments:
+            data["experiments"] = dict(experiments)
+        return Config.from_mapping(data, self.host.vendors, ENV)
+
+    def engine(self, config: Config) -> Engine:
+        return Engine.from_config(config, host=self.host)
+
+    def evidence(self, n: int, **changes: Any) -> Evidence:
+        """Every kind of evidence, all of the canary person (subject ``n``); a change to
+        ``None`` leaves that field out."""
+        fields: dict[str, Any] = {
+            "selfie": self.files["selfie"],
+            "reference_photo": self.files["card"],
+            "video": self.files["video"],
+            "digits": DIGITS,
+            "liveness_data": self.files["liveness"],
+            "id_number": ID_NUMBER,
+            "id_name": NAME,
+            "subject_id": f"{SUBJECT_ID}-{n}",
+        }
+        fields.update(changes)
+        return Evidence(**{k: v for k, v in fields.items() if v is not None})
+
+    async def decide(self, engine: Engine, evidence: Evidence, policy: str, label: str) -> Decision:
+        """``engine.verify``, collecting the decision, its record, the record as JSON, or what
+        it raised (and raising it again)."""
+        try:
+            decision = await engine.verify(evidence, policy=policy)
+        except Exception as exc:  # a raised exception is what the caller sees: collect it
+            self.exposure.exception(f"engine.verify ({label}) raised", exc)
+            raise
+        self.exposure.obj(f"Decision ({label})", decision)
+        self.exposure.obj(f"DecisionRecord ({label})", decision.record)
+        plain = decision.record.to_dict()
+        self.exposure.text(f"record.to_dict ({label})", json.dumps(plain, ensure_ascii=False))
+        self.exposure.text(f"record.to_dict ascii ({label})", json.dumps(plain))
+        return decision
+
+    async def decide_once(
+        self, config: Config, evidence: Evidence, policy: str, label: str
+    ) -> Decision:
+        """One decision by a fresh engine (no breaker or lockout state from another)."""
+        async with self.engine(config) as engine:
+            return await self.decide(engine, evidence, policy, label)
+
+    async def decide_cases(self, engine: Engine, cases: Cases, first: int) -> dict[str, Decision]:
+        """Each case's decision, in order, the subjects numbered from ``first``."""
+        return {
+            label: await self.decide(engine, self.evidence(first + n, **changes), policy, label)
+            for n, (label, (changes, policy)) in enumerate(cases.items())
+        }
+
+    def expose_engine(self, engine: Engine, config: Config) -> None:
+        self.exposure.obj("Engine", engine)
+        self.exposure.obj("Config", config)
+        self.exposure.obj("Config.engine", config.engine)
+        self.exposure.obj("Config.vendors", config.vendors)
+        for name, vendor in config.vendors.items():
+            self.exposure.obj(f"VendorConfig {name}", vendor)
+
+    def refused(self, label: str, make: Callable[[], object], kind: type[BaseException]) -> str:
+        """Run ``make``, expecting ``kind``; whatever it raises is collected, and anything else
+        than ``kind`` is noted in ``unexpected``. Returns the message raised."""
+        try:
+            made = make()
+        except Exception as exc:
+            self.exposure.exception(label, exc)
+            if not isinstance(exc, kind):
+                self.unexpected.append(f"{label}: raised {type(exc).__name__}, not {kind.__name__}")
+            return str(exc)
+        self.unexpected.append(f"{label}: did not raise {kind.__name__}")
+        if isinstance(made, Engine):
+            made.close()
+        return ""
+
+    def file_records(self, *, if_written: bool = False) -> None:
+        """The records file, which must have been written unless ``if_written``."""
+        if not if_written or self.records.exists():
+            self.exposure.file("records file", self.records)
+
+    def assert_no_leaks(self, *, tap: bool = True, wire: bool = True) -> None:
+        """No canary anywhere: in what was collected, the logs and (``tap``) what passed through
+        the hooks. ``wire``: requests went out, so httpx must have logged them (the log capture
+        works, and an empty log is no pass)."""
+        if tap:
+            self.tap.expose(self.exposure)
+        self.exposure.logs(self.caplog.records)
+        if wire:
+            assert any(r.name.startswith("httpx") for r in self.caplog.records), (
+                "no httpx log captured"
+            )
+        leaks = self.exposure.leaks()
+        assert not leaks, f"{len(leaks)} leak(s):\n" + "\n".join(leaks)

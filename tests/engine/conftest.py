@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from engine.canary_support import CanaryRig, CanaryStage
 from engine.e2e_support import LINKFACE, TENCENT
 from kycmux import PluginHost
 from kycmux.simkit import Sandbox, run_sandbox
@@ -41,3 +43,18 @@ def box(sim_sandbox: Sandbox) -> Iterator[Sandbox]:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoSet:
     """The labelled synthetic captures (subject P0001, impostor P0002, digits 9532)."""
     return write_demo_set(tmp_path_factory.mktemp("evidence"))
+
+
+@pytest.fixture(scope="module")
+def canary_stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CanaryStage]:
+    """The canary suite's simulators and evidence files (secrets planted), per module."""
+    with CanaryStage.serve(tmp_path_factory.mktemp("canary")) as stage:
+        yield stage
+
+
+@pytest.fixture
+def rig(
+    canary_stage: CanaryStage, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> Iterator[CanaryRig]:
+    """One canary test's view: engines, decisions and the final no-leak assertion."""
+    yield from canary_stage.rig(caplog, tmp_path)
