@@ -260,6 +260,8 @@ async def test_reprs_of_values_leak_nothing(rig: CanaryRig) -> None:
     assert (first.outcome, spoof.outcome) == (Outcome.ACCEPT, Outcome.REJECT)
     requests = [v for w, v in rig.tap.objects if w.startswith("sign result")]
     assert {r.vendor for r in requests} == {LINKFACE, TENCENT}
+    rig.file_records()
+    assert rig.exposure.result_store(rig.tmp_path / "r.db") >= 1  # the shadowed decision
     rig.assert_no_leaks()
 
 
