@@ -17,6 +17,7 @@ The hierarchy::
     │   │                            a score missing or out of range); never a pass
     │   └── ResponseTooLargeError    a response body over the vendor's size limit (not read on)
     ├── SubjectLockedError           too many consecutive definitive failures for one subject
+    ├── StateUnavailableError        the shared state store (Redis) did not answer in time
     └── PolicyError                  a policy that cannot be applied (also a ConfigError)
 
 Messages never contain secret values or personal data: they name fields, rules and limits.
@@ -36,6 +37,7 @@ __all__ = [
     "PolicyError",
     "ProtocolError",
     "ResponseTooLargeError",
+    "StateUnavailableError",
     "SubjectLockedError",
     "UnknownVendorError",
     "UnsafeURLError",
@@ -163,3 +165,17 @@ class SubjectLockedError(KycmuxError):
     def __init__(self, retry_after: float) -> None:
         self.retry_after = retry_after
         super().__init__(f"subject locked out; retry after {retry_after:.0f} s")
+
+
+class StateUnavailableError(KycmuxError):
+    """The shared state store did not answer (down, paused, too slow, refused us).
+
+    ``operation`` is the store operation (``admit``, ``subject``...). The message names the
+    store's kind and the failure's type, never its address (a URL may hold a password).
+    """
+
+    def __init__(self, operation: str, why: str) -> None:
+        self.operation = operation
+        self.why = why
+        super().__init__(f"state store unavailable during {operation}: {why}")
+

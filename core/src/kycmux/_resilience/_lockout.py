@@ -135,6 +135,10 @@ class SubjectLockout:
         count = self.store.get(self._key(subject, "count"))
         return int(count) if count is not None else 0
 
+    def counted(self, subject: str) -> bool:
+        """Failures or unusable captures are counted for ``subject`` (a pass would clear them)."""
+        return any(self.store.get(self._key(subject, what)) for what in ("count", "captures"))
+
     def unlock(self, subject: str) -> None:
         """Clear the subject's lock and counts (an operator's override)."""
         for what in ("lock", "count", "captures"):

@@ -153,20 +153,35 @@ class RateLimiter:
             self._tokens = min(self._tokens, 1.0)
             self._updated = max(self._updated, self._paused_until)
 
-    async def acquire(self, deadline: Deadline | None = None) -> bool:
-        """Take a token, waiting on the clock; ``False`` if none comes before ``deadline``."""
+    def reserve(self, max_wait: float = math.inf) -> float | None:
+        """Reserve a token without waiting: seconds until it is due (0: now), or ``None``
+        when it would only come at or after ``max_wait`` seconds (nothing is kept then).
+
+        The caller waits that long itself, and calls ``refund`` if it gives up waiting.
+        """
         now = self.clock.monotonic()
-        if deadline is not None and deadline.expired:
-            return False
-        ready_at = self._ready_at(now)
-        if ready_at > now and deadline is not None and ready_at >= deadline.at:
-            return False
+        wait = self._ready_at(now) - now
+        if wait > 0 and wait >= max_wait:
+            return None
         if self.settings.rate is not None:
             self._tokens -= 1.0
-        if ready_at <= now:
+        return max(wait, 0.0)
+
+    def refund(self) -> None:
+        """Give back a token ``reserve`` handed out that will not be used."""
+        self._refund()
+
+    async def acquire(self, deadline: Deadline | None = None) -> bool:
+        """Take a token, waiting on the clock; ``False`` if none comes before ``deadline``."""
+        if deadline is not None and deadline.expired:
+            return False
+        wait = self.reserve(math.inf if deadline is None else deadline.remaining())
+        if wait is None:
+            return False
+        if wait <= 0:
             return True
         try:
-            await self.clock.sleep(ready_at - now)
+            await self.clock.sleep(wait)
             return await self._sit_out_pause(deadline)
         except BaseException:
             self._refund()

@@ -1,0 +1,1 @@
+"""State every replica must agree on: the async contract and its stores."""
