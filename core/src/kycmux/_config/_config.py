@@ -21,6 +21,7 @@ from kycmux._config._tables import experiment_from_table, policy_from_table
 from kycmux._contract._vendor import ConfigField, VendorSpec
 from kycmux._decision._policy import Policy
 from kycmux._experiments._experiment import ShadowExperiment, SplitExperiment
+from kycmux._model._rules import POSITIVE_SECONDS
 from kycmux._model._secret import Secret, reveal
 from kycmux._resilience import BreakerSettings, RateLimitSettings, RetryBudgetSettings
 from kycmux._transport._http import DEFAULT_MAX_RESPONSE_BYTES, AsyncBackend
@@ -214,6 +215,16 @@ def _field_value(key: str, field: ConfigField, table: Mapping[str, Any]) -> Any:
     return structure(value, field.type, key)
 
 
+def _state_url(_inst: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    if value is not None and urlsplit(value).scheme not in ("redis", "rediss"):
+        raise ConfigError(attribute.name, "must be a redis:// or rediss:// URL")
+
+
+def _namespace(_inst: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    if not value or not value.isascii() or not value.isprintable() or " " in value:
+        raise ConfigError(attribute.name, "must be a non-empty ASCII name without spaces")
+
+
 @attrs.frozen
 class EngineSettings:
     """The ``[engine]`` table.
@@ -226,6 +237,14 @@ class EngineSettings:
         records: The JSON-lines file decision records are appended to.
         results: The SQLite file experiment results go to.
         async_backend: ``aiohttp`` (default, the fast transport) or ``httpx``.
+        state: The shared state store several replicas agree through:
+            ``redis://host:port/db`` or ``rediss://`` (TLS), usually a ``${VAR}`` reference
+            since the URL may hold a password; requires ``record_key``. Default: this
+            process's own state.
+        state_namespace: The prefix of every key in the shared store; two deployments on
+            one server must use different ones.
+        state_timeout: Seconds any one call to the shared store may take before this
+            process's own state stands in (the lockout: see ``lockout.unavailable``).
     """
 
     policy: str | None = None
@@ -233,6 +252,9 @@ class EngineSettings:
     records: str | None = None
     results: str | None = None
     async_backend: AsyncBackend = "aiohttp"
+    state: str | None = attrs.field(default=None, repr=False, validator=_state_url)
+    state_namespace: str = attrs.field(default="kycmux", validator=_namespace)
+    state_timeout: float = attrs.field(default=0.1, converter=float, validator=POSITIVE_SECONDS)
 
 
 @attrs.frozen

@@ -16,8 +16,11 @@ from kycmux._experiments._experiment import ShadowExperiment, SplitExperiment, e
 from kycmux._model._secret import reveal
 from kycmux._records._sink import JsonLinesSink
 from kycmux._resilience import Clock, InMemoryStateStore, StateStore, SystemClock
+from kycmux._state._contract import SharedState
+from kycmux._state._fallback import Guarded
+from kycmux._state._memory import MemoryState
 from kycmux._transport._http import AsyncBackend, HttpClient
-from kycmux.exceptions import UnsafeURLError
+from kycmux.exceptions import ConfigError, UnsafeURLError
 from kycmux.results import ResultStore, SqliteResultStore
 
 if TYPE_CHECKING:
@@ -34,6 +37,7 @@ def assemble(
     http: HttpClient | None,
     clock: Clock | None,
     store: StateStore | None,
+    state: SharedState | None,
     record_key: bytes | None,
     policies: Iterable[Policy],
     experiments: Iterable[SplitExperiment | ShadowExperiment],
@@ -47,14 +51,14 @@ def assemble(
         _require_loopback(config)
     store = InMemoryStateStore(clock) if store is None else store
     configured = _configured_key(config, record_key)
-    guards = VendorGuards.from_vendors(clock, store, config.vendors)
+    guarded = _state(config, clock, store, state, configured)
+    guards = VendorGuards.from_vendors(guarded, config.vendors)
     backend = async_backend or config.engine.async_backend
     engine = cls(
         host,
         config,
         HttpClient.create(async_backend=backend) if http is None else http,
         clock,
-        store,
         guards,
         # Without a configured key, hashes join records within this process only; set
         # [engine] record_key to join them across processes and restarts.
@@ -77,6 +81,37 @@ def assemble(
         # on the same host must neither collide with it nor write into it.
         engine.add_sink(JsonLinesSink(config.engine.records))
     return engine
+
+
+def _state(
+    config: Config,
+    clock: Clock,
+    store: StateStore,
+    given: SharedState | None,
+    record_key: bytes | None,
+) -> Guarded:
+    """This process's state, and the shared store in front of it if there is one."""
+    settings = config.engine
+    shared = given
+    if shared is None and settings.state is not None:
+        shared = _redis(settings.state, settings.state_namespace, clock, settings.state_timeout)
+    if shared is not None and shared.shared and record_key is None:
+        raise ConfigError(
+            "engine.record_key",
+            "is required with a shared state store: every replica must hash a subject the "
+            "same way, or the lockout counts each replica's attempts apart",
+        )
+    return Guarded(MemoryState(clock, store), shared, clock, settings.state_timeout)
+
+
+def _redis(url: str, namespace: str, clock: Clock, timeout: float) -> SharedState:
+    try:
+        from kycmux._state._redis import RedisState
+    except ImportError:
+        raise ConfigError(
+            "engine.state", "needs the redis extra: pip install 'kycmux[redis]'"
+        ) from None
+    return RedisState.from_url(url, namespace=namespace, clock=clock, timeout=timeout)
 
 
 def _configured_key(config: Config, given: bytes | None) -> bytes | None:

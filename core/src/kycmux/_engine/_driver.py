@@ -19,34 +19,17 @@ from kycmux._contract._taxonomy import Classification, ErrorClass
 from kycmux._decision._machine import Conclusion, DecisionMachine, Group, Skip, ineligible
 from kycmux._decision._policy import Policy
 from kycmux._decision._verdict import VendorVerdict
+from kycmux._engine._guards import VendorGuards
 from kycmux._model._evidence import Check, Evidence
 from kycmux._records._builder import attempt_record, cancelled_attempt
 from kycmux._records._record import AttemptRecord
-from kycmux._resilience import (
-    CircuitBreaker,
-    Clock,
-    ClockTimeout,
-    Deadline,
-    RateLimiter,
-    RetryBudget,
-    clock_timeout,
-    outcome_for,
-)
+from kycmux._resilience import Clock, ClockTimeout, Deadline, clock_timeout
 from kycmux._transport._call import VendorClient
 from kycmux._transport._outcome import CallOutcome, Prepared, Refusal
 
-__all__ = ["DecisionRun", "Resilience"]
+__all__ = ["DecisionRun"]
 
 Verdicts = Mapping[Check, VendorVerdict]
-
-
-@attrs.frozen
-class Resilience:
-    """The engine-wide, per-vendor state a run draws on."""
-
-    breaker: Callable[[str], CircuitBreaker]
-    limiter: Callable[[str], RateLimiter]
-    budget: Callable[[str], RetryBudget]
 
 
 class _Ended(Exception):
@@ -62,7 +45,7 @@ class DecisionRun:
     evidence: Evidence
     request_id: str
     clock: Clock
-    resilience: Resilience
+    resilience: VendorGuards
     rng: random.Random
     on_attempt: Callable[[AttemptRecord], None]
     role: str = "primary"
@@ -233,8 +216,6 @@ class DecisionRun:
         if isinstance(prepared, Refusal):
             fault = prepared.fault.as_dict() if prepared.fault else None
             return machine.refused(group, prepared.classification, fault)
-        budget = self.resilience.budget(group.vendor)
-        budget.deposit()
         attempt = 0
         while True:
             attempt += 1
@@ -245,42 +226,40 @@ class DecisionRun:
             self._record(attempt_record(group, outcome, verdicts))
             failure = outcome.failure
             if failure is not None and failure.error_class is ErrorClass.RATE_LIMITED:
-                self.resilience.limiter(group.vendor).pause(failure.retry_after)
+                await self.resilience.pause(group.vendor, failure.retry_after)
             assert self._deadline is not None
             remaining = self._deadline.remaining()
             delay = machine.retry_delay(group, failure, attempt, remaining, self.rng)
-            if delay is None or not budget.withdraw():
+            if delay is None or not await self.resilience.retry(group.vendor):
                 return verdicts
             await self.clock.sleep(delay)
 
     async def _attempt(
         self, group: Group, prepared: Prepared, attempt: int
     ) -> CallOutcome | Classification:
-        permit = self.resilience.breaker(group.vendor).acquire()
-        if permit is None:
-            return Classification(ErrorClass.VENDOR_UNAVAILABLE, "circuit_open")
         assert self._deadline is not None
-        slot = await self.resilience.limiter(group.vendor).admit(self._deadline)
-        if slot is None:
-            permit.cancel()
-            return Classification(ErrorClass.RATE_LIMITED, "client_rate_limit")
+        admitted = await self.resilience.admit(group.vendor, attempt, self._deadline)
+        if isinstance(admitted, Classification):
+            return admitted
         started, began = self.clock.time(), self.clock.monotonic()
         try:
-            with slot:
-                outcome = await self.client.acall(
-                    prepared.request,
-                    self.request_id,
-                    attempt,
-                    self._attempt_timeout(group.vendor),
-                    timer=self._timer,
-                    # Signed with the request, in the same hop; every retry signs anew.
-                    signed=prepared.signed if attempt == 1 else None,
-                )
+            outcome = await self.client.acall(
+                prepared.request,
+                self.request_id,
+                attempt,
+                self._attempt_timeout(group.vendor),
+                timer=self._timer,
+                # Signed with the request, in the same hop; every retry signs anew.
+                signed=prepared.signed if attempt == 1 else None,
+            )
         except asyncio.CancelledError:
-            permit.cancel()
+            await self.resilience.release(group.vendor, admitted)
             self._record(cancelled_attempt(group, attempt, started, self.clock.time()))
             raise
-        permit.record(outcome_for(outcome.failure.error_class if outcome.failure else None))
+        failure = outcome.failure
+        await self.resilience.settle(
+            group.vendor, admitted, failure.error_class if failure else None
+        )
         # Latency on the engine's clock, so records agree with the deadline arithmetic.
         return attrs.evolve(outcome, latency=self.clock.monotonic() - began)
 

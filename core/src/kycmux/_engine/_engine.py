@@ -25,26 +25,27 @@ from kycmux._decision._machine import ineligible
 from kycmux._decision._policy import Policy
 from kycmux._decision._verdict import Outcome
 from kycmux._engine._build import assemble
-from kycmux._engine._driver import DecisionRun, Resilience
+from kycmux._engine._driver import DecisionRun
 from kycmux._engine._guards import VendorGuards
+from kycmux._engine._subjects import Standing, SubjectGate
 from kycmux._experiments._experiment import Assignment, ShadowExperiment, SplitExperiment
 from kycmux._experiments._lab import Lab
 from kycmux._experiments._shadow import PendingShadow, cancel_all, settle
 from kycmux._model._evidence import Check, Consent, Evidence
 from kycmux._model._privacy import keyed_hash
-from kycmux._records._builder import decision_record, locked_record
+from kycmux._records._builder import decision_record, locked_record, unavailable_record
 from kycmux._records._record import AttemptRecord, DecisionRecord, ShadowRecord
 from kycmux._records._sink import JsonLinesSink
 from kycmux._resilience import (
     CircuitBreaker,
     Clock,
-    LockoutSettings,
     RateLimiter,
     RetryBudget,
     StateStore,
-    SubjectLockout,
     TransitionListener,
 )
+from kycmux._state._contract import SharedState
+from kycmux._state._fallback import DEGRADED
 from kycmux._transport._call import VendorClient
 from kycmux._transport._http import AsyncBackend, HttpClient
 from kycmux._transport._offload import HookRunner
@@ -94,13 +95,12 @@ class Engine:
     _config: Config
     _http: HttpClient
     _clock: Clock
-    _store: StateStore
     _guards: VendorGuards
     _record_key: bytes = attrs.field(repr=False)
     _experiment_key: bytes = attrs.field(repr=False)
     _default_policy: str = "default"
     _policies: dict[str, Policy] = attrs.field(factory=dict)
-    _lockouts: dict[LockoutSettings, SubjectLockout] = attrs.field(init=False, factory=dict)
+    _gate: SubjectGate = attrs.field(init=False)
     _rng: random.Random = attrs.field(init=False, factory=random.Random)
     _portal: Any = attrs.field(init=False, default=None)
     _sinks: list[JsonLinesSink] = attrs.field(init=False, factory=list)
@@ -113,6 +113,7 @@ class Engine:
             self._host, self._config.vendors, self._http, self._clock.time, clock=self._clock
         )
         self._lab = Lab(self._experiment_key)
+        self._gate = SubjectGate(self._guards.state)
 
     # construction ------------------------------------------------------------------------
 
@@ -134,6 +135,7 @@ class Engine:
         http: HttpClient | None = None,
         clock: Clock | None = None,
         store: StateStore | None = None,
+        state: SharedState | None = None,
         record_key: bytes | None = None,
         policies: Iterable[Policy] = (),
         experiments: Iterable[SplitExperiment | ShadowExperiment] = (),
@@ -143,7 +145,9 @@ class Engine:
         """An engine over ``config``; pass ``http`` to bring your own httpx clients.
 
         ``results`` receives every decision an experiment touched (default: the SQLite file
-        at ``[engine] results``, if set).
+        at ``[engine] results``, if set). ``state`` is a shared state store (default: the
+        one ``[engine] state`` names, else this process's own); ``store`` the key-value store
+        this process's own state keeps its breakers and counts in.
         """
         return assemble(
             cls,
@@ -152,6 +156,7 @@ class Engine:
             http=http,
             clock=clock,
             store=store,
+            state=state,
             record_key=record_key,
             policies=policies,
             experiments=experiments,
@@ -216,8 +221,16 @@ class Engine:
         return self._guards.budget(vendor)
 
     def on_breaker_transition(self, listener: TransitionListener) -> None:
-        """Call ``listener(vendor, old, new, at)`` on every breaker transition."""
+        """Call ``listener(vendor, old, new, at)`` on every breaker transition made by this
+        engine (with a shared store, other replicas' transitions are theirs to report)."""
         self._guards.on_transition(listener)
+
+    @property
+    def state_fallbacks(self) -> Mapping[str, int]:
+        """Calls to the shared state store answered by this process's own state (or, for
+        ``subject`` and ``count``, lockout refused or skipped) because the store failed,
+        by operation, since the engine started: a metric to export and alert on."""
+        return dict(self._guards.state.fallbacks)
 
     # verification -----------------------------------------------------------------------
 
@@ -239,29 +252,68 @@ class Engine:
         subject = evidence.subject_id or evidence.id_number
         assignment = self._lab.assign(base, subject, request_id) if vendor is None else None
         chosen = self._narrow(assignment.policy if assignment else base, evidence, checks, vendor)
-        lockout = None if chosen.lockout is None else self._lockout(chosen.lockout)
-        lock = lockout.lock(subject) if lockout and subject is not None else None
-        shadows: list[PendingShadow] = []
-        if lock is not None:
-            assert lockout is not None
-            record = locked_record(
-                request_id=request_id,
-                started_at=self._clock.time(),
-                policy=chosen,
-                subject=self._subject(evidence),
-                evidence=evidence,
-                lock=lock,
-                settings=lockout.settings,
+        degraded: set[str] = set()
+        token = DEGRADED.set(degraded)
+        try:
+            decision, shadows = await self._gated(
+                chosen, base, evidence, request_id, assignment, vendor is None
             )
-            decision = Decision(Outcome.REJECT, record.reasons, None, record)
-        else:
-            run = self._run(chosen, evidence, request_id)
-            decision, shadows = await self._decide(run, base, assignment, vendor is None)
-            if lockout is not None and subject is not None:
-                _count(lockout, subject, decision.outcome)
+        finally:
+            DEGRADED.reset(token)
+        if degraded:
+            decision = _degraded(decision, degraded)
         self._lab.record_live(decision.record, assignment, shadows)
         self._notify("on_decision", decision.record)
         return decision
+
+    async def _gated(
+        self,
+        chosen: Policy,
+        base: Policy,
+        evidence: Evidence,
+        request_id: str,
+        assignment: Assignment | None,
+        shadowed: bool,
+    ) -> tuple[Decision, list[PendingShadow]]:
+        """The decision behind the subject's lockout: refused while it is locked (or while
+        its state cannot be read and the lockout fails closed), counted afterwards."""
+        subject = self._subject(evidence)
+        standing = await self._gate.enter(subject, chosen.lockout)
+        if standing.lock is not None or standing.refused:
+            record = self._refusal(standing, request_id, chosen, subject, evidence)
+            return Decision(Outcome(record.outcome), record.reasons, None, record), []
+        run = self._run(chosen, evidence, request_id)
+        decision, shadows = await self._decide(run, base, assignment, shadowed)
+        await self._gate.leave(subject, standing, decision.outcome)
+        return decision, shadows
+
+    def _refusal(
+        self,
+        standing: Standing,
+        request_id: str,
+        policy: Policy,
+        subject: str | None,
+        evidence: Evidence,
+    ) -> DecisionRecord:
+        started = self._clock.time()
+        if standing.lock is None:
+            return unavailable_record(
+                request_id=request_id,
+                started_at=started,
+                policy=policy,
+                subject=subject,
+                evidence=evidence,
+            )
+        assert standing.settings is not None
+        return locked_record(
+            request_id=request_id,
+            started_at=started,
+            policy=policy,
+            subject=subject,
+            evidence=evidence,
+            lock=standing.lock,
+            settings=standing.settings,
+        )
 
     async def _decide(
         self, run: DecisionRun, base: Policy, assignment: Assignment | None, shadowed: bool
@@ -330,7 +382,7 @@ class Engine:
             evidence=evidence,
             request_id=request_id,
             clock=self._clock,
-            resilience=Resilience(guards.breaker, guards.limiter, guards.budget),
+            resilience=guards,
             rng=self._rng,
             on_attempt=self._notify_attempt,
             role=role,
@@ -367,18 +419,11 @@ class Engine:
         servable = self._servable(policy, evidence)
         if not servable:
             return "nothing_to_ask"
-        if not self.limiter(experiment.vendor).has_capacity():
+        if not self._guards.has_capacity(experiment.vendor):
             return "no_capacity"
         return policy.only(servable, None)
 
     # records and observers --------------------------------------------------------------
-
-    def _lockout(self, settings: LockoutSettings) -> SubjectLockout:
-        if settings not in self._lockouts:
-            self._lockouts[settings] = SubjectLockout(
-                settings, self._clock, self._store, self._record_key
-            )
-        return self._lockouts[settings]
 
     def _subject(self, evidence: Evidence) -> str | None:
         subject = evidence.subject_id or evidence.id_number
@@ -428,12 +473,14 @@ class Engine:
     async def aclose(self) -> None:
         await self.drain()
         await self._http.aclose()
+        await self._guards.state.aclose()
         self._release()
 
     def close(self) -> None:
         if self._portal is not None:
             self._portal.call(self.drain)
             self._portal.call(self._http.aclose)
+            self._portal.call(self._guards.state.aclose)
             self._portal.stop()
             self._portal = None
         else:
@@ -472,13 +519,26 @@ class _Portal:
         self._manager.__exit__(None, None, None)
 
 
-def _count(lockout: SubjectLockout, subject: str, outcome: Outcome) -> None:
-    if outcome is Outcome.REJECT:
-        lockout.record_failure(subject)
-    elif outcome is Outcome.RETRY_CAPTURE:
-        lockout.record_capture_failure(subject)
-    elif outcome is Outcome.ACCEPT:
-        lockout.record_success(subject)
+def _degraded(decision: Decision, parts: set[str]) -> Decision:
+    """The decision with the shared-state parts that fell back named in its record, and
+    what that meant said in its explanation."""
+    record = decision.record
+    said = [_FELL_BACK[part] for part in sorted(parts) if part in _FELL_BACK]
+    explanation = record.explanation
+    if said and record.reasons != ("lockout_unavailable",):  # that one says it already
+        explanation += " The shared state store did not answer: " + "; ".join(said) + "."
+    record = attrs.evolve(record, degraded=tuple(sorted(parts)), explanation=explanation)
+    return attrs.evolve(decision, record=record)
+
+
+_FELL_BACK = {
+    "breaker": "this process's own breaker state was used",
+    "breaker_and_rate_limit": "this process's own breaker and rate limit were used",
+    "rate_limit": "this process's own rate limit was used",
+    "retry_budget": "this process's own retry budget was used",
+    "lockout": 'the subject lockout was not applied (lockout.unavailable = "open")',
+    "lockout_count": "this decision was not counted toward the subject lockout",
+}
 
 
 def _nothing() -> None:

@@ -1,4 +1,5 @@
-"""What protects each vendor, once per engine: its breaker, rate limiter and retry budget.
+"""What protects each vendor, once per engine: its breaker, rate limit, retry budget and
+in-flight cap.
 
 Their settings are the vendor's (``[vendors.<name>.resilience]``), not a policy's: every policy
 and decision of an engine shares them. Settings a policy still carries in the old place
@@ -15,47 +16,57 @@ from collections.abc import Mapping
 import attrs
 
 from kycmux._config._config import VendorConfig, VendorResilience
+from kycmux._contract._taxonomy import Classification, ErrorClass
 from kycmux._decision._policy import Policy
 from kycmux._resilience import (
     CircuitBreaker,
-    Clock,
+    Deadline,
+    InFlightSlot,
     RateLimiter,
     RetryBudget,
-    StateStore,
     TransitionListener,
+    outcome_for,
 )
+from kycmux._state._contract import Admission, Refusal
+from kycmux._state._fallback import Guarded
 from kycmux.exceptions import PolicyError
 
-__all__ = ["VendorGuards"]
+__all__ = ["Admitted", "VendorGuards"]
 
 _MOVED = ("breaker", "rate_limit")
 
 
+@attrs.define(eq=False)
+class Admitted:
+    """A call let through: its in-flight slot and its admission, settled once."""
+
+    slot: InFlightSlot
+    admission: Admission
+
+
 @attrs.define
 class VendorGuards:
-    """Each vendor's breaker, rate limiter and retry budget, built on first use."""
+    """What a decision run asks before and after each vendor call: breaker, rate limit and
+    retry budget (in shared state when the engine has a shared store), and this process's
+    in-flight cap. The primitives of the local state are reachable for status pages."""
 
-    _clock: Clock
-    _store: StateStore
+    _state: Guarded
     _settings: dict[str, VendorResilience]
     # What each vendor's own table sets: a policy may not contradict it.
     _given: dict[str, frozenset[str]] = attrs.field(factory=dict)
     _effective: dict[tuple[str, str], tuple[str, object]] = attrs.field(init=False, factory=dict)
-    _breakers: dict[str, CircuitBreaker] = attrs.field(init=False, factory=dict)
-    _limiters: dict[str, RateLimiter] = attrs.field(init=False, factory=dict)
-    _budgets: dict[str, RetryBudget] = attrs.field(init=False, factory=dict)
-    _listeners: list[TransitionListener] = attrs.field(init=False, factory=list)
 
     @classmethod
-    def from_vendors(
-        cls, clock: Clock, store: StateStore, vendors: Mapping[str, VendorConfig]
-    ) -> VendorGuards:
+    def from_vendors(cls, state: Guarded, vendors: Mapping[str, VendorConfig]) -> VendorGuards:
         return cls(
-            clock,
-            store,
+            state,
             {name: vendor.resilience for name, vendor in vendors.items()},
             {name: vendor.resilience_given for name, vendor in vendors.items()},
         )
+
+    @property
+    def state(self) -> Guarded:
+        return self._state
 
     def adopt(self, policy: Policy, *, warn: bool = True) -> None:
         """Take a policy's old-style per-vendor breaker / rate limit (with a warning unless
@@ -66,31 +77,69 @@ class VendorGuards:
             for name in _MOVED:
                 self._adopt(policy.name, vendor, name, getattr(settings, name), warn)
 
+    # this process's primitives ----------------------------------------------------------
+
     def breaker(self, vendor: str) -> CircuitBreaker:
-        if vendor not in self._breakers:
-            self._breakers[vendor] = CircuitBreaker.from_settings(
-                vendor,
-                self._of(vendor).breaker,
-                clock=self._clock,
-                store=self._store,
-                listeners=self._listeners,
-            )
-        return self._breakers[vendor]
+        return self._state.local.breaker(vendor, self._of(vendor))
 
     def limiter(self, vendor: str) -> RateLimiter:
-        if vendor not in self._limiters:
-            self._limiters[vendor] = RateLimiter(vendor, self._of(vendor).rate_limit, self._clock)
-        return self._limiters[vendor]
+        return self._state.local.limiter(vendor, self._of(vendor))
 
     def budget(self, vendor: str) -> RetryBudget:
-        if vendor not in self._budgets:
-            self._budgets[vendor] = self._of(vendor).retry_budget.budget(self._clock)
-        return self._budgets[vendor]
+        return self._state.local.budget(vendor, self._of(vendor))
 
     def on_transition(self, listener: TransitionListener) -> None:
-        self._listeners.append(listener)
-        for breaker in self._breakers.values():
-            breaker.add_listener(listener)
+        self._state.on_transition(listener)
+
+    def has_capacity(self, vendor: str) -> bool:
+        """A call could start now without waiting, as far as this process knows (for
+        optional traffic: shadows)."""
+        return self.limiter(vendor).has_capacity()
+
+    # around each call ---------------------------------------------------------------------
+
+    async def admit(
+        self, vendor: str, attempt: int, deadline: Deadline
+    ) -> Admitted | Classification:
+        """An in-flight slot here, then the breaker and a rate token (one step in the
+        store), then the token's wait; or why the call may not go (nothing kept)."""
+        slot = await self.limiter(vendor).acquire_slot(deadline)
+        if slot is None:
+            return Classification(ErrorClass.RATE_LIMITED, Refusal.CLIENT_RATE_LIMIT.value)
+        try:
+            admission = await self._state.admit(
+                vendor, self._of(vendor), first=attempt == 1, max_wait=deadline.remaining()
+            )
+        except BaseException:
+            slot.release()
+            raise
+        if admission.refusal is not None:
+            slot.release()
+            return Classification(_REFUSED[admission.refusal], admission.refusal.value)
+        admitted = Admitted(slot, admission)
+        if admission.wait > 0:
+            try:
+                await self._state.local.clock.sleep(admission.wait)
+            except BaseException:
+                await self.release(vendor, admitted)
+                raise
+        return admitted
+
+    async def settle(self, vendor: str, admitted: Admitted, error_class: ErrorClass | None) -> None:
+        admitted.slot.release()
+        outcome = outcome_for(error_class)
+        await self._state.settle(vendor, self._of(vendor), admitted.admission, outcome)
+
+    async def release(self, vendor: str, admitted: Admitted) -> None:
+        """The call produced no outcome (cancelled): free the slot and a half-open probe."""
+        admitted.slot.release()
+        await self._state.release(vendor, self._of(vendor), admitted.admission)
+
+    async def retry(self, vendor: str) -> bool:
+        return await self._state.retry(vendor, self._of(vendor))
+
+    async def pause(self, vendor: str, seconds: float | None) -> None:
+        await self._state.pause(vendor, self._of(vendor), seconds)
 
     def _of(self, vendor: str) -> VendorResilience:
         return self._settings.get(vendor, _DEFAULT)
@@ -120,6 +169,10 @@ class VendorGuards:
 
 
 _DEFAULT = VendorResilience()
+_REFUSED = {
+    Refusal.CIRCUIT_OPEN: ErrorClass.VENDOR_UNAVAILABLE,
+    Refusal.CLIENT_RATE_LIMIT: ErrorClass.RATE_LIMITED,
+}
 
 
 def _caller() -> int:

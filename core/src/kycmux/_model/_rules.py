@@ -25,6 +25,7 @@ __all__ = [
     "RATIO",
     "Validator",
     "number",
+    "one_of",
 ]
 
 Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
@@ -51,6 +52,17 @@ def number(
             or not holds(value)
         ):
             raise error(attribute.name, rule)
+
+    return validate
+
+
+def one_of(*choices: str) -> Validator:
+    """A validator: the value is one of ``choices``."""
+    rule = "must be one of " + ", ".join(repr(c) for c in choices)
+
+    def validate(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value not in choices:
+            raise ConfigError(attribute.name, rule)
 
     return validate
 

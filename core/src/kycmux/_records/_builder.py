@@ -29,6 +29,7 @@ __all__ = [
     "locked_record",
     "shadow_record",
     "skip_records",
+    "unavailable_record",
 ]
 
 
@@ -141,6 +142,30 @@ def locked_record(
             f"Refused locally: {why} for this subject; no vendor was asked. "
             f"Cool-down ends in {lock.remaining:.0f} s."
         ),
+    )
+
+
+def unavailable_record(
+    *, request_id: str, started_at: float, policy: Policy, subject: str | None, evidence: Evidence
+) -> DecisionRecord:
+    """The record of a decision refused locally: the lockout's shared store did not answer
+    and the policy's lockout fails closed."""
+    return DecisionRecord(
+        request_id=request_id,
+        started_at=started_at,
+        duration_ms=0.0,
+        policy=policy.name,
+        policy_hash=policy.digest(),
+        subject=subject,
+        evidence=evidence_summary(evidence),
+        outcome=Outcome.ERROR.value,
+        reasons=("lockout_unavailable",),
+        explanation=(
+            "Refused locally: the shared state store holding subject lockout did not answer, "
+            'and this policy\'s lockout fails closed (lockout.unavailable = "closed"); no '
+            "vendor was asked. Try again shortly."
+        ),
+        degraded=("lockout",),
     )
 
 

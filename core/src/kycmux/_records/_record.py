@@ -198,6 +198,11 @@ class DecisionRecord:
             ``name``, ``arm``, ``policy`` and ``assignment`` (``subject``: sticky by the
             subject's keyed hash; ``request``: no subject, assigned by the request id).
         shadow: Candidate vendors asked alongside (never affecting the outcome).
+        degraded: Parts of the shared state the shared store did not answer for during this
+            decision: ``breaker``, ``rate_limit``, ``breaker_and_rate_limit`` and
+            ``retry_budget`` (this process's own state stood in), ``lockout`` (not applied,
+            or refused under ``lockout.unavailable = "closed"``) and ``lockout_count`` (the
+            outcome was not counted).
     """
 
     request_id: str
@@ -216,6 +221,7 @@ class DecisionRecord:
     skipped: Sequence[SkipRecord] = ()
     experiment: Mapping[str, str] | None = None
     shadow: Sequence[ShadowRecord] = ()
+    degraded: tuple[str, ...] = ()
     schema: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:

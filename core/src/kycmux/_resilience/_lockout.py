@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import enum
 import secrets
+from typing import Literal
 
 import attrs
 
 from kycmux._model._privacy import keyed_hash
-from kycmux._model._rules import AT_LEAST_ONE_WHOLE, POSITIVE_SECONDS
+from kycmux._model._rules import AT_LEAST_ONE_WHOLE, POSITIVE_SECONDS, one_of
 from kycmux._resilience._clock import Clock, SystemClock
 from kycmux._resilience._state import InMemoryStateStore, StateStore
 
@@ -29,12 +30,19 @@ class LockoutSettings:
             no face...) that lock the subject when each comes within ``cooldown`` of the one
             before. Higher than ``limit``, since honest users fumble captures; but each
             attempt is sent, and may be billed, so a client cannot loop for ever.
+        unavailable: What a decision does when the shared state store holding the counts
+            does not answer: ``closed`` (default) refuses it with outcome ``error`` and
+            reason ``lockout_unavailable``, since skipping a security control is worse than
+            a retry; ``open`` decides without the lockout and says so in the record.
     """
 
     limit: int = attrs.field(default=5, validator=AT_LEAST_ONE_WHOLE)
     cooldown: float = attrs.field(default=900.0, converter=float, validator=POSITIVE_SECONDS)
     memory: float = attrs.field(default=86_400.0, converter=float, validator=POSITIVE_SECONDS)
     capture_limit: int = attrs.field(default=10, validator=AT_LEAST_ONE_WHOLE)
+    unavailable: Literal["closed", "open"] = attrs.field(
+        default="closed", validator=one_of("closed", "open")
+    )
 
 
 class LockReason(enum.StrEnum):

@@ -1,0 +1,87 @@
+"""Subject lockout around a decision: the check before it, the count after it.
+
+The counts live in the engine's state (shared across replicas with a shared store). When
+the store does not answer, the policy's ``lockout.unavailable`` decides: ``closed`` refuses
+the decision (``Standing.refused``), ``open`` decides without the lockout
+(``Standing.skipped``); either way the record says so.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import attrs
+
+from kycmux._decision._verdict import Outcome
+from kycmux._resilience._lockout import Lock, LockoutSettings
+from kycmux._state._contract import SubjectEvent
+from kycmux._state._fallback import Guarded
+from kycmux.exceptions import StateUnavailableError
+
+__all__ = ["Standing", "SubjectGate"]
+
+log = logging.getLogger("kycmux.engine")
+
+_EVENTS = {
+    Outcome.REJECT: SubjectEvent.FAILURE,
+    Outcome.RETRY_CAPTURE: SubjectEvent.CAPTURE,
+    Outcome.ACCEPT: SubjectEvent.SUCCESS,
+}
+
+
+@attrs.frozen
+class Standing:
+    """A subject's standing for one decision.
+
+    Attributes:
+        settings: The lockout settings applied; ``None``: no lockout for this decision
+            (off in the policy, or no subject to count).
+        lock: The subject's lock, if it is locked.
+        counted: Counts exist for it (a pass must clear them).
+        refused: The store did not answer and the lockout fails closed.
+        skipped: The store did not answer and the lockout fails open.
+    """
+
+    settings: LockoutSettings | None = None
+    lock: Lock | None = None
+    counted: bool = False
+    refused: bool = False
+    skipped: bool = False
+
+
+_NONE = Standing()
+
+
+@attrs.define
+class SubjectGate:
+    """The lockout check and count of every decision, in the engine's state."""
+
+    _state: Guarded
+
+    async def enter(self, subject: str | None, settings: LockoutSettings | None) -> Standing:
+        """The standing of ``subject`` (a keyed hash) under ``settings``."""
+        if settings is None or subject is None:
+            return _NONE
+        try:
+            status = await self._state.subject(subject)
+        except StateUnavailableError:
+            if settings.unavailable == "closed":
+                return Standing(settings, refused=True)
+            return Standing(None, skipped=True)
+        return Standing(settings, status.lock, status.counted)
+
+    async def leave(self, subject: str | None, standing: Standing, outcome: Outcome) -> None:
+        """Count the decision's outcome for the subject, if it counts."""
+        event = _EVENTS.get(outcome)
+        settings = standing.settings
+        if subject is None or settings is None or event is None or standing.refused:
+            return
+        if event is SubjectEvent.SUCCESS and not standing.counted:
+            return  # nothing to clear: a pass costs no write on the happy path
+        try:
+            await self._state.count(subject, event, settings)
+        except StateUnavailableError:
+            # The decision stands; the record lists lockout as degraded.
+            log.warning(
+                "lockout count for a %s outcome not stored: state store unavailable", outcome
+            )
