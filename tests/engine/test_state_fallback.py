@@ -19,7 +19,6 @@ from kycmux import Config, Engine, Evidence, Outcome
 from kycmux.exceptions import ConfigError, StateUnavailableError
 from kycmux.resilience import LockoutSettings
 from kycmux.state import Admission, MemoryState, SharedState
-
 from support.engine_rig import answer, make_rig, policy
 
 pytestmark = pytest.mark.anyio
