@@ -54,6 +54,7 @@ def bench(session: nox.Session) -> None:
     env = {"PYTHONHASHSEED": "0", **os.environ}
     session.run("python", "benchmarks/imports.py", env=env)
     session.run("python", "benchmarks/transport.py", *session.posargs, env=env)
+    session.run("python", "benchmarks/state.py", env=env)
 
 
 @nox.session(venv_backend=BACKEND)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import attrs
@@ -19,6 +19,7 @@ from kycmux import (
     Policy,
     Secret,
     VendorConfig,
+    VendorResilience,
 )
 from kycmux.testing import FakeClock
 from support.fakevendor import FakeVendor
@@ -54,14 +55,26 @@ class Rig:
             return result
         return reply
 
-    def engine(self, *policies: Policy, **options: Any) -> Engine:
-        """An engine over the fake vendors; ``options`` go to ``Engine.from_config``."""
+    def engine(
+        self,
+        *policies: Policy,
+        resilience: Mapping[str, VendorResilience] | None = None,
+        **options: Any,
+    ) -> Engine:
+        """An engine over the fake vendors (``resilience`` per vendor, if given); ``options``
+        go to ``Engine.from_config``."""
+        guards = resilience or {}
         host = PluginHost()
         for name, vendor in self.vendors.items():
             host.register(vendor, name)
         config = Config(
             vendors={
-                name: VendorConfig(name, f"https://{name}.example.com", {"token": Secret(CANARY)})
+                name: VendorConfig(
+                    name,
+                    f"https://{name}.example.com",
+                    {"token": Secret(CANARY)},
+                    resilience=guards.get(name, VendorResilience()),
+                )
                 for name in self.vendors
             }
         )

@@ -216,8 +216,8 @@ def _field_value(key: str, field: ConfigField, table: Mapping[str, Any]) -> Any:
 
 
 def _state_url(_inst: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
-    if value is not None and urlsplit(value).scheme not in ("redis", "rediss"):
-        raise ConfigError(attribute.name, "must be a redis:// or rediss:// URL")
+    if value is not None and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError(attribute.name, "must be a redis://, rediss:// or unix:// URL")
 
 
 def _namespace(_inst: object, attribute: attrs.Attribute[Any], value: str) -> None:
