@@ -6,6 +6,7 @@ tests). Engines are "replicas": one ``RedisState`` client each, on one server an
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
@@ -162,7 +163,7 @@ async def test_a_slow_redis_is_not_waited_for(server: RedisServer, evidence: Evi
     # DEBUG SLEEP blocks the server itself: every client's command waits behind it.
     sleeper = threading.Thread(target=lambda: server.client().execute_command("DEBUG", "SLEEP", 1))
     sleeper.start()
-    time.sleep(0.05)
+    await asyncio.sleep(0.05)
     began = time.monotonic()
     decision = await engine.verify(evidence)
     waited = time.monotonic() - began
