@@ -119,6 +119,32 @@ async def test_a_rate_limit_holds_across_replicas(server: RedisServer, evidence:
         await engine.aclose()
 
 
+async def test_a_pause_the_vendor_ordered_holds_across_replicas(
+    server: RedisServer, evidence: Evidence
+) -> None:
+    rig = make_rig()
+    guards = {"alpha": VendorResilience(rate_limit=RateLimitSettings(pause_on_limit=30))}
+    namespace = f"t{uuid.uuid4().hex[:10]}"
+    engines = [
+        rig.engine(
+            policy(deadline=2.0),
+            resilience=guards,
+            state=RedisState.from_url(server.url, namespace=namespace, clock=rig.clock),
+        )
+        for _ in range(2)
+    ]
+    rig.script("alpha", answer("LIMIT"))
+    async with rig.clock.autojump(idle_for=0.05):
+        first = await engines[0].verify(evidence)  # alpha says "too many", beta answers
+    assert [a.vendor for a in first.record.attempts][0] == "alpha"
+    alpha_calls = rig.calls["alpha"]
+    second = await engines[1].verify(Evidence(selfie=evidence.selfie, subject_id="s-2"))
+    assert rig.calls["alpha"] == alpha_calls  # the other replica holds off too
+    assert [a.vendor for a in second.record.attempts] == ["beta"]
+    for engine in engines:
+        await engine.aclose()
+
+
 @pytest.mark.parametrize("unavailable", ["closed", "open"])
 async def test_a_stopped_redis(server: RedisServer, evidence: Evidence, unavailable: str) -> None:
     rig = make_rig()
