@@ -200,3 +200,14 @@ def test_engine_takes_a_state_object() -> None:
     rig = make_rig()
     engine: Engine = rig.engine(policy(), state=Flaky(rig.clock))
     assert engine.state_fallbacks == {}
+
+
+async def test_the_lockout_check_is_part_of_the_deadline(evidence: Evidence) -> None:
+    rig = make_rig()
+    state = Flaky(rig.clock, hung=True)
+    # A deadline far shorter than state_timeout (0.1 s): the check gets what is left of it.
+    engine = rig.engine(policy(deadline=0.001), state=state)
+    began = time.monotonic()
+    decision = await engine.verify(evidence)
+    assert time.monotonic() - began < 0.09
+    assert decision.reasons == ("lockout_unavailable",)

@@ -68,9 +68,10 @@ class DecisionRun:
         self.machine = DecisionMachine.plan(
             self.policy, specs, ineligible(self.policy, specs, configured, self.evidence), self.role
         )
-        self._deadline = Deadline(self.clock, self.policy.deadline)
+        if self._deadline is None:  # the engine may have started it (the lockout's check)
+            self._deadline = Deadline(self.clock, self.policy.deadline)
         try:
-            async with clock_timeout(self.clock, self.policy.deadline):
+            async with clock_timeout(self.clock, self._deadline.remaining()):
                 await self._build_first_requests(self.machine)
         except TimeoutError:
             self.machine.time_out()

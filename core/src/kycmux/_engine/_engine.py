@@ -27,18 +27,19 @@ from kycmux._decision._verdict import Outcome
 from kycmux._engine._build import assemble
 from kycmux._engine._driver import DecisionRun
 from kycmux._engine._guards import VendorGuards
-from kycmux._engine._subjects import Standing, SubjectGate
+from kycmux._engine._subjects import SubjectGate
 from kycmux._experiments._experiment import Assignment, ShadowExperiment, SplitExperiment
 from kycmux._experiments._lab import Lab
 from kycmux._experiments._shadow import PendingShadow, cancel_all, settle
 from kycmux._model._evidence import Check, Consent, Evidence
 from kycmux._model._privacy import keyed_hash
-from kycmux._records._builder import decision_record, locked_record, unavailable_record
+from kycmux._records._builder import decision_record, degraded_record
 from kycmux._records._record import AttemptRecord, DecisionRecord, ShadowRecord
 from kycmux._records._sink import JsonLinesSink
 from kycmux._resilience import (
     CircuitBreaker,
     Clock,
+    Deadline,
     RateLimiter,
     RetryBudget,
     StateStore,
@@ -261,7 +262,8 @@ class Engine:
         finally:
             DEGRADED.reset(token)
         if degraded:
-            decision = _degraded(decision, degraded)
+            record = degraded_record(decision.record, degraded)
+            decision = attrs.evolve(decision, record=record)
         self._lab.record_live(decision.record, assignment, shadows)
         self._notify("on_decision", decision.record)
         return decision
@@ -278,47 +280,33 @@ class Engine:
         """The decision behind the subject's lockout: refused while it is locked (or while
         its state cannot be read and the lockout fails closed), counted afterwards."""
         subject = self._subject(evidence)
-        standing = await self._gate.enter(subject, chosen.lockout)
+        began = (self._clock.time(), self._clock.monotonic())
+        # The decision's time starts before its lockout check: the check is part of it.
+        deadline = Deadline(self._clock, chosen.deadline)
+        standing = await self._gate.enter(subject, chosen.lockout, deadline)
         if standing.lock is not None or standing.refused:
-            record = self._refusal(standing, request_id, chosen, subject, evidence)
-            return Decision(Outcome(record.outcome), record.reasons, None, record), []
-        run = self._run(chosen, evidence, request_id)
-        decision, shadows = await self._decide(run, base, assignment, shadowed)
-        await self._gate.leave(subject, standing, decision.outcome)
-        return decision, shadows
-
-    def _refusal(
-        self,
-        standing: Standing,
-        request_id: str,
-        policy: Policy,
-        subject: str | None,
-        evidence: Evidence,
-    ) -> DecisionRecord:
-        started = self._clock.time()
-        if standing.lock is None:
-            return unavailable_record(
+            record = standing.refusal(
                 request_id=request_id,
-                started_at=started,
-                policy=policy,
+                started_at=began[0],
+                policy=chosen,
                 subject=subject,
                 evidence=evidence,
             )
-        assert standing.settings is not None
-        return locked_record(
-            request_id=request_id,
-            started_at=started,
-            policy=policy,
-            subject=subject,
-            evidence=evidence,
-            lock=standing.lock,
-            settings=standing.settings,
-        )
+            return Decision(Outcome(record.outcome), record.reasons, None, record), []
+        run = self._run(chosen, evidence, request_id, deadline=deadline)
+        decision, shadows = await self._decide(run, base, assignment, shadowed, began)
+        await self._gate.leave(subject, standing, decision.outcome)
+        return decision, shadows
 
     async def _decide(
-        self, run: DecisionRun, base: Policy, assignment: Assignment | None, shadowed: bool
+        self,
+        run: DecisionRun,
+        base: Policy,
+        assignment: Assignment | None,
+        shadowed: bool,
+        began: tuple[float, float],
     ) -> tuple[Decision, list[PendingShadow]]:
-        started, began = self._clock.time(), self._clock.monotonic()
+        started, begun = began
         # Before any shadow starts: evidence no vendor can take is refused with nothing sent.
         await run.plan()
         subject = run.evidence.subject_id or run.evidence.id_number
@@ -331,7 +319,7 @@ class Engine:
             record = decision_record(
                 request_id=run.request_id,
                 started_at=started,
-                duration=self._clock.monotonic() - began,
+                duration=self._clock.monotonic() - begun,
                 policy=run.policy,
                 subject=self._subject(run.evidence),
                 evidence=run.evidence,
@@ -373,19 +361,24 @@ class Engine:
         ]
 
     def _run(
-        self, policy: Policy, evidence: Evidence, request_id: str, role: str = "primary"
+        self,
+        policy: Policy,
+        evidence: Evidence,
+        request_id: str,
+        role: str = "primary",
+        deadline: Deadline | None = None,
     ) -> DecisionRun:
-        guards = self._guards
         return DecisionRun(
             client=self._client,
             policy=policy,
             evidence=evidence,
             request_id=request_id,
             clock=self._clock,
-            resilience=guards,
+            resilience=self._guards,
             rng=self._rng,
             on_attempt=self._notify_attempt,
             role=role,
+            deadline=deadline,
         )
 
     # shadows ----------------------------------------------------------------------------
@@ -517,28 +510,6 @@ class _Portal:
 
     def stop(self) -> None:
         self._manager.__exit__(None, None, None)
-
-
-def _degraded(decision: Decision, parts: set[str]) -> Decision:
-    """The decision with the shared-state parts that fell back named in its record, and
-    what that meant said in its explanation."""
-    record = decision.record
-    said = [_FELL_BACK[part] for part in sorted(parts) if part in _FELL_BACK]
-    explanation = record.explanation
-    if said and record.reasons != ("lockout_unavailable",):  # that one says it already
-        explanation += " The shared state store did not answer: " + "; ".join(said) + "."
-    record = attrs.evolve(record, degraded=tuple(sorted(parts)), explanation=explanation)
-    return attrs.evolve(decision, record=record)
-
-
-_FELL_BACK = {
-    "breaker": "this process's own breaker state was used",
-    "breaker_and_rate_limit": "this process's own breaker and rate limit were used",
-    "rate_limit": "this process's own rate limit was used",
-    "retry_budget": "this process's own retry budget was used",
-    "lockout": 'the subject lockout was not applied (lockout.unavailable = "open")',
-    "lockout_count": "this decision was not counted toward the subject lockout",
-}
 
 
 def _nothing() -> None:

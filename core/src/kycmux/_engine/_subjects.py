@@ -12,7 +12,12 @@ import logging
 
 import attrs
 
+from kycmux._decision._policy import Policy
 from kycmux._decision._verdict import Outcome
+from kycmux._model._evidence import Evidence
+from kycmux._records._builder import locked_record, unavailable_record
+from kycmux._records._record import DecisionRecord
+from kycmux._resilience._deadline import Deadline
 from kycmux._resilience._lockout import Lock, LockoutSettings
 from kycmux._state._contract import SubjectEvent
 from kycmux._state._fallback import Guarded
@@ -48,6 +53,36 @@ class Standing:
     refused: bool = False
     skipped: bool = False
 
+    def refusal(
+        self,
+        *,
+        request_id: str,
+        started_at: float,
+        policy: Policy,
+        subject: str | None,
+        evidence: Evidence,
+    ) -> DecisionRecord:
+        """The record of a decision refused here: the subject is locked, or its standing
+        could not be read and the lockout fails closed."""
+        if self.lock is None:
+            return unavailable_record(
+                request_id=request_id,
+                started_at=started_at,
+                policy=policy,
+                subject=subject,
+                evidence=evidence,
+            )
+        assert self.settings is not None
+        return locked_record(
+            request_id=request_id,
+            started_at=started_at,
+            policy=policy,
+            subject=subject,
+            evidence=evidence,
+            lock=self.lock,
+            settings=self.settings,
+        )
+
 
 _NONE = Standing()
 
@@ -58,12 +93,15 @@ class SubjectGate:
 
     _state: Guarded
 
-    async def enter(self, subject: str | None, settings: LockoutSettings | None) -> Standing:
-        """The standing of ``subject`` (a keyed hash) under ``settings``."""
+    async def enter(
+        self, subject: str | None, settings: LockoutSettings | None, deadline: Deadline
+    ) -> Standing:
+        """The standing of ``subject`` (a keyed hash) under ``settings``, asked within the
+        decision's ``deadline``."""
         if settings is None or subject is None:
             return _NONE
         try:
-            status = await self._state.subject(subject)
+            status = await self._state.subject(subject, deadline.remaining())
         except StateUnavailableError:
             if settings.unavailable == "closed":
                 return Standing(settings, refused=True)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+import attrs
+
 from kycmux._decision._machine import Conclusion, Group, Skip
 from kycmux._decision._policy import Policy
 from kycmux._decision._verdict import CheckVerdict, Outcome, VendorVerdict, Verdict
@@ -26,6 +28,7 @@ __all__ = [
     "attempt_record",
     "cancelled_attempt",
     "decision_record",
+    "degraded_record",
     "locked_record",
     "shadow_record",
     "skip_records",
@@ -167,6 +170,27 @@ def unavailable_record(
         ),
         degraded=("lockout",),
     )
+
+
+def degraded_record(record: DecisionRecord, parts: Iterable[str]) -> DecisionRecord:
+    """``record`` with the shared-state parts that fell back during its decision listed in
+    ``degraded``, and what that meant said in its explanation."""
+    named = sorted(parts)
+    said = [_FELL_BACK[part] for part in named if part in _FELL_BACK]
+    explanation = record.explanation
+    if said and record.reasons != ("lockout_unavailable",):  # that one says it already
+        explanation += " The shared state store did not answer: " + "; ".join(said) + "."
+    return attrs.evolve(record, degraded=tuple(named), explanation=explanation)
+
+
+_FELL_BACK = {
+    "breaker": "this process's own breaker state was used",
+    "breaker_and_rate_limit": "this process's own breaker and rate limit were used",
+    "rate_limit": "this process's own rate limit was used",
+    "retry_budget": "this process's own retry budget was used",
+    "lockout": 'the subject lockout was not applied (lockout.unavailable = "open")',
+    "lockout_count": "this decision was not counted toward the subject lockout",
+}
 
 
 def shadow_record(

@@ -97,10 +97,11 @@ class Guarded:
 
     # subjects: no fallback ----------------------------------------------------------------
 
-    async def subject(self, subject: str) -> SubjectStatus:
+    async def subject(self, subject: str, within: float | None = None) -> SubjectStatus:
+        """The subject's standing; ``within`` seconds at most (and ``timeout``)."""
         if self.shared is None:
             return await self.local.subject(subject)
-        return await self._strict("subject", self.shared.subject(subject))
+        return await self._strict("subject", self.shared.subject(subject), within)
 
     async def count(
         self, subject: str, event: SubjectEvent, settings: LockoutSettings
@@ -170,23 +171,24 @@ class Guarded:
         except StateUnavailableError as exc:
             self._fell_back(operation, exc)
 
-    async def _strict(self, operation: str, call: Awaitable[T]) -> T:
+    async def _strict(self, operation: str, call: Awaitable[T], within: float | None = None) -> T:
         if self._now() < self._down_until:
             _close(call)
             self._fell_back(operation, None)
             raise StateUnavailableError(operation, "store failing; not asked for a while")
         try:
-            return await self._bounded(operation, call)
+            return await self._bounded(operation, call, within)
         except StateUnavailableError as exc:
             self._fell_back(operation, exc)
             raise
 
-    async def _bounded(self, operation: str, call: Awaitable[T]) -> T:
+    async def _bounded(self, operation: str, call: Awaitable[T], within: float | None = None) -> T:
+        limit = self.timeout if within is None else max(min(self.timeout, within), 0.0)
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(limit):
                 return await call
         except TimeoutError:
-            raise StateUnavailableError(operation, f"no answer within {self.timeout:g} s") from None
+            raise StateUnavailableError(operation, f"no answer within {limit:g} s") from None
 
     def _fell_back(self, operation: str, exc: StateUnavailableError | None) -> None:
         now = self._now()
