@@ -295,7 +295,11 @@ class Engine:
             return Decision(Outcome(record.outcome), record.reasons, None, record), []
         run = self._run(chosen, evidence, request_id, deadline=deadline)
         decision, shadows = await self._decide(run, base, assignment, shadowed, began)
-        await self._gate.leave(subject, standing, decision.outcome)
+        counting = self._gate.leave(subject, standing, decision.outcome)
+        if deadline.remaining() > self._guards.state.timeout or not self._guards.state.is_shared:
+            await counting
+        else:  # no time left to wait for the store: the count lands after the answer
+            self._lab.keep(counting)
         return decision, shadows
 
     async def _decide(
