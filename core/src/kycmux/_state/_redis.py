@@ -13,6 +13,13 @@ so replicas must keep their clocks in step and tests can drive a fake clock. The
 ``MemoryState``, which builds a vendor's primitives from the settings of its first call,
 every call here applies the settings it is given.
 
+Where ``MemoryState`` leaves a choice open, this one does as it does: a refusal for want of a
+rate token keeps no token and makes no deposit, and a half-open probe slot claimed in the same
+step is handed back at once (the breaker reads HALF_OPEN with its slot free); ``release``
+refunds a reserved token. Lockout counts and locks expire in Redis after their configured
+length, as ``SubjectLockout``'s do in its store, and are also checked against the stored time.
+A vendor's bucket and budget untouched for a day are dropped (a full bucket, an empty budget).
+
 Target: a single Redis server, or a primary with replicas (Sentinel). Redis Cluster is not
 supported: the scripts derive some key names (window buckets) instead of declaring them,
 although every key of one vendor or one subject shares one hash tag.
@@ -45,6 +52,7 @@ from kycmux._resilience._breaker import (
 )
 from kycmux._resilience._clock import Clock, SystemClock
 from kycmux._resilience._lockout import Lock, LockoutSettings, LockReason
+from kycmux._resilience._ratelimit import RateLimitSettings
 from kycmux._resilience._retry import RetryBudget
 from kycmux._state import _lua
 from kycmux._state._contract import Admission, Refusal, SubjectEvent, SubjectStatus
@@ -201,7 +209,9 @@ class RedisState:
 
     @property
     def round_trips(self) -> int:
-        """Commands sent to Redis so far (one per call; two when a script was loaded)."""
+        """Commands this store sent to Redis: one per call, two when the server had to be
+        given a script's source, none for a call with nothing to write (the connection's own
+        handshake is not counted)."""
         return self._round_trips
 
     def on_transition(self, listener: TransitionListener) -> None:
@@ -211,7 +221,7 @@ class RedisState:
 
     async def subject(self, subject: str) -> SubjectStatus:
         now = self.clock.time()
-        until, reason, counted = await self._run(_SUBJECT, self._subject_keys(subject), [now])
+        until, reason, counted = await self._run(_SUBJECT, self._subject_keys(subject), now)
         lock = None
         if _text(until):
             left = float(_text(until)) - now
@@ -223,15 +233,9 @@ class RedisState:
     ) -> Lock | None:
         event = SubjectEvent(event)
         now = self.clock.time()
-        args: list[object] = [
-            now,
-            event.value,
-            settings.limit,
-            settings.capture_limit,
-            settings.cooldown,
-            settings.memory,
-        ]
-        reply = await self._run(_COUNT, self._subject_keys(subject), args)
+        keys = self._subject_keys(subject)
+        limits = (settings.limit, settings.capture_limit, settings.cooldown, settings.memory)
+        reply = await self._run(_COUNT, keys, now, event.value, *limits)
         if not reply:
             return None
         until, reason = reply
@@ -255,20 +259,20 @@ class RedisState:
         token = secrets.token_hex(8)
         rate = settings.rate_limit
         budget = settings.retry_budget
-        args: list[object] = [
+        keys = self._keys(vendor, "breaker", "rate", "budget")
+        refusal, value, gen, probe, old, new = await self._run(
+            _ADMIT,
+            keys,
             now,
             token,
             settings.breaker.probe_lease,
-            "" if rate.rate is None else rate.rate,
-            rate.burst,
+            *_bucket(rate),
             max_wait,
             1 if first else 0,
             budget.ratio,
             _BUDGET_CAP,
             _floor_cap(budget.min_per_second),
-        ]
-        keys = self._keys(vendor, "breaker", "rate", "budget")
-        refusal, value, gen, probe, old, new = await self._run(_ADMIT, keys, args)
+        )
         self._transition(vendor, old, new, now)
         if _text(refusal):
             return Admission.refused(Refusal(_text(refusal)), float(_text(value)))
@@ -286,20 +290,12 @@ class RedisState:
         if ticket.probe is None and outcome is Outcome.NEUTRAL:
             return  # never counted: nothing to write
         now = self.clock.time()
-        breaker = settings.breaker
-        args: list[object] = [
-            now,
-            ticket.gen,
-            ticket.probe or "",
-            outcome.value,
-            breaker.window,
-            breaker.buckets,
-            breaker.min_calls,
-            breaker.failure_ratio,
-            breaker.open_seconds,
-        ]
+        b = settings.breaker
+        thresholds = (b.window, b.buckets, b.min_calls, b.failure_ratio, b.open_seconds)
         keys = self._keys(vendor, "breaker", "w")
-        reply = await self._run(_SETTLE, keys, args)
+        reply = await self._run(
+            _SETTLE, keys, now, ticket.gen, ticket.probe or "", outcome.value, *thresholds
+        )
         if reply:
             self._transition(vendor, reply[0], reply[1], now)
 
@@ -312,37 +308,32 @@ class RedisState:
         refund = ticket.token and rate is not None
         if ticket.probe is None and not refund:
             return
-        args: list[object] = [
-            self.clock.time(),
-            ticket.gen,
-            ticket.probe or "",
-            1 if refund else 0,
-            "" if rate is None else rate,
-            settings.rate_limit.burst,
-        ]
-        await self._run(_RELEASE, self._keys(vendor, "breaker", "rate"), args)
+        keys = self._keys(vendor, "breaker", "rate")
+        now = self.clock.time()
+        bucket = _bucket(settings.rate_limit)
+        await self._run(_RELEASE, keys, now, ticket.gen, ticket.probe or "", int(refund), *bucket)
 
     async def retry(self, vendor: str, settings: VendorResilience) -> bool:
         budget = settings.retry_budget
-        args = [self.clock.time(), budget.min_per_second, _floor_cap(budget.min_per_second)]
-        return bool(int(await self._run(_RETRY, self._keys(vendor, "budget"), args)))
+        per_second = budget.min_per_second
+        keys = self._keys(vendor, "budget")
+        ok = await self._run(_RETRY, keys, self.clock.time(), per_second, _floor_cap(per_second))
+        return bool(int(ok))
 
     async def pause(self, vendor: str, settings: VendorResilience, seconds: float | None) -> None:
         rate = settings.rate_limit
         if seconds is None or not (math.isfinite(seconds) and seconds >= 0):
             seconds = rate.pause_on_limit
-        args: list[object] = [
-            self.clock.time(),
-            seconds,
-            "" if rate.rate is None else rate.rate,
-            rate.burst,
-        ]
-        await self._run(_PAUSE, self._keys(vendor, "rate"), args)
+        await self._run(
+            _PAUSE, self._keys(vendor, "rate"), self.clock.time(), seconds, *_bucket(rate)
+        )
 
     async def breaker_stats(self, vendor: str, settings: VendorResilience) -> BreakerStats:
-        args = [self.clock.time(), settings.breaker.window, settings.breaker.buckets]
         keys = self._keys(vendor, "breaker", "w")
-        state, calls, failures, retry_after = await self._run(_STATS, keys, args)
+        window = (settings.breaker.window, settings.breaker.buckets)
+        state, calls, failures, retry_after = await self._run(
+            _STATS, keys, self.clock.time(), *window
+        )
         return BreakerStats(
             vendor,
             BreakerState(_text(state)),
@@ -353,7 +344,7 @@ class RedisState:
 
     async def reset_breaker(self, vendor: str, settings: VendorResilience) -> None:
         now = self.clock.time()
-        reply = await self._run(_RESET, self._keys(vendor, "breaker"), [now])
+        reply = await self._run(_RESET, self._keys(vendor, "breaker"), now)
         if reply:
             self._transition(vendor, reply[0], reply[1], now)
 
@@ -373,7 +364,7 @@ class RedisState:
         base = f"{self.namespace}:s:{{{subject}}}"
         return [f"{base}:lock", f"{base}:count", f"{base}:captures"]
 
-    async def _run(self, script: _Script, keys: Sequence[str], args: Sequence[object]) -> Any:
+    async def _run(self, script: _Script, keys: Sequence[str], *args: object) -> Any:
         """Run ``script`` by its hash; send its source once if the server lacks it."""
         words = [*keys, *(_word(arg) for arg in args)]
 
@@ -389,7 +380,7 @@ class RedisState:
 
     async def _call(self, operation: str, send: Callable[[], Awaitable[_T]]) -> _T:
         """``send()`` within ``timeout``; any failure becomes ``StateUnavailableError``."""
-        why = None
+        why: str
         try:
             async with asyncio.timeout(self.timeout):
                 return await send()
@@ -411,6 +402,11 @@ class RedisState:
                 listener(vendor, before, after, at)
             except Exception:  # an observer must never break the breaker
                 log.exception("circuit breaker listener failed for %s", vendor)
+
+
+def _bucket(settings: RateLimitSettings) -> tuple[object, object]:
+    """The token bucket as scripts take it: rate ('' for none), burst."""
+    return ("" if settings.rate is None else settings.rate, settings.burst)
 
 
 def _floor_cap(per_second: float) -> float:
