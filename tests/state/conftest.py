@@ -14,12 +14,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
-# Without redis-py (an environment without the `redis` extra) none of this folder can run.
-pytest.importorskip("redis", reason="redis-py (kycmux[redis]) is not installed")
-
-from kycmux._state._contract import SharedState
-from kycmux._state._memory import MemoryState
-from kycmux._state._redis import RedisState
+from kycmux.state import MemoryState, RedisState, SharedState
 from kycmux.testing import FakeClock
 from support.redis_server import RedisServer
 

@@ -17,9 +17,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kycmux import VendorResilience
-from kycmux._state._contract import Admission, Refusal, SharedState, SubjectEvent
-from kycmux._state._memory import MemoryState
-from kycmux._state._redis import RedisState
 from kycmux.resilience import (
     BreakerSettings,
     BreakerState,
@@ -30,6 +27,7 @@ from kycmux.resilience import (
     RateLimitSettings,
     RetryBudgetSettings,
 )
+from kycmux.state import Admission, MemoryState, RedisState, Refusal, SharedState, SubjectEvent
 from kycmux.testing import FakeClock
 from support.redis_server import RedisServer
 

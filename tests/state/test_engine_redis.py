@@ -136,7 +136,7 @@ async def test_a_pause_the_vendor_ordered_holds_across_replicas(
     rig.script("alpha", answer("LIMIT"))
     async with rig.clock.autojump(idle_for=0.05):
         first = await engines[0].verify(evidence)  # alpha says "too many", beta answers
-    assert [a.vendor for a in first.record.attempts][0] == "alpha"
+    assert first.record.attempts[0].vendor == "alpha"
     alpha_calls = rig.calls["alpha"]
     second = await engines[1].verify(Evidence(selfie=evidence.selfie, subject_id="s-2"))
     assert rig.calls["alpha"] == alpha_calls  # the other replica holds off too

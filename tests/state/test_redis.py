@@ -19,8 +19,6 @@ import redis.asyncio as aioredis
 from redis.asyncio.connection import SSLConnection
 
 from kycmux import Secret, VendorResilience
-from kycmux._state._contract import Admission, Refusal, SharedState, SubjectEvent
-from kycmux._state._redis import RedisState
 from kycmux.exceptions import StateUnavailableError
 from kycmux.resilience import (
     BreakerSettings,
@@ -31,6 +29,7 @@ from kycmux.resilience import (
     RateLimitSettings,
     RetryBudgetSettings,
 )
+from kycmux.state import Admission, RedisState, Refusal, SharedState, SubjectEvent
 from kycmux.testing import FakeClock
 from support.redis_server import RedisServer
 
