@@ -120,7 +120,7 @@ async def test_a_hung_store_costs_one_bounded_wait_not_the_deadline(evidence: Ev
     )
     began = time.monotonic()
     decision = await engine.verify(evidence)
-    # One state_timeout (0.1 s real time) for the lockout, then the quiet period.
+    # One state_timeout (0.5 s real time) for the lockout, then the quiet period.
     assert time.monotonic() - began < 2.0
     assert decision.outcome is Outcome.ACCEPT
     assert "lockout" in decision.record.degraded
@@ -205,7 +205,7 @@ def test_engine_takes_a_state_object() -> None:
 async def test_the_lockout_check_is_part_of_the_deadline(evidence: Evidence) -> None:
     rig = make_rig()
     state = Flaky(rig.clock, hung=True)
-    # A deadline far shorter than state_timeout (0.1 s): the check gets what is left of it.
+    # A deadline far shorter than state_timeout (0.5 s): the check gets what is left of it.
     engine = rig.engine(policy(deadline=0.001), state=state)
     began = time.monotonic()
     decision = await engine.verify(evidence)

@@ -254,7 +254,7 @@ class EngineSettings:
     async_backend: AsyncBackend = "aiohttp"
     state: str | None = attrs.field(default=None, repr=False, validator=_state_url)
     state_namespace: str = attrs.field(default="kycmux", validator=_namespace)
-    state_timeout: float = attrs.field(default=0.1, converter=float, validator=POSITIVE_SECONDS)
+    state_timeout: float = attrs.field(default=0.5, converter=float, validator=POSITIVE_SECONDS)
 
 
 @attrs.frozen

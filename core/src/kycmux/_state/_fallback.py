@@ -80,7 +80,7 @@ class Guarded:
     local: MemoryState
     shared: SharedState | None = None
     clock: Clock | None = None
-    timeout: float = 0.1
+    timeout: float = 0.5
     quiet: float = 1.0
     fallbacks: collections.Counter[str] = attrs.field(init=False, factory=collections.Counter)
     _down_until: float = attrs.field(init=False, default=float("-inf"))

@@ -38,8 +38,6 @@ from urllib.parse import urlsplit
 
 import attrs
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 
 from kycmux._config._config import VendorResilience
@@ -56,6 +54,7 @@ from kycmux._resilience._ratelimit import RateLimitSettings
 from kycmux._resilience._retry import RetryBudget
 from kycmux._state import _lua
 from kycmux._state._contract import Admission, Refusal, SubjectEvent, SubjectStatus
+from kycmux._state._pipe import Pipe
 from kycmux.exceptions import StateUnavailableError
 
 __all__ = ["RedisState"]
@@ -134,25 +133,25 @@ class RedisState:
     """Lockout counts, breakers, rate tokens and retry budgets kept in Redis.
 
     ``RedisState(client)`` uses a ``redis.asyncio.Redis`` client the caller already has (and
-    keeps: ``aclose`` leaves it open); ``RedisState.from_url(url)`` makes its own, with socket
-    timeouts of ``timeout`` and no retries (the engine decides what a failure means).
+    keeps: ``aclose`` leaves it open); ``RedisState.from_url(url)`` makes its own pipelined
+    connection, with no retries (the engine decides what a failure means).
 
     Whatever goes wrong talking to Redis (refused, reset, timed out, loading, an error
     reply) raises ``StateUnavailableError(operation, "<exception type>")``, never the
     server's words or address. Each call is bounded by ``timeout`` seconds in all.
 
     Attributes:
-        client: The redis-py asyncio client; its connection pool is shared by every call.
+        client: The connection every call shares: a ``Pipe``, or a redis-py asyncio client.
         namespace: The prefix of every key; deployments sharing a server must differ.
         clock: The clock every script is given the time by (wall-clock ``time()``).
         timeout: Seconds one call may take in all, connecting included.
     """
 
-    client: aioredis.Redis
+    client: aioredis.Redis | Pipe
     namespace: str = attrs.field(default="kycmux", kw_only=True, validator=_check_namespace)
     clock: Clock = attrs.field(factory=SystemClock, kw_only=True)
     timeout: float = attrs.field(
-        default=0.1, kw_only=True, converter=float, validator=_check_timeout
+        default=0.5, kw_only=True, converter=float, validator=_check_timeout
     )
     _owns_client: bool = attrs.field(init=False, default=False)
     _listeners: list[TransitionListener] = attrs.field(init=False, factory=list)
@@ -165,17 +164,15 @@ class RedisState:
         *,
         namespace: str = "kycmux",
         clock: Clock | None = None,
-        timeout: float = 0.1,
-        max_connections: int | None = None,
+        timeout: float = 0.5,
     ) -> RedisState:
-        """A store on its own client for ``url`` (``redis://``, TLS ``rediss://``, ``unix://``).
+        """A store on its own connection for ``url`` (``redis://``, TLS ``rediss://``,
+        ``unix://``): one pipelined connection (``_pipe.Pipe``), the least CPU per call.
 
         :param url: The server's URL; it may carry a password (give a ``Secret`` then).
         :param namespace: The prefix of every key.
         :param clock: The clock (default: the system's).
-        :param timeout: Seconds one call may take in all; also the socket connect and read
-            timeouts.
-        :param max_connections: The most connections the pool opens (default: redis-py's).
+        :param timeout: Seconds one call may take in all; also the connect timeout.
         """
         raw = reveal(url)
         try:
@@ -184,17 +181,10 @@ class RedisState:
             scheme = ""
         if scheme not in _SCHEMES:
             raise ValueError("the state URL must start with redis://, rediss:// or unix://")
-        options: dict[str, Any] = {
-            "socket_timeout": timeout,
-            "socket_connect_timeout": timeout,
-            "retry": Retry(NoBackoff(), 0),
-        }
-        if max_connections is not None:
-            options["max_connections"] = max_connections
         try:
-            client = aioredis.Redis.from_url(raw, **options)
+            client = Pipe.from_url(raw, timeout=timeout)
         except ValueError:
-            # redis-py's messages may quote parts of the URL, its password among them.
+            # The messages of URL parsing may quote parts of the URL, its password among them.
             raise ValueError("the state URL cannot be parsed") from None
         state = cls(client, namespace=namespace, clock=clock or SystemClock(), timeout=timeout)
         state._owns_client = True
@@ -246,7 +236,7 @@ class RedisState:
 
         async def delete() -> Any:
             self._round_trips += 1
-            return await self.client.delete(*keys)
+            return await self.client.execute_command("DEL", *keys)
 
         await self._call("unlock", delete)
 
@@ -371,10 +361,10 @@ class RedisState:
         async def run() -> Any:
             self._round_trips += 1
             try:
-                return await self.client.evalsha(script.sha, len(keys), *words)
+                return await self.client.execute_command("EVALSHA", script.sha, len(keys), *words)
             except NoScriptError:
                 self._round_trips += 1
-                return await self.client.eval(script.source, len(keys), *words)
+                return await self.client.execute_command("EVAL", script.source, len(keys), *words)
 
         return await self._call(script.name, run)
 
