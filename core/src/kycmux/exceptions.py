@@ -178,4 +178,3 @@ class StateUnavailableError(KycmuxError):
         self.operation = operation
         self.why = why
         super().__init__(f"state store unavailable during {operation}: {why}")
-
