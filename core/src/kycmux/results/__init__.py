@@ -1,12 +1,15 @@
 """Comparison results: the ``Result`` rows every report is computed from, and where they live.
 
-``SqliteResultStore`` (a file, no server) is the default store; anything implementing
-``ResultStore`` can replace it.
+``SqliteResultStore`` (a file, no server) is the default store, ``PostgresResultStore`` the one
+several workers and replicas share (the ``postgres`` extra); ``open_result_store`` opens either
+from a path or a ``postgresql://`` URL. Anything implementing ``ResultStore`` can replace them.
 """
 
 from __future__ import annotations
 
 from kycmux.results._model import CheckResult, Label, Result, Role
+from kycmux.results._open import open_result_store
+from kycmux.results._postgres import PostgresResultStore
 from kycmux.results._sqlite import SqliteResultStore
 from kycmux.results._store import Claim, ResultStore, StudyInfo
 
@@ -14,9 +17,11 @@ __all__ = [
     "CheckResult",
     "Claim",
     "Label",
+    "PostgresResultStore",
     "Result",
     "ResultStore",
     "Role",
     "SqliteResultStore",
     "StudyInfo",
+    "open_result_store",
 ]
