@@ -76,11 +76,13 @@ def lowest(session: nox.Session) -> None:
         uv, "venv", "--quiet", "--clear", "--python", sys.executable, str(env), external=True
     )
     dev = tomllib.loads(Path("pyproject.toml").read_text())["dependency-groups"]["dev"]
-    testing = [r for r in dev if r.split(">")[0] in ("pytest", "pytest-timeout", "hypothesis")]
+    # pgserver: PostgreSQL's binaries for the tests of the postgres extra (tests/postgres).
+    tools = ("pytest", "pytest-timeout", "hypothesis", "pgserver")
+    testing = [r for r in dev if r.split(">")[0] in tools]
     session.run(
         uv, "pip", "install", "--quiet", "--python", str(python),
         "--resolution", "lowest-direct",
-        "-e", "./core[cli,sim,report]",
+        "-e", "./core[cli,sim,report,postgres]",
         "-e", "./plugins/tencent_legacy[sim]",
         "-e", "./plugins/linkface[sim]",
         *testing,
