@@ -54,7 +54,7 @@ from kycmux.compare import (
 )
 from kycmux.exceptions import ConfigError, KycmuxError
 from kycmux.results import Result, StudyInfo
-from kycmux.results._postgres import DEFAULT_LEASE
+from kycmux.results._open import DEFAULT_LEASE
 from kycmux.simkit import run_sandbox
 
 __all__ = ["COMMANDS", "compare", "report", "synthetic_manifest"]

@@ -18,7 +18,7 @@ from kycmux._postgres._target import is_postgres_url, masked_url
 from kycmux.compare import CompareSettings, CompareSummary, Manifest
 from kycmux.exceptions import KycmuxError
 from kycmux.results import PostgresResultStore, SqliteResultStore, StudyInfo, open_result_store
-from kycmux.results._postgres import DEFAULT_LEASE
+from kycmux.results._open import DEFAULT_LEASE
 
 __all__ = [
     "OpenStore",

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from kycmux._postgres._target import is_postgres_url, masked_url
 from kycmux.exceptions import ConfigError
-from kycmux.results._postgres import DEFAULT_LEASE, PostgresResultStore
 from kycmux.results._sqlite import SqliteResultStore
+
+if TYPE_CHECKING:
+    from kycmux.results._postgres import PostgresResultStore
+
+DEFAULT_LEASE = 300.0
+"""Seconds a ``PostgresResultStore`` claim stays its worker's without renewal, by default."""
 
 __all__ = ["open_result_store"]
 
@@ -24,6 +30,8 @@ def open_result_store(
     """
     text = os.fspath(target)
     if is_postgres_url(text):
+        from kycmux.results._postgres import PostgresResultStore
+
         return PostgresResultStore.open(text, lease=lease)
     scheme, sep, _ = text.partition("://")
     if sep and scheme.isalnum():

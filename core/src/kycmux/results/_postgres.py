@@ -38,6 +38,7 @@ from kycmux._postgres._schema import Component, prepare
 from kycmux._postgres._target import PgTarget
 from kycmux.exceptions import ConfigError, KycmuxError
 from kycmux.results._model import Result, Role
+from kycmux.results._open import DEFAULT_LEASE
 from kycmux.results._store import Claim, StudyInfo
 
 if TYPE_CHECKING:
@@ -48,8 +49,6 @@ __all__ = ["DEFAULT_LEASE", "SCHEMA", "PostgresResultStore"]
 
 log = logging.getLogger("kycmux.results")
 
-DEFAULT_LEASE = 300.0
-"""Seconds a claim stays another worker's without renewal: its owner renews it while alive."""
 DEFAULT_POOL_SIZE = 8
 _WAIT_FOR_CONNECTION = 30.0
 
