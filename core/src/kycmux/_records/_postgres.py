@@ -135,6 +135,8 @@ class PostgresRecordSink:
     _queue: queue.Queue[DecisionRecord | None] = attrs.field(init=False)
     _cond: threading.Condition = attrs.field(init=False, factory=threading.Condition)
     _pending: int = attrs.field(init=False, default=0)  # accepted, not yet written or lost
+    # Set by close: whatever was pending then is counted lost already.
+    _abandoned: bool = attrs.field(init=False, default=False)
     _closing: threading.Event = attrs.field(init=False, factory=threading.Event)
     _conn: psycopg.Connection[Any] | None = attrs.field(init=False, default=None)
     _thread: threading.Thread | None = attrs.field(init=False, default=None)
@@ -194,10 +196,15 @@ class PostgresRecordSink:
         """Queue ``record`` for the writer; if the queue is full (or the sink closed), it is
         lost and counted."""
         with self._cond:
-            self._pending += 1
+            closed = self._abandoned
+            if closed:
+                self.lost += 1
+            else:
+                self._pending += 1
+        if closed:
+            self._warn("lost", "decision records: %d lost so far (the sink is closed)", self.lost)
+            return
         try:
-            if self._closing.is_set():
-                raise queue.Full
             self._queue.put_nowait(record)
         except queue.Full:
             self._settle(lost=1, why="the queue is full: the database is down or too slow")
@@ -223,9 +230,12 @@ class PostgresRecordSink:
         if self._thread is not None:
             self._thread.join(1.0)
         with self._cond:
-            left = self._pending
+            left, self._pending, self._abandoned = self._pending, 0, True
+            self.lost += left
+            self._cond.notify_all()
         if left:
-            self._settle(lost=left, why="the sink closed before the database took them")
+            why = "the sink closed before the database took them"
+            self._warn("lost", "decision records: %d lost so far (%s)", self.lost, why)
         if self._thread is None or not self._thread.is_alive():
             self._disconnect()  # else the writer, stuck in a call, closes it when it returns
         if self.lost:  # the warnings were rate-limited: the whole count, once
@@ -354,10 +364,13 @@ class PostgresRecordSink:
 
     def _settle(self, *, written: int = 0, lost: int = 0, batches: int = 0, why: str = "") -> None:
         with self._cond:
-            self._pending -= written + lost
+            if self._abandoned:  # counted lost by close already: a late write moves them back
+                self.lost -= written
+            else:
+                self._pending -= written + lost
+                self.lost += lost
             self.written += written
             self.batches += batches
-            self.lost += lost
             total = self.lost
             self._cond.notify_all()
         if lost:
