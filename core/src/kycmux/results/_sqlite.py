@@ -206,6 +206,11 @@ class SqliteResultStore:
         """(item, system) pairs with a stored result."""
         return self._pairs(study, _DONE)
 
+    def busy(self, study: str) -> set[tuple[str, str]]:
+        """Pairs another live worker holds: none, as claims here have no owner or lease (one
+        machine); ``claim`` never answers ``BUSY``. (``PostgresResultStore`` has them.)"""
+        return set()
+
     def _pairs(self, study: str, state: str) -> set[tuple[str, str]]:
         with self._locked() as conn:
             rows = conn.execute(

@@ -21,11 +21,15 @@ class Claim(enum.StrEnum):
         DONE: A result is stored; do not send it again (the vendor may bill twice).
         INTERRUPTED: Marked in flight by an earlier run that never stored a result: it may
             have reached the vendor. Now marked in flight again; the caller decides.
+        BUSY: In flight at another live worker (its claim's lease has not lapsed): nothing
+            was marked; skip it for now and ask again later. Only stores shared by several
+            workers answer it (``PostgresResultStore``); ``SqliteResultStore`` never does.
     """
 
     NEW = "new"
     DONE = "done"
     INTERRUPTED = "interrupted"
+    BUSY = "busy"
 
 
 @attrs.frozen
@@ -47,8 +51,9 @@ class StudyInfo:
 
 @runtime_checkable
 class ResultStore(Protocol):
-    """Where results are kept. ``SqliteResultStore`` is the default; a server database can
-    implement the same methods. Implementations must be safe to call from several threads."""
+    """Where results are kept. ``SqliteResultStore`` is the default, ``PostgresResultStore``
+    the one several machines share; ``open_result_store`` picks one from a path or URL.
+    Implementations must be safe to call from several threads."""
 
     def open_study(self, name: str, *, kind: str, meta: Mapping[str, Any]) -> StudyInfo:
         """Create the study, or return it if it exists (``ConfigError`` if ``kind`` differs).
@@ -66,7 +71,8 @@ class ResultStore(Protocol):
         ...
 
     def claim(self, study: str, item: str, system: str) -> Claim:
-        """Mark (item, system) in flight before sending it; say whether it was already done."""
+        """Mark (item, system) in flight before sending it; say whether it was already done
+        (or, for a shared store, is in flight elsewhere: ``Claim.BUSY``)."""
         ...
 
     def add(self, result: Result) -> None:
