@@ -15,9 +15,9 @@ from typing import Any
 import attrs
 import pytest
 
-from kycmux import Config, Engine, Evidence, Outcome
+from kycmux import Check, CheckPolicy, Config, Engine, Evidence, Outcome, VendorResilience
 from kycmux.exceptions import ConfigError, StateUnavailableError
-from kycmux.resilience import LockoutSettings
+from kycmux.resilience import LockoutSettings, RateLimitSettings
 from kycmux.state import Admission, MemoryState, SharedState
 from support.engine_rig import answer, make_rig, policy
 
@@ -30,6 +30,7 @@ class Flaky(MemoryState):
 
     down: bool = False
     hung: bool = False
+    garbled: bool = False
     failing: set[str] = attrs.field(factory=set)
     asked: list[str] = attrs.field(factory=list)
 
@@ -41,6 +42,8 @@ class Flaky(MemoryState):
         self.asked.append(operation)
         if self.hung:
             await asyncio.sleep(3600)
+        if self.garbled:
+            raise ValueError("a reply the store could not read")
         if self.down or operation in self.failing:
             raise StateUnavailableError(operation, "ConnectionError")
 
@@ -133,7 +136,7 @@ async def test_a_lost_settlement_is_counted_not_raised(evidence: Evidence) -> No
     engine = rig.engine(policy(), state=state)
     decision = await engine.verify(evidence)
     assert decision.outcome is Outcome.ACCEPT
-    assert decision.record.degraded == ("breaker",)
+    assert decision.record.degraded == ("breaker_outcome",)
     assert engine.state_fallbacks == {"settle": 1}
 
 
@@ -167,6 +170,9 @@ def test_a_shared_store_needs_a_record_key() -> None:
     ("table", "key", "rule"),
     [
         ({"state": "http://127.0.0.1:6379"}, "engine.state", "redis://"),
+        ({"state": "redis://:6379/0"}, "engine.state", "redis://host"),
+        ({"state": "redis://127.0.0.1:port/0"}, "engine.state", "redis://host"),
+        ({"state": "unix://"}, "engine.state", "unix:///path"),
         ({"state_namespace": "two words"}, "engine.state_namespace", "without spaces"),
         ({"state_timeout": 0}, "engine.state_timeout", "positive number of seconds"),
     ],
@@ -211,3 +217,45 @@ async def test_the_lockout_check_is_part_of_the_deadline(evidence: Evidence) -> 
     decision = await engine.verify(evidence)
     assert time.monotonic() - began < 0.09
     assert decision.reasons == ("lockout_unavailable",)
+
+
+@pytest.mark.parametrize("unavailable", ["closed", "open"])
+async def test_a_store_that_breaks_in_any_way_is_unavailable(
+    evidence: Evidence, unavailable: str
+) -> None:
+    """Not only the store's own error: whatever it raises falls back or fails closed."""
+    rig = make_rig()
+    state = Flaky(rig.clock, garbled=True)
+    lockout = LockoutSettings(unavailable=unavailable)  # type: ignore[arg-type]
+    engine = rig.engine(policy(lockout=lockout), state=state)
+    decision = await engine.verify(evidence)
+    if unavailable == "closed":
+        assert decision.reasons == ("lockout_unavailable",)
+    else:
+        assert decision.outcome is Outcome.ACCEPT
+        assert decision.record.degraded == ("breaker_and_rate_limit", "lockout")
+
+
+async def test_a_pause_heard_while_waiting_for_a_token_holds_the_call(png_file: Path) -> None:
+    """The token came due at 1.0, but the vendor ordered a 5 s pause at 0.5: no call before
+    5.5 (as ``RateLimiter.acquire`` does on its own)."""
+    rig = make_rig()
+
+    async def limited(clock: Any) -> Any:
+        await clock.sleep(0.5)
+        return answer("LIMIT")
+
+    rig.script("alpha", limited, answer(), answer())
+    limits = RateLimitSettings(rate=1.0, burst=1, pause_on_limit=5.0)
+    engine = rig.engine(
+        policy(deadline=20.0, checks={Check.LIVENESS: CheckPolicy(("alpha",))}),
+        resilience={"alpha": VendorResilience(rate_limit=limits)},
+    )
+    start = rig.clock.time()
+    async with rig.clock.autojump(idle_for=0.01):
+        first = asyncio.ensure_future(engine.verify(Evidence(selfie=png_file, subject_id="a")))
+        await asyncio.sleep(0)
+        second = await engine.verify(Evidence(selfie=png_file, subject_id="b"))
+        await first
+    (call,) = second.record.attempts
+    assert call.started_at - start >= 5.5

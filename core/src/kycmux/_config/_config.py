@@ -217,8 +217,17 @@ def _field_value(key: str, field: ConfigField, table: Mapping[str, Any]) -> Any:
 
 
 def _state_url(_inst: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
-    if value is not None and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
-        raise ConfigError(attribute.name, "must be a redis://, rediss:// or unix:// URL")
+    if value is None:
+        return
+    rule = "must be a redis://host[:port][/db], rediss://... or unix:///path URL"
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - read for its check: a port that is not a number raises
+    except ValueError:
+        raise ConfigError(attribute.name, rule) from None
+    place = parts.path if parts.scheme == "unix" else parts.hostname
+    if parts.scheme not in ("redis", "rediss", "unix") or not place:
+        raise ConfigError(attribute.name, rule)
 
 
 def _namespace(_inst: object, attribute: attrs.Attribute[Any], value: str) -> None:

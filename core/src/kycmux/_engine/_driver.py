@@ -254,8 +254,9 @@ class DecisionRun:
                 signed=prepared.signed if attempt == 1 else None,
             )
         except asyncio.CancelledError:
-            await self.resilience.release(group.vendor, admitted)
+            # Recorded first: a second cancellation during the release must not lose it.
             self._record(cancelled_attempt(group, attempt, started, self.clock.time()))
+            await self.resilience.release(group.vendor, admitted)
             raise
         failure = outcome.failure
         await self.resilience.settle(

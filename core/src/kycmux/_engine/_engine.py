@@ -294,6 +294,7 @@ class Engine:
                 policy=chosen,
                 subject=subject,
                 evidence=evidence,
+                duration=self._clock.monotonic() - began[1],
             )
             return Decision(Outcome(record.outcome), record.reasons, None, record), []
         run = self._run(chosen, evidence, request_id, deadline=deadline)
@@ -459,6 +460,7 @@ class Engine:
         ``OBSERVER_DRAIN`` seconds: an observer stuck for ever is given up on, with a
         warning). ``aclose`` / ``close`` do it too."""
         await self._lab.drain()
+        await self._guards.state.drain()
         loop = asyncio.get_running_loop()
         until = loop.time() + OBSERVER_DRAIN
         try:

@@ -117,13 +117,27 @@ class VendorGuards:
             slot.release()
             return Classification(_REFUSED[admission.refusal], admission.refusal.value)
         admitted = Admitted(slot, admission)
-        if admission.wait > 0:
-            try:
-                await self._state.local.clock.sleep(admission.wait)
-            except BaseException:
-                await self.release(vendor, admitted)
-                raise
-        return admitted
+        if admission.wait <= 0:
+            return admitted
+        try:
+            if await self._sit_out(vendor, admission.wait, deadline):
+                return admitted
+        except BaseException:
+            await self.release(vendor, admitted)
+            raise
+        await self.release(vendor, admitted)
+        return Classification(ErrorClass.RATE_LIMITED, Refusal.CLIENT_RATE_LIMIT.value)
+
+    async def _sit_out(self, vendor: str, wait: float, deadline: Deadline) -> bool:
+        """Wait for the reserved token; a vendor-ordered pause that came in meanwhile (this
+        process heard it) applies too. ``False``: the pause outlasts the deadline."""
+        clock, limiter = self._state.local.clock, self.limiter(vendor)
+        await clock.sleep(wait)
+        while (pause := limiter.paused_for()) > 0:
+            if pause >= deadline.remaining():
+                return False
+            await clock.sleep(pause)
+        return True
 
     async def settle(self, vendor: str, admitted: Admitted, error_class: ErrorClass | None) -> None:
         admitted.slot.release()

@@ -61,6 +61,7 @@ class Standing:
         policy: Policy,
         subject: str | None,
         evidence: Evidence,
+        duration: float,
     ) -> DecisionRecord:
         """The record of a decision refused here: the subject is locked, or its standing
         could not be read and the lockout fails closed."""
@@ -71,6 +72,7 @@ class Standing:
                 policy=policy,
                 subject=subject,
                 evidence=evidence,
+                duration=duration,
             )
         assert self.settings is not None
         return locked_record(
@@ -81,6 +83,7 @@ class Standing:
             evidence=evidence,
             lock=self.lock,
             settings=self.settings,
+            duration=duration,
         )
 
 

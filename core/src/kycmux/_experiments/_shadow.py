@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -21,6 +22,7 @@ from kycmux._experiments._experiment import LateShadow, ShadowExperiment
 from kycmux._records._builder import shadow_record
 from kycmux._records._record import ShadowRecord
 from kycmux._resilience import Clock, clock_timeout
+from kycmux._state._fallback import DEGRADED
 from kycmux.exceptions import InvalidEvidenceError
 
 __all__ = ["PendingShadow", "cancel_all", "settle"]
@@ -53,8 +55,11 @@ class PendingShadow:
     @classmethod
     def start(cls, experiment: ShadowExperiment, run: DecisionRun, clock: Clock) -> PendingShadow:
         pending = cls(experiment, run=run, started=clock.monotonic())
+        # Its own context: the shadow's state fallbacks are not the live decision's.
+        context = contextvars.copy_context()
+        context.run(DEGRADED.set, None)
         pending.task = asyncio.get_running_loop().create_task(
-            _drive(pending, clock), name=f"kycmux-shadow-{experiment.name}"
+            _drive(pending, clock), name=f"kycmux-shadow-{experiment.name}", context=context
         )
         return pending
 

@@ -123,6 +123,7 @@ def locked_record(
     evidence: Evidence,
     lock: Lock,
     settings: LockoutSettings,
+    duration: float = 0.0,
 ) -> DecisionRecord:
     """The record of a decision refused locally: the subject is locked out."""
     why = (
@@ -134,7 +135,7 @@ def locked_record(
     return DecisionRecord(
         request_id=request_id,
         started_at=started_at,
-        duration_ms=0.0,
+        duration_ms=duration * 1000,
         policy=policy.name,
         policy_hash=policy.digest(),
         subject=subject,
@@ -149,14 +150,20 @@ def locked_record(
 
 
 def unavailable_record(
-    *, request_id: str, started_at: float, policy: Policy, subject: str | None, evidence: Evidence
+    *,
+    request_id: str,
+    started_at: float,
+    policy: Policy,
+    subject: str | None,
+    evidence: Evidence,
+    duration: float = 0.0,
 ) -> DecisionRecord:
     """The record of a decision refused locally: the lockout's shared store did not answer
     and the policy's lockout fails closed."""
     return DecisionRecord(
         request_id=request_id,
         started_at=started_at,
-        duration_ms=0.0,
+        duration_ms=duration * 1000,
         policy=policy.name,
         policy_hash=policy.digest(),
         subject=subject,
@@ -184,7 +191,7 @@ def degraded_record(record: DecisionRecord, parts: Iterable[str]) -> DecisionRec
 
 
 _FELL_BACK = {
-    "breaker": "this process's own breaker state was used",
+    "breaker_outcome": "a call's outcome did not reach the shared breaker",
     "breaker_and_rate_limit": "this process's own breaker and rate limit were used",
     "rate_limit": "this process's own rate limit was used",
     "retry_budget": "this process's own retry budget was used",

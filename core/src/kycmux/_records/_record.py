@@ -199,10 +199,11 @@ class DecisionRecord:
             subject's keyed hash; ``request``: no subject, assigned by the request id).
         shadow: Candidate vendors asked alongside (never affecting the outcome).
         degraded: Parts of the shared state the shared store did not answer for during this
-            decision: ``breaker``, ``rate_limit``, ``breaker_and_rate_limit`` and
-            ``retry_budget`` (this process's own state stood in), ``lockout`` (not applied,
-            or refused under ``lockout.unavailable = "closed"``) and ``lockout_count`` (the
-            outcome was not counted).
+            decision: ``rate_limit``, ``breaker_and_rate_limit`` and ``retry_budget`` (this
+            process's own state stood in), ``breaker_outcome`` (a call's outcome did not
+            reach the shared breaker), ``lockout`` (not applied, or refused under
+            ``lockout.unavailable = "closed"``) and ``lockout_count`` (the outcome was not
+            counted).
     """
 
     request_id: str

@@ -46,13 +46,26 @@ DEGRADED: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar(
 # What each operation protects, as named in records ("breaker", "rate_limit"...).
 _PART = {
     "admit": "breaker_and_rate_limit",
-    "settle": "breaker",
-    "release": "breaker",
+    "settle": "breaker_outcome",
+    "release": "breaker_outcome",
     "retry": "retry_budget",
     "pause": "rate_limit",
     "subject": "lockout",
     "count": "lockout_count",
 }
+
+
+_GROUP = {"subject": "lockout", "count": "lockout"}
+_CONSEQUENCE = {
+    "subject": "lockout applies the policy's lockout.unavailable",
+    "count": "this outcome is not counted toward the lockout",
+    "settle": "the call's outcome is not in the shared breaker",
+    "release": "the permit is left to lapse in the shared store",
+}
+
+
+class _Cut(StateUnavailableError):
+    """No answer because the decision's own time ran out: the store is not taken as down."""
 
 
 @attrs.frozen
@@ -83,8 +96,10 @@ class Guarded:
     timeout: float = 0.5
     quiet: float = 1.0
     fallbacks: collections.Counter[str] = attrs.field(init=False, factory=collections.Counter)
-    _down_until: float = attrs.field(init=False, default=float("-inf"))
+    # Per group ("lockout", "vendor"): a slow vendor call must not switch the lockout off.
+    _down_until: dict[str, float] = attrs.field(init=False, factory=dict)
     _warned: dict[str, float] = attrs.field(init=False, factory=dict)
+    _background: set[asyncio.Future[None]] = attrs.field(init=False, factory=set)
 
     @property
     def is_shared(self) -> bool:
@@ -129,10 +144,23 @@ class Guarded:
         await self._at(issued.store, "settle", call)
 
     async def release(self, vendor: str, settings: VendorResilience, admission: Admission) -> None:
+        """Give an admission back. A shared store's release goes on in the background: it
+        follows a cancellation, and the cancelled decision's time may be up already."""
         issued = _issued(admission)
-        await self._at(
+        call = self._at(
             issued.store, "release", issued.store.release(vendor, settings, issued.admission)
         )
+        if issued.store is self.local:
+            await call
+            return
+        task = asyncio.ensure_future(call)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def drain(self) -> None:
+        """Wait for releases still going on in the background."""
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
 
     async def retry(self, vendor: str, settings: VendorResilience) -> bool:
         return await self._either("retry", lambda store: store.retry(vendor, settings))
@@ -144,6 +172,7 @@ class Guarded:
         await self._either("pause", lambda store: store.pause(vendor, settings, seconds))
 
     async def aclose(self) -> None:
+        await self.drain()
         if self.shared is not None:
             await self.shared.aclose()
 
@@ -154,7 +183,7 @@ class Guarded:
         shared = self.shared
         if shared is None:
             return await call(self.local)
-        if self._now() < self._down_until:
+        if self._quiet(operation):
             self._fell_back(operation, None)
             return await call(self.local)
         try:
@@ -172,7 +201,8 @@ class Guarded:
             self._fell_back(operation, exc)
 
     async def _strict(self, operation: str, call: Awaitable[T], within: float | None = None) -> T:
-        if self._now() < self._down_until:
+        # A count is always tried: a definitive failure left uncounted weakens the lockout.
+        if operation != "count" and self._quiet(operation):
             _close(call)
             self._fell_back(operation, None)
             raise StateUnavailableError(operation, "store failing; not asked for a while")
@@ -183,17 +213,35 @@ class Guarded:
             raise
 
     async def _bounded(self, operation: str, call: Awaitable[T], within: float | None = None) -> T:
+        """``call`` within ``timeout`` (and ``within``); whatever goes wrong in a shared store
+        (a reply it cannot read, a bug) is the store being unavailable, never the decision's
+        own failure: the fallback and the lockout's fail-closed apply to it."""
         limit = self.timeout if within is None else max(min(self.timeout, within), 0.0)
         try:
             async with asyncio.timeout(limit):
                 return await call
         except TimeoutError:
-            raise StateUnavailableError(operation, f"no answer within {limit:g} s") from None
+            if limit < self.timeout:  # the decision's deadline cut it short, not the store
+                raise _Cut(operation, f"no time left in the decision ({limit:g} s)") from None
+            why = f"no answer within {limit:g} s"
+        except StateUnavailableError:
+            raise
+        except Exception as exc:
+            why = type(exc).__name__
+        # Outside the handler: the store's own words (an address, a reply) stay behind.
+        raise StateUnavailableError(operation, why)
+
+    def _quiet(self, operation: str) -> bool:
+        return self._now() < self._down_until.get(_GROUP.get(operation, "vendor"), float("-inf"))
 
     def _fell_back(self, operation: str, exc: StateUnavailableError | None) -> None:
         now = self._now()
-        if exc is not None:
-            self._down_until = now + self.quiet
+        if exc is not None and not isinstance(exc, _Cut):
+            # A lockout call failing says the store is down for everything; a vendor call
+            # failing (a slow settle) must not switch the lockout off.
+            group = _GROUP.get(operation, "vendor")
+            for down in ("lockout", "vendor") if group == "lockout" else (group,):
+                self._down_until[down] = now + self.quiet
         self.fallbacks[operation] += 1
         degraded = DEGRADED.get()
         if degraded is not None:
@@ -205,9 +253,7 @@ class Guarded:
                 "shared state store unavailable for %s (%s); %s",
                 operation,
                 why,
-                "lockout applies the policy's lockout.unavailable"
-                if operation in ("subject", "count")
-                else "using this process's own state",
+                _CONSEQUENCE.get(operation, "using this process's own state"),
             )
 
     def _now(self) -> float:

@@ -116,7 +116,7 @@ class MemoryState:
     async def count(
         self, subject: str, event: SubjectEvent, settings: LockoutSettings
     ) -> Lock | None:
-        lockout = self.lockout(settings)
+        lockout, event = self.lockout(settings), SubjectEvent(event)
         if event is SubjectEvent.SUCCESS:
             lockout.record_success(subject)
             return None
@@ -153,7 +153,7 @@ class MemoryState:
     ) -> None:
         ticket = _ticket(admission)
         if not ticket.permit.settled:
-            ticket.permit.record(outcome)
+            ticket.permit.record(Outcome(outcome))
 
     async def release(self, vendor: str, settings: VendorResilience, admission: Admission) -> None:
         ticket = _ticket(admission)

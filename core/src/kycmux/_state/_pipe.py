@@ -60,6 +60,11 @@ class _Protocol(asyncio.Protocol):
                 future.set_exception(RedisConnectionError("connection lost"))
 
 
+def _pack(*args: Any) -> bytes:
+    packed: bytes = hiredis.pack_command(args)
+    return packed
+
+
 def _error(message: str) -> RedisError:
     if message.startswith("NOSCRIPT"):
         return NoScriptError(message)
@@ -104,6 +109,8 @@ class Pipe:
         parts = urlsplit(url)
         if parts.scheme not in _SCHEMES:
             raise ValueError("the state URL must start with redis://, rediss:// or unix://")
+        if not (parts.path if parts.scheme == "unix" else parts.hostname):
+            raise ValueError("the state URL names no host (or, for unix://, no socket path)")
         query = parse_qs(parts.query)
         db_text = parts.path.lstrip("/") if parts.scheme != "unix" else ""
         db_text = db_text or (query.get("db") or ["0"])[0]
@@ -126,11 +133,15 @@ class Pipe:
 
     async def execute_command(self, *args: Any) -> Any:
         """Send one command; its reply."""
-        protocol = await self._connected()
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        protocol.waiting.append((future, asyncio.get_running_loop().time()))
+        packed = _pack(*args)  # first: a command that cannot be packed is never queued
+        return await self._send(await self._connected(), packed)
+
+    async def _send(self, protocol: _Protocol, packed: bytes) -> Any:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
         assert protocol.transport is not None
-        protocol.transport.write(hiredis.pack_command(args))
+        protocol.waiting.append((future, loop.time()))
+        protocol.transport.write(packed)
         try:
             return await future
         except asyncio.CancelledError:
@@ -138,25 +149,33 @@ class Pipe:
             raise
 
     async def aclose(self) -> None:
+        connecting, self._connecting = self._connecting, None
+        if connecting is not None and not connecting.done():
+            connecting.cancel()
         protocol, self._protocol = self._protocol, None
         if protocol is not None and protocol.transport is not None:
-            protocol.transport.close()
+            protocol.transport.abort()
 
     # plumbing -----------------------------------------------------------------------------
 
     async def _connected(self) -> _Protocol:
-        protocol = self._protocol
-        if protocol is not None and not protocol.lost:
-            return protocol
-        if self._connecting is None:
-            self._connecting = asyncio.ensure_future(self._connect())
-        connecting = self._connecting
-        try:
-            protocol = await asyncio.shield(connecting)
-        finally:
-            if connecting.done():
-                self._connecting = None
-        return protocol
+        while True:
+            protocol = self._protocol
+            if protocol is not None and not protocol.lost:
+                return protocol
+            if self._connecting is None:
+                # One connect for every caller that arrives meanwhile; it outlives a caller
+                # that gives up, and clears itself when it ends, however it ends.
+                connecting = asyncio.ensure_future(self._connect())
+                connecting.add_done_callback(self._connected_or_not)
+                self._connecting = connecting
+            await asyncio.shield(self._connecting)
+
+    def _connected_or_not(self, connecting: asyncio.Future[_Protocol]) -> None:
+        if self._connecting is connecting:
+            self._connecting = None
+        if not connecting.cancelled() and connecting.exception() is None:
+            self._protocol = connecting.result()
 
     async def _connect(self) -> _Protocol:
         loop = asyncio.get_running_loop()
@@ -168,18 +187,17 @@ class Pipe:
                 _, protocol = await loop.create_connection(
                     _Protocol, self._host, self._port, ssl=context
                 )
-            handshake = []
-            if self._password is not None:
-                login = (self._username,) if self._username else ()
-                handshake.append(("AUTH", *login, self._password))
-            if self._db:
-                handshake.append(("SELECT", self._db))
-            self._protocol = protocol
+            # Published to other callers only once logged in and in its database (by the
+            # done-callback): a command sent before SELECT would run in database 0.
             try:
-                for command in handshake:
-                    await self.execute_command(*command)
+                if self._password is not None:
+                    login = (self._username,) if self._username else ()
+                    await self._send(protocol, _pack("AUTH", *login, self._password))
+                if self._db:
+                    await self._send(protocol, _pack("SELECT", self._db))
             except BaseException:
-                await self.aclose()
+                if protocol.transport is not None:
+                    protocol.transport.abort()
                 raise
         return protocol
 
@@ -188,6 +206,8 @@ class Pipe:
             return
         _, oldest = protocol.waiting[0]
         if asyncio.get_running_loop().time() - oldest > self._stuck_after:
-            protocol.transport.close()  # connection_lost fails every command still waiting
+            # abort, not close: nothing is flushed to a server that reads nothing, and
+            # connection_lost fails every command still waiting at once.
+            protocol.transport.abort()
             if self._protocol is protocol:
                 self._protocol = None
