@@ -227,7 +227,7 @@ async def test_an_unreachable_server_at_start_is_not_an_error_and_the_password_i
         engine = make_engine(make_rig(), records=settings.records)
         async with engine:
             took = await timed_decisions(engine, evidence, 3)
-            (sink,) = [s for s, owned in engine._sinks.sinks if owned]
+            (sink,) = [s for s, owned in engine._observers.sinks.sinks if owned]
             assert isinstance(sink, PostgresRecordSink)
             shown = repr(sink)
             await until(lambda: sink.pending == 3)

@@ -231,3 +231,21 @@ async def test_redis_holds_no_personal_data(server: RedisServer, png_file: Path)
     for canary in (b"11010519491231002X", b"Zhang", b"subject-1"):
         assert canary not in dump
     await engine.aclose()
+
+
+async def test_an_operator_unlocks_a_subject_on_every_replica(
+    server: RedisServer, evidence: Evidence
+) -> None:
+    rig = make_rig()
+    (first, _), (second, _) = replicas(rig, server)
+    for _ in range(5):
+        rig.script("alpha", answer("SPOOF"))
+        await first.verify(evidence)
+    assert (await second.verify(evidence)).reasons == ("subject_locked",)
+    await first.unlock("subject-1")
+    assert (await second.verify(evidence)).outcome is Outcome.ACCEPT
+    stats = await second.breaker_stats("alpha")
+    assert stats.state is BreakerState.CLOSED
+    assert stats.calls >= 1  # read from the shared store
+    for engine in (first, second):
+        await engine.aclose()

@@ -7,7 +7,6 @@ observers and sinks off the decision path). Construction is ``kycmux._engine._bu
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import os
@@ -16,7 +15,6 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import anyio.from_thread
 import attrs
 
 from kycmux._config._config import Config, VendorConfig
@@ -27,6 +25,7 @@ from kycmux._decision._verdict import Outcome
 from kycmux._engine._build import assemble
 from kycmux._engine._driver import DecisionRun
 from kycmux._engine._guards import VendorGuards
+from kycmux._engine._portal import Portal
 from kycmux._engine._subjects import SubjectGate
 from kycmux._experiments._experiment import Assignment, ShadowExperiment, SplitExperiment
 from kycmux._experiments._lab import Lab
@@ -34,9 +33,11 @@ from kycmux._experiments._shadow import PendingShadow, cancel_all, settle
 from kycmux._model._evidence import Check, Consent, Evidence
 from kycmux._model._privacy import keyed_hash
 from kycmux._records._builder import decision_record, degraded_record
+from kycmux._records._observers import OBSERVER_DRAIN, Observers
 from kycmux._records._record import AttemptRecord, DecisionRecord, ShadowRecord
-from kycmux._records._sink import RecordSink, Sinks
+from kycmux._records._sink import RecordSink
 from kycmux._resilience import (
+    BreakerStats,
     CircuitBreaker,
     Clock,
     Deadline,
@@ -49,17 +50,11 @@ from kycmux._state._contract import SharedState
 from kycmux._state._fallback import DEGRADED
 from kycmux._transport._call import VendorClient
 from kycmux._transport._http import AsyncBackend, HttpClient
-from kycmux._transport._offload import HookRunner
 from kycmux.exceptions import PolicyError
 from kycmux.results import ResultStore
 
 __all__ = ["OBSERVER_DRAIN", "Decision", "Engine"]
 
-OBSERVER_DRAIN = 10.0
-"""Seconds ``Engine.drain`` waits for observers and record sinks to catch up."""
-SINK_CLOSE = 1.0
-"""Seconds closing the engine gives its own sinks more (``drain`` waited for them already)."""
-_OBSERVERS = "observers"
 
 log = logging.getLogger("kycmux.engine")
 
@@ -106,8 +101,7 @@ class Engine:
     _gate: SubjectGate = attrs.field(init=False)
     _rng: random.Random = attrs.field(init=False, factory=random.Random)
     _portal: Any = attrs.field(init=False, default=None)
-    _sinks: Sinks = attrs.field(init=False, factory=Sinks)
-    _observing: HookRunner = attrs.field(init=False, factory=lambda: HookRunner(workers=1))
+    _observers: Observers = attrs.field(init=False)
     _client: VendorClient = attrs.field(init=False)
     _lab: Lab = attrs.field(init=False)
 
@@ -117,6 +111,7 @@ class Engine:
         )
         self._lab = Lab(self._experiment_key)
         self._gate = SubjectGate(self._guards.state)
+        self._observers = Observers(self._host)
 
     # construction ------------------------------------------------------------------------
 
@@ -183,7 +178,7 @@ class Engine:
     def add_sink(self, sink: RecordSink, *, owned: bool = False) -> None:
         """Write every decision record to ``sink`` too (after the decision, off its path);
         ``drain`` flushes it, and closing the engine closes it if ``owned``."""
-        self._sinks.add(sink, owned=owned)
+        self._observers.add_sink(sink, owned=owned)
 
     def keep_results(self, store: ResultStore, *, owned: bool) -> None:
         """Send experiment results to ``store`` (closed with the engine if ``owned``)."""
@@ -229,6 +224,14 @@ class Engine:
         engine (with a shared store, other replicas' transitions are theirs to report)."""
         self._guards.on_transition(listener)
 
+    async def breaker_stats(self, vendor: str) -> BreakerStats:
+        """The vendor's breaker as the state holds it (the shared store's, with one)."""
+        return await self._guards.breaker_stats(vendor)
+
+    async def unlock(self, subject_id: str) -> None:
+        """Clear a subject's lock and counts, on every replica (an operator's override)."""
+        await self._guards.state.unlock(keyed_hash(self._record_key, subject_id))
+
     @property
     def state_fallbacks(self) -> Mapping[str, int]:
         """Calls to the shared state store answered by this process's own state (or, for
@@ -268,7 +271,7 @@ class Engine:
             record = degraded_record(decision.record, degraded)
             decision = attrs.evolve(decision, record=record)
         self._lab.record_live(decision.record, assignment, shadows)
-        self._notify("on_decision", decision.record)
+        self._observers.post("on_decision", decision.record)
         return decision
 
     async def _gated(
@@ -346,7 +349,7 @@ class Engine:
     def verify_sync(self, evidence: Evidence, **kwargs: Any) -> Decision:
         """``verify`` for sync callers, on an anyio blocking portal (its own event loop)."""
         if self._portal is None:
-            self._portal = _Portal()
+            self._portal = Portal()
         result: Decision = self._portal.call(functools.partial(self.verify, evidence, **kwargs))
         return result
 
@@ -431,26 +434,7 @@ class Engine:
         return None if subject is None else keyed_hash(self._record_key, subject)
 
     def _notify_attempt(self, record: AttemptRecord) -> None:
-        self._notify("on_attempt", record)
-
-    def _notify(self, hook: str, record: Any) -> None:
-        """Hand a record to the observers, off the event loop and off the decision's time:
-        one thread runs them in order, so a slow observer delays only later observations
-        (``drain`` waits for them)."""
-        self._observing.post(_OBSERVERS, self._observe, hook, record)
-
-    def _observe(self, hook: str, record: Any) -> None:
-        """Dispatch an observer hook through pluggy, one plugin at a time: wrappers run, and
-        one failing observer can neither silence the others nor break the decision. The
-        engine's own record sinks come last."""
-        for plugin, caller in self._host.observers(hook):
-            try:
-                caller(record=record)
-            except Exception as exc:
-                # The type only: an observer's message may quote what it was looking at.
-                log.warning("observer %s.%s raised %s; ignored", plugin, hook, type(exc).__name__)
-        if hook == "on_decision":
-            self._sinks.write(record)
+        self._observers.post("on_attempt", record)
 
     # lifecycle ----------------------------------------------------------------------------
 
@@ -461,15 +445,7 @@ class Engine:
         warning). ``aclose`` / ``close`` do it too."""
         await self._lab.drain()
         await self._guards.state.drain()
-        loop = asyncio.get_running_loop()
-        until = loop.time() + OBSERVER_DRAIN
-        try:
-            async with asyncio.timeout_at(until):
-                await self._observing.run(_OBSERVERS, _nothing)
-        except TimeoutError:
-            log.warning("observers still busy after %g s; not waiting for them", OBSERVER_DRAIN)
-        if self._sinks.background:  # a sink's own queue, written on its own thread
-            await asyncio.to_thread(self._sinks.flush, max(0.0, until - loop.time()))
+        await self._observers.drain()
 
     async def aclose(self) -> None:
         await self.drain()
@@ -490,8 +466,7 @@ class Engine:
 
     def _release(self) -> None:
         self._client.close()
-        self._observing.close()
-        self._sinks.close(SINK_CLOSE)
+        self._observers.close()
         self._lab.close()
 
     async def __aenter__(self) -> Engine:
@@ -505,24 +480,6 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class _Portal:
-    """An anyio blocking portal kept open across sync calls (its event loop on a thread)."""
-
-    def __init__(self) -> None:
-        self._manager = anyio.from_thread.start_blocking_portal()
-        self._portal = self._manager.__enter__()
-
-    def call(self, fn: Any) -> Any:
-        return self._portal.call(fn)
-
-    def stop(self) -> None:
-        self._manager.__exit__(None, None, None)
-
-
-def _nothing() -> None:
-    """A job that marks a place in the observers' queue: once it ran, all before it had."""
 
 
 def _with_experiments(

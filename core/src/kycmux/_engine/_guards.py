@@ -19,6 +19,7 @@ from kycmux._config._config import VendorConfig, VendorResilience
 from kycmux._contract._taxonomy import Classification, ErrorClass
 from kycmux._decision._policy import Policy
 from kycmux._resilience import (
+    BreakerStats,
     CircuitBreaker,
     Deadline,
     InFlightSlot,
@@ -90,6 +91,9 @@ class VendorGuards:
 
     def on_transition(self, listener: TransitionListener) -> None:
         self._state.on_transition(listener)
+
+    async def breaker_stats(self, vendor: str) -> BreakerStats:
+        return await self._state.breaker_stats(vendor, self._of(vendor))
 
     def has_capacity(self, vendor: str) -> bool:
         """A call could start now without waiting, as far as this process knows (for

@@ -25,7 +25,7 @@ from typing import TypeVar
 import attrs
 
 from kycmux._config._config import VendorResilience
-from kycmux._resilience._breaker import Outcome, TransitionListener
+from kycmux._resilience._breaker import BreakerStats, Outcome, TransitionListener
 from kycmux._resilience._clock import Clock
 from kycmux._resilience._lockout import Lock, LockoutSettings
 from kycmux._state._contract import Admission, SharedState, SubjectEvent, SubjectStatus
@@ -124,6 +124,16 @@ class Guarded:
         if self.shared is None:
             return await self.local.count(subject, event, settings)
         return await self._strict("count", self.shared.count(subject, event, settings))
+
+    async def unlock(self, subject: str) -> None:
+        store = self.local if self.shared is None else self.shared
+        await self._bounded("unlock", store.unlock(subject))
+        if self.shared is not None:
+            await self.local.unlock(subject)
+
+    async def breaker_stats(self, vendor: str, settings: VendorResilience) -> BreakerStats:
+        store = self.local if self.shared is None else self.shared
+        return await self._bounded("breaker_stats", store.breaker_stats(vendor, settings))
 
     # vendors: local fallback --------------------------------------------------------------
 

@@ -1,0 +1,82 @@
+"""Where records go after a decision: the plugins' observer hooks, then the record sinks.
+
+Off the event loop and off the decision's time: one thread runs them in order, so a slow
+observer delays only later observations, never a decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import attrs
+
+from kycmux._contract._host import PluginHost
+from kycmux._records._sink import RecordSink, Sinks
+from kycmux._transport._offload import HookRunner
+
+__all__ = ["OBSERVER_DRAIN", "SINK_CLOSE", "Observers"]
+
+OBSERVER_DRAIN = 10.0
+"""Seconds ``Engine.drain`` waits for observers and record sinks to catch up."""
+SINK_CLOSE = 1.0
+"""Seconds closing the engine gives its own sinks more (``drain`` waited for them already)."""
+_LANE = "observers"
+
+log = logging.getLogger("kycmux.engine")
+
+
+@attrs.define
+class Observers:
+    """The observer hooks of ``host`` and the engine's own record sinks, on one thread.
+
+    Attributes:
+        host: The plugin host whose observers are called.
+        sinks: The engine's record sinks (after the observers, for ``on_decision``).
+    """
+
+    host: PluginHost
+    sinks: Sinks = attrs.field(factory=Sinks)
+    _runner: HookRunner = attrs.field(init=False, factory=lambda: HookRunner(workers=1))
+
+    def add_sink(self, sink: RecordSink, *, owned: bool = False) -> None:
+        self.sinks.add(sink, owned=owned)
+
+    def post(self, hook: str, record: Any) -> None:
+        """Hand ``record`` to the ``hook`` observers (and, for decisions, the sinks)."""
+        self._runner.post(_LANE, self._observe, hook, record)
+
+    def _observe(self, hook: str, record: Any) -> None:
+        """Dispatch an observer hook through pluggy, one plugin at a time: wrappers run, and
+        one failing observer can neither silence the others nor break the decision. The
+        engine's own record sinks come last."""
+        for plugin, caller in self.host.observers(hook):
+            try:
+                caller(record=record)
+            except Exception as exc:
+                # The type only: an observer's message may quote what it was looking at.
+                log.warning("observer %s.%s raised %s; ignored", plugin, hook, type(exc).__name__)
+        if hook == "on_decision":
+            self.sinks.write(record)
+
+    async def drain(self) -> None:
+        """Wait for the observers and sinks, for at most ``OBSERVER_DRAIN`` seconds (an
+        observer stuck for ever is given up on, with a warning)."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + OBSERVER_DRAIN
+        try:
+            async with asyncio.timeout_at(until):
+                await self._runner.run(_LANE, _nothing)
+        except TimeoutError:
+            log.warning("observers still busy after %g s; not waiting for them", OBSERVER_DRAIN)
+        if self.sinks.background:  # a sink's own queue, written on its own thread
+            await asyncio.to_thread(self.sinks.flush, max(0.0, until - loop.time()))
+
+    def close(self) -> None:
+        self._runner.close()
+        self.sinks.close(SINK_CLOSE)
+
+
+def _nothing() -> None:
+    """A job that marks a place in the observers' queue: once it ran, all before it had."""
