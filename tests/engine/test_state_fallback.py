@@ -135,8 +135,10 @@ async def test_a_lost_settlement_is_counted_not_raised(evidence: Evidence) -> No
     state = Flaky(rig.clock, failing={"settle"})
     engine = rig.engine(policy(), state=state)
     decision = await engine.verify(evidence)
+    await engine.drain()  # the settlement goes on in the background
     assert decision.outcome is Outcome.ACCEPT
-    assert decision.record.degraded == ("breaker_outcome",)
+    # In the record only when it failed before the decision ended; always in the metric.
+    assert decision.record.degraded in ((), ("breaker_outcome",))
     assert engine.state_fallbacks == {"settle": 1}
 
 
@@ -156,6 +158,7 @@ async def test_a_pass_with_nothing_counted_writes_nothing(evidence: Evidence) ->
     state = Flaky(rig.clock)
     engine = rig.engine(policy(), state=state)
     await engine.verify(evidence)
+    await engine.drain()  # the settlement goes on in the background
     assert state.asked == ["subject", "admit", "settle"]  # three round trips, no count
 
 

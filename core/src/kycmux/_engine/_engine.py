@@ -7,12 +7,13 @@ observers and sinks off the decision path). Construction is ``kycmux._engine._bu
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import os
 import random
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -26,7 +27,7 @@ from kycmux._engine._build import assemble
 from kycmux._engine._driver import DecisionRun
 from kycmux._engine._guards import VendorGuards
 from kycmux._engine._portal import Portal
-from kycmux._engine._subjects import SubjectGate
+from kycmux._engine._subjects import Standing, SubjectGate
 from kycmux._experiments._experiment import Assignment, ShadowExperiment, SplitExperiment
 from kycmux._experiments._lab import Lab
 from kycmux._experiments._shadow import PendingShadow, cancel_all, settle
@@ -50,7 +51,7 @@ from kycmux._state._contract import SharedState
 from kycmux._state._fallback import DEGRADED
 from kycmux._transport._call import VendorClient
 from kycmux._transport._http import AsyncBackend, HttpClient
-from kycmux.exceptions import PolicyError
+from kycmux.exceptions import InvalidEvidenceError, PolicyError
 from kycmux.results import ResultStore
 
 __all__ = ["OBSERVER_DRAIN", "Decision", "Engine"]
@@ -289,7 +290,8 @@ class Engine:
         began = (self._clock.time(), self._clock.monotonic())
         # The decision's time starts before its lockout check: the check is part of it.
         deadline = Deadline(self._clock, chosen.deadline)
-        standing = await self._gate.enter(subject, chosen.lockout, deadline)
+        run = self._run(chosen, evidence, request_id, deadline=deadline)
+        standing = await self._planned(run, self._gate.enter(subject, chosen.lockout, deadline))
         if standing.lock is not None or standing.refused:
             record = standing.refusal(
                 request_id=request_id,
@@ -300,7 +302,6 @@ class Engine:
                 duration=self._clock.monotonic() - began[1],
             )
             return Decision(Outcome(record.outcome), record.reasons, None, record), []
-        run = self._run(chosen, evidence, request_id, deadline=deadline)
         decision, shadows = await self._decide(run, base, assignment, shadowed, began)
         counting = self._gate.leave(subject, standing, decision.outcome)
         if deadline.remaining() > self._guards.state.timeout or not self._guards.state.is_shared:
@@ -308,6 +309,25 @@ class Engine:
         else:  # no time left to wait for the store: the count lands after the answer
             self._lab.keep(counting)
         return decision, shadows
+
+    async def _planned(self, run: DecisionRun, entering: Coroutine[Any, Any, Standing]) -> Standing:
+        """The subject's standing, asked while the run plans (builds and signs its first
+        requests, sending nothing): with a shared store the round trip hides behind the
+        planning. A lock outranks evidence the plan refuses."""
+        if not self._guards.state.is_shared:
+            return await entering  # no round trip to hide; the run plans in _decide
+        asking = asyncio.ensure_future(entering)
+        try:
+            await run.plan()
+        except InvalidEvidenceError:
+            standing = await asking
+            if standing.lock is None and not standing.refused:
+                raise
+            return standing
+        except BaseException:
+            asking.cancel()
+            raise
+        return await asking
 
     async def _decide(
         self,

@@ -149,28 +149,42 @@ class Guarded:
     async def settle(
         self, vendor: str, settings: VendorResilience, admission: Admission, outcome: Outcome
     ) -> None:
+        """Report a call's outcome. A shared store's settlement goes on in the background:
+        nothing in the decision waits on the breaker's window."""
         issued = _issued(admission)
         call = issued.store.settle(vendor, settings, issued.admission, outcome)
-        await self._at(issued.store, "settle", call)
+        if issued.store is self.local:
+            await self._at(issued.store, "settle", call)
+        else:
+            self._soon(issued.store, "settle", call)
 
     async def release(self, vendor: str, settings: VendorResilience, admission: Admission) -> None:
         """Give an admission back. A shared store's release goes on in the background: it
         follows a cancellation, and the cancelled decision's time may be up already."""
         issued = _issued(admission)
-        call = self._at(
-            issued.store, "release", issued.store.release(vendor, settings, issued.admission)
-        )
+        call = issued.store.release(vendor, settings, issued.admission)
         if issued.store is self.local:
-            await call
-            return
-        task = asyncio.ensure_future(call)
+            await self._at(issued.store, "release", call)
+        else:
+            self._soon(issued.store, "release", call)
+
+    def _soon(self, store: SharedState, operation: str, call: Awaitable[None]) -> None:
+        """``call`` in the background; nobody waits, so no bound of ours (the store's own
+        applies; ``drain`` bounds the wait for what is left)."""
+        task = asyncio.ensure_future(self._quietly(operation, call))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    async def _quietly(self, operation: str, call: Awaitable[None]) -> None:
+        try:
+            await call
+        except Exception as exc:  # any failure of the store: counted and logged, never raised
+            self._fell_back(operation, StateUnavailableError(operation, type(exc).__name__))
+
     async def drain(self) -> None:
-        """Wait for releases still going on in the background."""
+        """Wait (``timeout`` at most) for settlements and releases still in the background."""
         if self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
+            await asyncio.wait(self._background, timeout=self.timeout)
 
     async def retry(self, vendor: str, settings: VendorResilience) -> bool:
         return await self._either("retry", lambda store: store.retry(vendor, settings))
