@@ -7,13 +7,12 @@ observers and sinks off the decision path). Construction is ``kycmux._engine._bu
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import os
 import random
 import uuid
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -27,7 +26,7 @@ from kycmux._engine._build import assemble
 from kycmux._engine._driver import DecisionRun
 from kycmux._engine._guards import VendorGuards
 from kycmux._engine._portal import Portal
-from kycmux._engine._subjects import Standing, SubjectGate
+from kycmux._engine._subjects import SubjectGate
 from kycmux._experiments._experiment import Assignment, ShadowExperiment, SplitExperiment
 from kycmux._experiments._lab import Lab
 from kycmux._experiments._shadow import PendingShadow, cancel_all, settle
@@ -51,7 +50,7 @@ from kycmux._state._contract import SharedState
 from kycmux._state._fallback import DEGRADED
 from kycmux._transport._call import VendorClient
 from kycmux._transport._http import AsyncBackend, HttpClient
-from kycmux.exceptions import InvalidEvidenceError, PolicyError
+from kycmux.exceptions import PolicyError
 from kycmux.results import ResultStore
 
 __all__ = ["OBSERVER_DRAIN", "Decision", "Engine"]
@@ -291,7 +290,7 @@ class Engine:
         # The decision's time starts before its lockout check: the check is part of it.
         deadline = Deadline(self._clock, chosen.deadline)
         run = self._run(chosen, evidence, request_id, deadline=deadline)
-        standing = await self._planned(run, self._gate.enter(subject, chosen.lockout, deadline))
+        standing = await self._gate.enter(subject, chosen.lockout, deadline, run.plan)
         if standing.lock is not None or standing.refused:
             record = standing.refusal(
                 request_id=request_id,
@@ -309,25 +308,6 @@ class Engine:
         else:  # no time left to wait for the store: the count lands after the answer
             self._lab.keep(counting)
         return decision, shadows
-
-    async def _planned(self, run: DecisionRun, entering: Coroutine[Any, Any, Standing]) -> Standing:
-        """The subject's standing, asked while the run plans (builds and signs its first
-        requests, sending nothing): with a shared store the round trip hides behind the
-        planning. A lock outranks evidence the plan refuses."""
-        if not self._guards.state.is_shared:
-            return await entering  # no round trip to hide; the run plans in _decide
-        asking = asyncio.ensure_future(entering)
-        try:
-            await run.plan()
-        except InvalidEvidenceError:
-            standing = await asking
-            if standing.lock is None and not standing.refused:
-                raise
-            return standing
-        except BaseException:
-            asking.cancel()
-            raise
-        return await asking
 
     async def _decide(
         self,

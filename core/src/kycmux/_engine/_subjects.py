@@ -8,7 +8,9 @@ the decision (``Standing.refused``), ``open`` decides without the lockout
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 import attrs
 
@@ -21,7 +23,7 @@ from kycmux._resilience._deadline import Deadline
 from kycmux._resilience._lockout import Lock, LockoutSettings
 from kycmux._state._contract import SubjectEvent
 from kycmux._state._fallback import Guarded
-from kycmux.exceptions import StateUnavailableError
+from kycmux.exceptions import InvalidEvidenceError, StateUnavailableError
 
 __all__ = ["Standing", "SubjectGate"]
 
@@ -97,10 +99,34 @@ class SubjectGate:
     _state: Guarded
 
     async def enter(
-        self, subject: str | None, settings: LockoutSettings | None, deadline: Deadline
+        self,
+        subject: str | None,
+        settings: LockoutSettings | None,
+        deadline: Deadline,
+        plan: Callable[[], Awaitable[None]],
     ) -> Standing:
         """The standing of ``subject`` (a keyed hash) under ``settings``, asked within the
-        decision's ``deadline``."""
+        decision's ``deadline`` while the run plans (builds and signs its first requests,
+        sending nothing): with a shared store the round trip hides behind the planning. A
+        lock outranks evidence the plan refuses."""
+        if not self._state.is_shared:
+            return await self._standing(subject, settings, deadline)  # no round trip to hide
+        asking = asyncio.ensure_future(self._standing(subject, settings, deadline))
+        try:
+            await plan()
+        except InvalidEvidenceError:
+            standing = await asking
+            if standing.lock is None and not standing.refused:
+                raise
+            return standing
+        except BaseException:
+            asking.cancel()
+            raise
+        return await asking
+
+    async def _standing(
+        self, subject: str | None, settings: LockoutSettings | None, deadline: Deadline
+    ) -> Standing:
         if settings is None or subject is None:
             return _NONE
         try:
