@@ -7,43 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.e2e_support import LINKFACE, TENCENT
-from kycmux import PluginHost
 from kycmux.compare import Manifest, write_synthetic_manifest
 from kycmux.results import SqliteResultStore
-from kycmux.simkit import Sandbox, run_sandbox
-
-VENDORS = (LINKFACE, TENCENT)
-
-
-@pytest.fixture(scope="session")
-def host() -> PluginHost:
-    """The real plugins, discovered as an application would discover them."""
-    host = PluginHost.from_entry_points()
-    assert set(VENDORS) <= set(host.vendors), host.failures
-    return host
-
-
-@pytest.fixture(scope="session")
-def sims(host: PluginHost) -> Iterator[Sandbox]:
-    """Both vendors' simulators on loopback, for the whole session."""
-    with run_sandbox(host, VENDORS) as box:
-        # Linkface's simulator allows 50 requests/s (burst 100) per account, like the vendor;
-        # these tests send a few hundred in seconds. A 403 rate limit would be retried by the
-        # engine, and the tests count requests per row exactly, so it is lifted here (before
-        # the first request creates the account's bucket).
-        box.app(LINKFACE).rate_per_s = 1_000_000.0
-        yield box
-
-
-@pytest.fixture
-def box(sims: Sandbox) -> Iterator[Sandbox]:
-    """The simulators, with no fault windows left over from another test."""
-    for vendor in VENDORS:
-        sims.app(vendor).faults.clear()
-    yield sims
-    for vendor in VENDORS:
-        sims.app(vendor).faults.clear()
+from support.sim_fixtures import VENDORS, box, host, sims  # noqa: F401 - fixtures
 
 
 @pytest.fixture(scope="session")

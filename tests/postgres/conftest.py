@@ -3,7 +3,6 @@ port, started and stopped here), a schema of its own for each test, and the simu
 
 from __future__ import annotations
 
-import importlib.util
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,19 +10,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from engine.e2e_support import LINKFACE, TENCENT
-from kycmux import PluginHost
 from kycmux.compare import Manifest, write_synthetic_manifest
-from kycmux.simkit import Sandbox, run_sandbox
+from support.sim_fixtures import VENDORS, box, host, sims  # noqa: F401 - fixtures
 
 if TYPE_CHECKING:
     from support.pg_server import PgServer
-
-# Without the postgres extra (psycopg, psycopg-pool) there is nothing to test here.
-if not all(importlib.util.find_spec(name) for name in ("psycopg", "psycopg_pool")):
-    collect_ignore_glob = ["test_*.py"]
-
-VENDORS = (LINKFACE, TENCENT)
 
 
 @pytest.fixture(scope="session")
@@ -59,33 +50,6 @@ def pg_schema(pg_server: PgServer) -> Iterator[str]:
 def pg_url(pg_server: PgServer, pg_schema: str) -> str:
     """A URL whose tables land in this test's schema (libpq's ``options``: its search_path)."""
     return pg_server.url(options=f"-csearch_path={pg_schema}")
-
-
-@pytest.fixture(scope="session")
-def host() -> PluginHost:
-    host = PluginHost.from_entry_points()
-    assert set(VENDORS) <= set(host.vendors), host.failures
-    return host
-
-
-@pytest.fixture(scope="session")
-def sims(host: PluginHost) -> Iterator[Sandbox]:
-    """Both vendors' simulators on loopback, for the whole session."""
-    with run_sandbox(host, VENDORS) as box:
-        # These tests count requests per row exactly: Linkface's per-account rate limit
-        # (50/s, like the vendor) would make the engine retry, so it is lifted.
-        box.app(LINKFACE).rate_per_s = 1_000_000.0
-        yield box
-
-
-@pytest.fixture
-def box(sims: Sandbox) -> Iterator[Sandbox]:
-    """The simulators, with no fault windows left over from another test."""
-    for vendor in VENDORS:
-        sims.app(vendor).faults.clear()
-    yield sims
-    for vendor in VENDORS:
-        sims.app(vendor).faults.clear()
 
 
 @pytest.fixture(scope="session")

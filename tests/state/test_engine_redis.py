@@ -37,13 +37,19 @@ def evidence(png_file: Path) -> Evidence:
 
 
 def replicas(
-    rig: Rig, server: RedisServer, count: int = 2, **options: object
+    rig: Rig,
+    server: RedisServer,
+    count: int = 2,
+    resilience: dict[str, VendorResilience] | None = None,
+    **options: object,
 ) -> list[tuple[Engine, RedisState]]:
+    """``count`` engines, each with its own Redis client, on one server and namespace."""
     namespace = f"t{uuid.uuid4().hex[:10]}"
     made = []
     for _ in range(count):
         state = RedisState.from_url(server.url, namespace=namespace, clock=rig.clock, timeout=0.5)
-        made.append((rig.engine(policy(**options), state=state), state))
+        engine = rig.engine(policy(**options), resilience=resilience, state=state)
+        made.append((engine, state))
     return made
 
 
@@ -71,21 +77,11 @@ async def test_a_breaker_opened_by_one_replica_is_open_for_the_other(
 ) -> None:
     rig = make_rig()
     guards = {"alpha": VendorResilience(breaker=BreakerSettings(min_calls=2, open_seconds=60))}
-    namespace = f"t{uuid.uuid4().hex[:10]}"
-    engines = [
-        rig.engine(
-            policy(),
-            resilience=guards,
-            state=RedisState.from_url(server.url, namespace=namespace, clock=rig.clock),
-        )
-        for _ in range(2)
-    ]
+    engines = [engine for engine, _ in replicas(rig, server, 2, guards)]
     rig.script("alpha", *[httpx.Response(503) for _ in range(3)])
     async with rig.clock.autojump(idle_for=0.05):  # the retries' backoff, on the fake clock
         await engines[0].verify(evidence)  # alpha fails (with retries) and opens; beta answers
-    state = RedisState.from_url(server.url, namespace=namespace, clock=rig.clock)
-    stats = await state.breaker_stats("alpha", guards["alpha"])
-    await state.aclose()
+    stats = await engines[1].breaker_stats("alpha")  # read from the shared store
     assert stats.state is BreakerState.OPEN
     alpha_calls = rig.calls["alpha"]
     decision = await engines[1].verify(Evidence(selfie=evidence.selfie, subject_id="s-2"))
@@ -100,15 +96,7 @@ async def test_a_breaker_opened_by_one_replica_is_open_for_the_other(
 async def test_a_rate_limit_holds_across_replicas(server: RedisServer, evidence: Evidence) -> None:
     rig = make_rig()
     guards = {"alpha": VendorResilience(rate_limit=RateLimitSettings(rate=0.5, burst=1))}
-    namespace = f"t{uuid.uuid4().hex[:10]}"
-    engines = [
-        rig.engine(
-            policy(deadline=1.0),
-            resilience=guards,
-            state=RedisState.from_url(server.url, namespace=namespace, clock=rig.clock),
-        )
-        for _ in range(2)
-    ]
+    engines = [engine for engine, _ in replicas(rig, server, 2, guards, deadline=1.0)]
     first = await engines[0].verify(evidence)
     assert [a.vendor for a in first.record.attempts] == ["alpha"]
     # The next token is 2 s away, past this decision's deadline: alpha is not asked.
@@ -124,15 +112,7 @@ async def test_a_pause_the_vendor_ordered_holds_across_replicas(
 ) -> None:
     rig = make_rig()
     guards = {"alpha": VendorResilience(rate_limit=RateLimitSettings(pause_on_limit=30))}
-    namespace = f"t{uuid.uuid4().hex[:10]}"
-    engines = [
-        rig.engine(
-            policy(deadline=2.0),
-            resilience=guards,
-            state=RedisState.from_url(server.url, namespace=namespace, clock=rig.clock),
-        )
-        for _ in range(2)
-    ]
+    engines = [engine for engine, _ in replicas(rig, server, 2, guards, deadline=2.0)]
     rig.script("alpha", answer("LIMIT"))
     async with rig.clock.autojump(idle_for=0.05):
         first = await engines[0].verify(evidence)  # alpha says "too many", beta answers

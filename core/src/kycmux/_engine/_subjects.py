@@ -17,7 +17,7 @@ import attrs
 from kycmux._decision._policy import Policy
 from kycmux._decision._verdict import Outcome
 from kycmux._model._evidence import Evidence
-from kycmux._records._builder import locked_record, unavailable_record
+from kycmux._records._builder import refused_record
 from kycmux._records._record import DecisionRecord
 from kycmux._resilience._deadline import Deadline
 from kycmux._resilience._lockout import Lock, LockoutSettings
@@ -67,25 +67,15 @@ class Standing:
     ) -> DecisionRecord:
         """The record of a decision refused here: the subject is locked, or its standing
         could not be read and the lockout fails closed."""
-        if self.lock is None:
-            return unavailable_record(
-                request_id=request_id,
-                started_at=started_at,
-                policy=policy,
-                subject=subject,
-                evidence=evidence,
-                duration=duration,
-            )
-        assert self.settings is not None
-        return locked_record(
+        return refused_record(
             request_id=request_id,
             started_at=started_at,
             policy=policy,
             subject=subject,
             evidence=evidence,
+            duration=duration,
             lock=self.lock,
             settings=self.settings,
-            duration=duration,
         )
 
 

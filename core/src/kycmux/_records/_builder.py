@@ -29,10 +29,9 @@ __all__ = [
     "cancelled_attempt",
     "decision_record",
     "degraded_record",
-    "locked_record",
+    "refused_record",
     "shadow_record",
     "skip_records",
-    "unavailable_record",
 ]
 
 
@@ -114,68 +113,52 @@ def decision_record(
     )
 
 
-def locked_record(
+def refused_record(
     *,
     request_id: str,
     started_at: float,
     policy: Policy,
     subject: str | None,
     evidence: Evidence,
-    lock: Lock,
-    settings: LockoutSettings,
-    duration: float = 0.0,
+    duration: float,
+    lock: Lock | None,
+    settings: LockoutSettings | None,
 ) -> DecisionRecord:
-    """The record of a decision refused locally: the subject is locked out."""
-    why = (
-        f"{settings.limit} consecutive definitive failures"
-        if lock.reason is LockReason.DEFINITIVE_FAILURES
-        else f"{settings.capture_limit} unusable captures, each within "
-        f"{settings.cooldown:g} s of the last"
-    )
-    return DecisionRecord(
-        request_id=request_id,
-        started_at=started_at,
-        duration_ms=duration * 1000,
-        policy=policy.name,
-        policy_hash=policy.digest(),
-        subject=subject,
-        evidence=evidence_summary(evidence),
-        outcome=Outcome.REJECT.value,
-        reasons=("subject_locked",),
-        explanation=(
-            f"Refused locally: {why} for this subject; no vendor was asked. "
-            f"Cool-down ends in {lock.remaining:.0f} s."
-        ),
-    )
-
-
-def unavailable_record(
-    *,
-    request_id: str,
-    started_at: float,
-    policy: Policy,
-    subject: str | None,
-    evidence: Evidence,
-    duration: float = 0.0,
-) -> DecisionRecord:
-    """The record of a decision refused locally: the lockout's shared store did not answer
-    and the policy's lockout fails closed."""
-    return DecisionRecord(
-        request_id=request_id,
-        started_at=started_at,
-        duration_ms=duration * 1000,
-        policy=policy.name,
-        policy_hash=policy.digest(),
-        subject=subject,
-        evidence=evidence_summary(evidence),
-        outcome=Outcome.ERROR.value,
-        reasons=("lockout_unavailable",),
-        explanation=(
+    """The record of a decision refused locally, no vendor asked: the subject is locked out
+    (``lock``, under ``settings``), or, with no ``lock``, the lockout's shared store did not
+    answer and the policy's lockout fails closed."""
+    degraded: tuple[str, ...] = ()
+    if lock is None or settings is None:
+        outcome, reason, degraded = Outcome.ERROR, "lockout_unavailable", ("lockout",)
+        explanation = (
             "Refused locally: the shared state store holding subject lockout did not answer, "
             'and this policy\'s lockout fails closed (lockout.unavailable = "closed"); no '
             "vendor was asked. Try again shortly."
-        ),
-        degraded=("lockout",),
+        )
+    else:
+        outcome, reason = Outcome.REJECT, "subject_locked"
+        why = (
+            f"{settings.limit} consecutive definitive failures"
+            if lock.reason is LockReason.DEFINITIVE_FAILURES
+            else f"{settings.capture_limit} unusable captures, each within "
+            f"{settings.cooldown:g} s of the last"
+        )
+        explanation = (
+            f"Refused locally: {why} for this subject; no vendor was asked. "
+            f"Cool-down ends in {lock.remaining:.0f} s."
+        )
+    return DecisionRecord(
+        request_id=request_id,
+        started_at=started_at,
+        duration_ms=duration * 1000,
+        policy=policy.name,
+        policy_hash=policy.digest(),
+        subject=subject,
+        evidence=evidence_summary(evidence),
+        outcome=outcome.value,
+        reasons=(reason,),
+        explanation=explanation,
+        degraded=degraded,
     )
 
 

@@ -39,7 +39,7 @@ from kycmux._postgres._target import PgTarget
 from kycmux.exceptions import ConfigError, KycmuxError
 from kycmux.results._model import Result, Role
 from kycmux.results._open import DEFAULT_LEASE
-from kycmux.results._store import Claim, StudyInfo
+from kycmux.results._store import Claim, StudyInfo, opened_as
 
 if TYPE_CHECKING:
     import psycopg
@@ -235,12 +235,7 @@ class PostgresResultStore:
                 (name, kind, time.time(), json.dumps(dict(meta), sort_keys=True)),
             )
             info = _study(conn, name)
-        assert info is not None
-        if info.kind != kind:
-            raise ConfigError(
-                f"study {name}", f"exists as a {info.kind!r} study, cannot open it as {kind!r}"
-            )
-        return info
+        return opened_as(info, name, kind)
 
     def study(self, name: str) -> StudyInfo | None:
         """The study called ``name``, if any."""

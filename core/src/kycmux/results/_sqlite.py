@@ -23,7 +23,7 @@ import attrs
 
 from kycmux.exceptions import ConfigError, KycmuxError
 from kycmux.results._model import Result, Role
-from kycmux.results._store import Claim, StudyInfo
+from kycmux.results._store import Claim, StudyInfo, opened_as
 
 __all__ = ["SCHEMA_VERSION", "SqliteResultStore"]
 
@@ -120,12 +120,7 @@ class SqliteResultStore:
                 (name, kind, time.time(), json.dumps(dict(meta), sort_keys=True)),
             )
             info = _study(conn, name)
-        assert info is not None
-        if info.kind != kind:
-            raise ConfigError(
-                f"study {name}", f"exists as a {info.kind!r} study, cannot open it as {kind!r}"
-            )
-        return info
+        return opened_as(info, name, kind)
 
     def study(self, name: str) -> StudyInfo | None:
         """The study called ``name``, if any."""

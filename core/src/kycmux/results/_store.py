@@ -8,9 +8,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
+from kycmux.exceptions import ConfigError
 from kycmux.results._model import Result, Role
 
-__all__ = ["Claim", "ResultStore", "StudyInfo"]
+__all__ = ["Claim", "ResultStore", "StudyInfo", "opened_as"]
 
 
 class Claim(enum.StrEnum):
@@ -47,6 +48,16 @@ class StudyInfo:
     kind: str
     created_at: float
     meta: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+def opened_as(info: StudyInfo | None, name: str, kind: str) -> StudyInfo:
+    """The study ``open_study`` found or made, refused if it exists as another kind."""
+    assert info is not None
+    if info.kind != kind:
+        raise ConfigError(
+            f"study {name}", f"exists as a {info.kind!r} study, cannot open it as {kind!r}"
+        )
+    return info
 
 
 @runtime_checkable
