@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -252,3 +255,49 @@ def test_demo_runs_to_completion(tmp_path: Path, demo: DemoSet) -> None:
     lines = records.read_text(encoding="utf-8").splitlines()
     assert len(lines) == len(list(steps(demo)))
     assert all(json.loads(line)["schema"] == 1 for line in lines)
+
+
+@pytest.fixture
+def broken_plugin(tmp_path: Path) -> Path:
+    """A folder holding an installed distribution whose ``kycmux`` entry point fails to
+    import (put it on ``PYTHONPATH``)."""
+    (tmp_path / "kycmux_broken.py").write_text("raise RuntimeError('broken on import')\n")
+    info = tmp_path / "kycmux_broken-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: kycmux-broken\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[kycmux]\nbroken = kycmux_broken\n")
+    return tmp_path
+
+
+def _vendors_process(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real command in its own process: its logging is what a user sees."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(path), *sys.path])}
+    code = "from kycmux.cli._launch import main; main()"
+    return subprocess.run(
+        [sys.executable, "-c", code, "vendors", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_vendors_strict_fails_on_a_plugin_that_did_not_load(
+    broken_plugin: Path, as_json: bool
+) -> None:
+    json_flag = ["--json"] if as_json else []
+    plain = _vendors_process(broken_plugin, *json_flag)
+    assert plain.returncode == 0, plain.stderr
+    both = plain.stdout + plain.stderr
+    assert both.count("plugin broken") == 1, both  # reported once, not logged as well
+    assert "broken on import" in both
+    strict = _vendors_process(broken_plugin, "--strict", *json_flag)
+    assert strict.returncode == 1
+    assert "plugin broken" in strict.stdout + strict.stderr
+
+
+def test_vendors_strict_passes_when_every_plugin_loads() -> None:
+    result = _run(["vendors", "--strict", "--json"])
+    assert result.exit_code == 0, result.output

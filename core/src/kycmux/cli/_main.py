@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -86,9 +87,18 @@ def main() -> None:
 @main.command()
 @click.option("--config", "config_path", help=f"Configuration file (default: ./{DEFAULT_CONFIG}).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of tables.")
-def vendors(config_path: str | None, as_json: bool) -> None:
+@click.option(
+    "--strict", is_flag=True, help="Exit 1 when any installed plugin failed to load (for CI)."
+)
+def vendors(config_path: str | None, as_json: bool, strict: bool) -> None:
     """List every discovered vendor, and every plugin that failed to load."""
-    host = PluginHost.from_entry_points()
+    plugins_log = logging.getLogger("kycmux.plugins")
+    # This command reports each failure itself; the host's own warning would print it twice.
+    plugins_log.disabled, was = True, plugins_log.disabled
+    try:
+        host = PluginHost.from_entry_points()
+    finally:
+        plugins_log.disabled = was
     try:
         config = load_config(host, config_path)
     except KycmuxError as exc:
@@ -102,8 +112,10 @@ def vendors(config_path: str | None, as_json: bool) -> None:
         click.echo(json.dumps(entries, ensure_ascii=False, indent=2))
         for failure in failures:
             click.echo(f"plugin {failure['name']} failed to load: {failure['error']}", err=True)
-        return
-    _print_vendors(entries, failures)
+    else:
+        _print_vendors(entries, failures)
+    if strict and failures:
+        raise SystemExit(1)
 
 
 def _print_vendors(entries: list[dict[str, Any]], failures: list[dict[str, Any]]) -> None:
