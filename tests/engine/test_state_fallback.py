@@ -15,11 +15,13 @@ from typing import Any
 import attrs
 import pytest
 
+import kycmux
 from kycmux import Check, CheckPolicy, Config, Engine, Evidence, Outcome, VendorResilience
-from kycmux.exceptions import ConfigError, StateUnavailableError
+from kycmux.exceptions import ConfigError, InvalidEvidenceError, StateUnavailableError
 from kycmux.resilience import LockoutSettings, RateLimitSettings
 from kycmux.state import Admission, MemoryState, SharedState
 from support.engine_rig import answer, make_rig, policy
+from support.fakevendor import FakeVendor
 
 pytestmark = pytest.mark.anyio
 
@@ -262,3 +264,31 @@ async def test_a_pause_heard_while_waiting_for_a_token_holds_the_call(png_file: 
         await first
     (call,) = second.record.attempts
     assert call.started_at - start >= 5.5
+
+
+class _Refusing(FakeVendor):
+    """Refuses every selfie locally (as a vendor with a size limit refuses a larger one)."""
+
+    @kycmux.hookimpl(tryfirst=True, specname="build_request")
+    def refuse(self) -> None:
+        raise InvalidEvidenceError("selfie", "file is over this vendor's limit", vendor=self.name)
+
+
+async def test_with_a_shared_store_a_lock_outranks_evidence_no_vendor_takes(
+    evidence: Evidence,
+) -> None:
+    """The lockout is asked while the run plans; a refusal of the evidence found by the plan
+    must not hide that the subject is locked."""
+    rig = make_rig()
+    state = Flaky(rig.clock)
+    locking = rig.engine(policy(), state=state)
+    for _ in range(5):
+        rig.script("alpha", answer("SPOOF"))
+        await locking.verify(evidence)
+    for name in ("alpha", "beta"):
+        rig.vendors[name] = _Refusing(name, base_url=f"https://{name}.example.com")
+    refusing = rig.engine(policy(), state=state)
+    locked = await refusing.verify(evidence)
+    assert locked.reasons == ("subject_locked",)
+    with pytest.raises(InvalidEvidenceError):  # a subject that is not locked: the refusal
+        await refusing.verify(Evidence(selfie=evidence.selfie, subject_id="someone-else"))
