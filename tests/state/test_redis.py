@@ -154,6 +154,29 @@ async def test_one_probe_among_concurrent_replicas(replicas: Replicas) -> None:
     assert transitions == [(BreakerState.OPEN, BreakerState.HALF_OPEN)]
 
 
+async def test_a_probe_taken_by_an_admit_nobody_heard_is_freed(replicas: Replicas) -> None:
+    """The admit's caller is cancelled after the script was sent: the probe it may have
+    taken is released by its token, not held for probe_lease across every replica."""
+    here, there = replicas.new(), replicas.new()
+    free = attrs.evolve(RES, rate_limit=RateLimitSettings(rate=None))
+    for _ in range(RES.breaker.min_calls):
+        admission = await here.admit(V, free, first=True, max_wait=math.inf)
+        await here.settle(V, free, admission, Outcome.FAILURE)
+    replicas.clock.advance(RES.breaker.open_seconds)
+    unheard = asyncio.ensure_future(here.admit(V, free, first=True, max_wait=math.inf))
+    await asyncio.sleep(0)  # the command is on the wire
+    unheard.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await unheard
+    for _ in range(50):  # the release goes out in the background
+        probe = await there.admit(V, free, first=True, max_wait=math.inf)
+        if probe.granted:
+            break
+        await asyncio.sleep(0.01)
+    assert probe.granted  # without the release: refused until probe_lease (30 s) ends
+    assert (await there.breaker_stats(V, free)).state is BreakerState.HALF_OPEN
+
+
 async def test_namespaces_keep_deployments_apart(replicas: Replicas) -> None:
     blue, green = replicas.new(ns="blue"), replicas.new(ns="green")
     for _ in range(LOCKOUT.limit):

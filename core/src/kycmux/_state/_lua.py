@@ -318,7 +318,8 @@ RELEASE = _script(
 local now, gen, probe = num(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 if probe ~= '' then
   local rec = breaker_load(KEYS[1])
-  if rec.state == 'half_open' and rec.gen == gen and rec.probe == probe then
+  -- No generation given: an admit that never came back; its random token is enough.
+  if rec.state == 'half_open' and (gen == nil or rec.gen == gen) and rec.probe == probe then
     rec.till, rec.probe = nil, false
     breaker_save(KEYS[1], rec)
   end

@@ -156,6 +156,7 @@ class RedisState:
     _owns_client: bool = attrs.field(init=False, default=False)
     _listeners: list[TransitionListener] = attrs.field(init=False, factory=list)
     _round_trips: int = attrs.field(init=False, default=0)
+    _forgetting: set[asyncio.Future[Any]] = attrs.field(init=False, factory=set)
 
     @classmethod
     def from_url(
@@ -250,24 +251,38 @@ class RedisState:
         rate = settings.rate_limit
         budget = settings.retry_budget
         keys = self._keys(vendor, "breaker", "rate", "budget")
-        refusal, value, gen, probe, old, new = await self._run(
-            _ADMIT,
-            keys,
-            now,
-            token,
-            settings.breaker.probe_lease,
-            *_bucket(rate),
-            max_wait,
-            1 if first else 0,
-            budget.ratio,
-            _BUDGET_CAP,
-            _floor_cap(budget.min_per_second),
-        )
+        try:
+            refusal, value, gen, probe, old, new = await self._run(
+                _ADMIT,
+                keys,
+                now,
+                token,
+                settings.breaker.probe_lease,
+                *_bucket(rate),
+                max_wait,
+                1 if first else 0,
+                budget.ratio,
+                _BUDGET_CAP,
+                _floor_cap(budget.min_per_second),
+            )
+        except BaseException:
+            # The script may have run with nobody left to hear it: a probe slot it took would
+            # be held for probe_lease across every replica. Free it by its token (sent after
+            # the admit on the same connection, so Redis runs them in that order).
+            self._forget(vendor, token, settings)
+            raise
         self._transition(vendor, old, new, now)
         if _text(refusal):
             return Admission.refused(Refusal(_text(refusal)), float(_text(value)))
         ticket = _Ticket(int(_text(gen)), token if int(probe) else None, rate.rate is not None)
         return Admission(wait=float(_text(value)), ticket=ticket)
+
+    def _forget(self, vendor: str, token: str, settings: VendorResilience) -> None:
+        keys = self._keys(vendor, "breaker", "rate")
+        args = (self.clock.time(), "", token, 0, *_bucket(settings.rate_limit))
+        task = asyncio.ensure_future(self._run(_RELEASE, keys, *args))
+        self._forgetting.add(task)
+        task.add_done_callback(_forgotten(self._forgetting))
 
     async def settle(
         self, vendor: str, settings: VendorResilience, admission: Admission, outcome: Outcome
@@ -340,6 +355,8 @@ class RedisState:
 
     async def aclose(self) -> None:
         """Close the client if this store made it (``from_url``); a caller's stays open."""
+        if self._forgetting:  # probe releases still on their way: a moment for them
+            await asyncio.wait(self._forgetting, timeout=self.timeout)
         if self._owns_client:
             await self.client.aclose()
 
@@ -397,6 +414,15 @@ class RedisState:
 def _bucket(settings: RateLimitSettings) -> tuple[object, object]:
     """The token bucket as scripts take it: rate ('' for none), burst."""
     return ("" if settings.rate is None else settings.rate, settings.burst)
+
+
+def _forgotten(pending: set[asyncio.Future[Any]]) -> Callable[[asyncio.Future[Any]], None]:
+    def done(task: asyncio.Future[Any]) -> None:
+        pending.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: a failed release is the lease's to end, not an error
+
+    return done
 
 
 def _floor_cap(per_second: float) -> float:
