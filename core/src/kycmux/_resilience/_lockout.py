@@ -90,13 +90,14 @@ class SubjectLockout:
         settings: Limit and durations.
         clock: The clock.
         store: Where counts and locks live (default: a private in-memory store on ``clock``).
-        hash_key: The HMAC key for subject ids (never shown in the repr).
+        hash_key: The HMAC key for subject ids (never shown in the repr); ``None`` when the
+            ids given are keyed hashes already (the engine's own), so they are not hashed twice.
     """
 
     settings: LockoutSettings = attrs.field(factory=LockoutSettings)
     clock: Clock = attrs.field(factory=SystemClock)
     store: StateStore = attrs.field(default=attrs.Factory(_default_store, takes_self=True))
-    hash_key: bytes = attrs.field(factory=lambda: secrets.token_bytes(32), repr=False)
+    hash_key: bytes | None = attrs.field(factory=lambda: secrets.token_bytes(32), repr=False)
 
     def check(self, subject: str) -> float | None:
         """Seconds until ``subject`` is unlocked, or ``None`` if it is not locked."""
@@ -155,4 +156,5 @@ class SubjectLockout:
     def _key(self, subject: str, what: str) -> str:
         if not subject:
             raise ValueError("subject id must not be empty")
-        return f"kycmux:lockout:{keyed_hash(self.hash_key, subject)}:{what}"
+        hashed = subject if self.hash_key is None else keyed_hash(self.hash_key, subject)
+        return f"kycmux:lockout:{hashed}:{what}"

@@ -190,10 +190,15 @@ class Guarded:
         return await self._either("retry", lambda store: store.retry(vendor, settings))
 
     async def pause(self, vendor: str, settings: VendorResilience, seconds: float | None) -> None:
-        # This process's limiter learns of the pause too: shadows ask it for capacity.
-        if self.shared is not None:
-            await self.local.pause(vendor, settings, seconds)
-        await self._either("pause", lambda store: store.pause(vendor, settings, seconds))
+        # This process's limiter always learns of the pause (shadows ask it for capacity, and
+        # it is the fallback), so only the shared store is left to tell.
+        await self.local.pause(vendor, settings, seconds)
+        if self.shared is None:
+            return
+        if self._quiet("pause"):
+            self._fell_back("pause", None)
+            return
+        await self._at(self.shared, "pause", self.shared.pause(vendor, settings, seconds))
 
     async def aclose(self) -> None:
         await self.drain()

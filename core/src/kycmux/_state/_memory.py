@@ -28,8 +28,8 @@ from kycmux._state._contract import Admission, Refusal, SubjectEvent, SubjectSta
 
 __all__ = ["MemoryState"]
 
-# Subjects arrive as keyed hashes already; the lockout's own hashing needs no secret here.
-_NO_KEY = b"kycmux:memory-state"
+# Counts and locks do not depend on the settings, only on the keys: any settings read them.
+_ANY = LockoutSettings()
 
 
 @attrs.define(eq=False)
@@ -103,14 +103,14 @@ class MemoryState:
     def lockout(self, settings: LockoutSettings) -> SubjectLockout:
         """The lockout counter for ``settings`` (subjects are keyed hashes already)."""
         if settings not in self._lockouts:
-            self._lockouts[settings] = SubjectLockout(settings, self.clock, self.store, _NO_KEY)
+            # Subjects arrive as keyed hashes already: hashing them again would only cost.
+            self._lockouts[settings] = SubjectLockout(settings, self.clock, self.store, None)
         return self._lockouts[settings]
 
     # subjects ---------------------------------------------------------------------------
 
     async def subject(self, subject: str) -> SubjectStatus:
-        # Lock and counts do not depend on the settings, only on the keys they share.
-        lockout = self.lockout(LockoutSettings())
+        lockout = self.lockout(_ANY)
         return SubjectStatus(lockout.lock(subject), lockout.counted(subject))
 
     async def count(
@@ -127,7 +127,7 @@ class MemoryState:
         return None if locked is None else lockout.lock(subject)
 
     async def unlock(self, subject: str) -> None:
-        self.lockout(LockoutSettings()).unlock(subject)
+        self.lockout(_ANY).unlock(subject)
 
     # vendors ----------------------------------------------------------------------------
 
