@@ -18,29 +18,13 @@ from kycmux.results import (
     Claim,
     Label,
     PostgresResultStore,
-    Result,
     ResultStore,
     Role,
     SqliteResultStore,
     open_result_store,
 )
 from support.pg_server import PgServer, free_port
-
-STUDY = "ab-1"
-
-
-def result(item: str, system: str = "linkface", **fields: object) -> Result:
-    values: dict[str, object] = {
-        "study": STUDY,
-        "item": item,
-        "system": system,
-        "role": Role.OFFLINE,
-        "outcome": "accept",
-        "latency_ms": 12.5,
-        "recorded_at": 1_700_000_000.25,
-    }
-    values.update(fields)
-    return Result(**values)  # type: ignore[arg-type]
+from support.results import STUDY, result
 
 
 @pytest.fixture
