@@ -47,8 +47,11 @@ THRESHOLDS: Final = (0.3, 0.5, 0.8)  # liveness_threshold values configured
 # verify_score at or above which FAR <= max_far, from the vendor's own table.
 FAR_AT: Final = {1e-2: 0.5, 1e-4: 0.7, 1e-6: 0.9}
 EXAMPLES: Final = 400
-MIN_PASS_SHARE: Final = 0.2
-MIN_NEAR_MISS_SHARE: Final = 0.05  # a 2xx "OK" answer carrying a score not to be trusted
+# Floors that catch a strategy which never reaches the path, set well under what 30 seeds gave
+# (passes 0.165-0.30, near misses 0.20-0.36): Hypothesis does not draw uniformly, so a floor
+# near the mean fails on an unlucky seed.
+MIN_PASS_SHARE: Final = 0.08
+MIN_NEAR_MISS_SHARE: Final = 0.08  # a 2xx "OK" answer carrying a score not to be trusted
 
 
 # -- the oracle: written from the promises, not from the parser ----------------------------------
@@ -205,6 +208,17 @@ def success_bodies(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @st.composite
+def near_miss_bodies(draw: st.DrawFn) -> dict[str, Any]:
+    """A documented success answer with one score kycmux must not trust, so that near misses
+    are drawn on purpose rather than left to chance (Hypothesis favours simple draws)."""
+    body = draw(success_bodies())
+    body["status"] = "OK"
+    untrusted = st.one_of(garbled(), _other_values).filter(lambda v: trusted(v) is None)
+    body[draw(st.sampled_from(sorted(SCORE_OF.values())))] = draw(untrusted)
+    return body
+
+
+@st.composite
 def error_bodies(draw: st.DrawFn) -> dict[str, Any]:
     statuses = st.sampled_from([e.status for e in DOCUMENTED]) | st.text(max_size=12)
     body = {"status": draw(statuses), "request_id": "TID1"}
@@ -240,18 +254,25 @@ def http_statuses(draw: st.DrawFn) -> int:
 
 @st.composite
 def exchanges(draw: st.DrawFn) -> Exchange:
-    kind = draw(st.sampled_from(["success"] * 12 + ["error", "json", "bytes"]))
+    kind = draw(st.sampled_from(["success"] * 10 + ["near"] * 2 + ["error", "json", "bytes"]))
     body: Any = None
     if kind == "bytes":
         raw = draw(st.binary(max_size=64))
     else:
-        body = {"success": success_bodies(), "error": error_bodies(), "json": _json}[kind]
+        strategies = {
+            "success": success_bodies(),
+            "near": near_miss_bodies(),
+            "error": error_bodies(),
+            "json": _json,
+        }
+        body = strategies[kind]
         body = draw(body)
         raw = json.dumps(body, ensure_ascii=draw(st.booleans())).encode()
     headers = {"content-type": "application/json"}
     if draw(st.booleans()):
         headers["retry-after"] = draw(st.sampled_from(["2", "1.5", "\u0662", " 2"]) | st.text())
-    response = VendorResponse(draw(http_statuses()), headers, raw)
+    status = 200 if kind == "near" else draw(http_statuses())
+    response = VendorResponse(status, headers, raw)
     rules = Rules(
         liveness_threshold=draw(st.sampled_from(THRESHOLDS)),
         max_far=draw(st.sampled_from(sorted(FAR_AT))),
