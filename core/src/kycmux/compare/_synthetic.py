@@ -21,6 +21,8 @@ from kycmux.compare._manifest import write_manifest
 from kycmux.exceptions import ConfigError
 from kycmux.results._model import Label
 from kycmux.synthetic import (
+    ATTACK_DIFFICULTY,
+    GENUINE_DIFFICULTY,
     Audio,
     Faces,
     ImageQuality,
@@ -43,19 +45,9 @@ DEFAULT_MIX: Mapping[Label, float] = MappingProxyType(
 )
 _FORMATS = {"jsonl": "manifest.jsonl", "csv": "manifest.csv"}
 
-# Difficulty tiers per label: (share of rows, difficulty range). Most rows are clear-cut, so
-# both vendors get them right, as on a real, mostly clean set. The middle tier reaches into the
-# band where the vendors' score curves and thresholds differ, so they start to disagree; in the
-# hardest tier (difficulty ≥ 0.8, where the shared scoring basis lets the bands overlap) genuine
-# and attack scores overlap, so both vendors err and DET curves have something to show. Attack
-# rows get a larger hardest tier than genuine ones: evaluation sets collect sophisticated attacks
-# on purpose, while most genuine users capture well. Measured on the bundled simulators at their
-# recommended thresholds (200 rows, seeds 0-1): 80-91 % of genuine rows accepted (Tencent is
-# stricter on hard genuine faces), no impostor accepted at FAR 1e-4 (though their scores reach
-# into the genuine range), and the vendors disagree on 5-8 % of the rows.
-_Tiers = tuple[tuple[float, tuple[float, float]], ...]
-_GENUINE_TIERS: _Tiers = ((0.62, (0.0, 0.3)), (0.24, (0.4, 0.7)), (0.14, (0.8, 1.0)))
-_ATTACK_TIERS: _Tiers = ((0.55, (0.0, 0.3)), (0.20, (0.4, 0.7)), (0.25, (0.85, 1.0)))
+# Difficulty per label: GENUINE_DIFFICULTY and ATTACK_DIFFICULTY (kycmux.synthetic), where the
+# simulators' calibration to the vendors' published false-accept tables integrates over them.
+# Measured on the bundled simulators at their recommended thresholds: see docs/simulators.md.
 # Genuine rows with a capture problem, each troubling one vendor's capture only (Tencent reads
 # the video, Linkface the SDK data and the selfie): such a row comes out retry_capture or
 # reject for one vendor and fine for the other, as real capture trouble does.
@@ -158,7 +150,8 @@ def _people(rows: int, seed: int) -> list[Person]:
 def _session(
     rng: random.Random, label: Label, problem: str | None, card: Person, people: list[Person]
 ) -> _Session:
-    difficulty = _difficulty(rng, _GENUINE_TIERS if label is Label.GENUINE else _ATTACK_TIERS)
+    mix = GENUINE_DIFFICULTY if label is Label.GENUINE else ATTACK_DIFFICULTY
+    difficulty = mix.draw(rng)
     digits = f"{rng.randrange(10_000):04d}"
     if label is Label.IMPOSTOR:
         other = card
@@ -167,17 +160,6 @@ def _session(
         return _Session(card, other, Liveness.LIVE, difficulty, digits)
     liveness = Liveness.SPOOF if label is Label.SPOOF else Liveness.LIVE
     return _Session(card, card, liveness, difficulty, digits, problem)
-
-
-def _difficulty(rng: random.Random, tiers: _Tiers) -> float:
-    draw, chosen = rng.random(), tiers[-1]
-    for tier in tiers:
-        if draw < tier[0]:
-            chosen = tier
-            break
-        draw -= tier[0]
-    low, high = chosen[1]
-    return round(rng.uniform(low, high), 3)
 
 
 def _write_row(folder: Path, row_id: str, label: Label, session: _Session) -> dict[str, str]:

@@ -7,7 +7,16 @@ import math
 
 from kycmux.synthetic._truth import Liveness
 
-__all__ = ["attack_strength", "jitter", "match_strength"]
+__all__ = [
+    "GENUINE_BOTTOM",
+    "GENUINE_SPAN",
+    "IMPOSTOR_BOTTOM",
+    "IMPOSTOR_SPAN",
+    "attack_strength",
+    "jitter",
+    "match_strength",
+    "shift",
+]
 
 # How far difficulty moves a score from its clear-cut band towards the other side: linearly up
 # to _TAIL_FROM, then faster, so the very hardest genuine and impostor (live and spoof) captures
@@ -15,6 +24,13 @@ __all__ = ["attack_strength", "jitter", "match_strength"]
 _DIFFICULTY_SHIFT = 0.30
 _TAIL_FROM = 0.8
 _TAIL_GROWTH = 1.5
+# The clear-cut bands, jitter spreading a pair uniformly over [BOTTOM, BOTTOM + SPAN):
+# difficulty then moves the genuine band down and the impostor band up by ``shift(d)``.
+# ``_rank`` integrates over exactly these numbers, so they live in one place.
+GENUINE_BOTTOM = 0.85
+GENUINE_SPAN = 0.14
+IMPOSTOR_BOTTOM = 0.05
+IMPOSTOR_SPAN = 0.20
 
 
 def jitter(salt: str, *parts: object) -> float:
@@ -23,7 +39,7 @@ def jitter(salt: str, *parts: object) -> float:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") / 2.0**64
 
 
-def _shift(value: float) -> float:
+def shift(value: float) -> float:
     """How far a capture of difficulty ``value`` moves from its clear-cut band."""
     if not (math.isfinite(value) and 0.0 <= value <= 1.0):
         raise ValueError(f"difficulty must be in [0, 1], got {value!r}")
@@ -45,13 +61,13 @@ def match_strength(a: str | None, b: str | None, *, difficulty: float, salt: str
 
     Symmetric in ``a`` and ``b``; the salt (the vendor's name) gives each vendor its own jitter.
     """
-    shift = _shift(difficulty)
+    moved = shift(difficulty)
     if a is None or b is None:
         return 0.0
     u = jitter(salt, "match", *sorted((a, b)))
     if a == b:
-        return 0.85 + 0.14 * u - shift
-    return 0.05 + 0.20 * u + shift
+        return GENUINE_BOTTOM + GENUINE_SPAN * u - moved
+    return IMPOSTOR_BOTTOM + IMPOSTOR_SPAN * u + moved
 
 
 def attack_strength(
@@ -66,9 +82,9 @@ def attack_strength(
 
     ``person`` (optional) varies the jitter between subjects; the salt between vendors.
     """
-    shift = _shift(difficulty)
+    moved = shift(difficulty)
     kind = Liveness(liveness)
     u = jitter(salt, "attack", kind.value, person or "")
     if kind is Liveness.LIVE:
-        return 0.02 + 0.13 * u + shift
-    return 0.85 + 0.13 * u - shift
+        return 0.02 + 0.13 * u + moved
+    return 0.85 + 0.13 * u - moved
