@@ -1,9 +1,10 @@
 """What the simulated service concludes from uploaded content: pure, deterministic functions.
 
 Synthetic files carry their truth (``kycmux.synthetic``); the shared ``match_strength`` and
-``attack_strength`` are mapped onto Tencent's scales with Tencent's own curves below, so on
-hard cases this simulator and other vendors' disagree. Content without an embedded truth gets
-the answer the real service would give to something it cannot use.
+``attack_strength`` are mapped onto Tencent's scales with Tencent's own curves (``sim``:
+calibrated to the published table, in ``_scores``), so on hard cases this simulator and other
+vendors' disagree. Content without an embedded truth gets the answer the real service would
+give to something it cannot use.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from kycmux.synthetic import (
     match_strength,
     read_truth,
 )
+from kycmux_tencent_legacy._sim._scores import SALT, face_match_sim
 
 __all__ = [
     "LIVE_REJECT",
@@ -44,16 +46,14 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-SALT = "tencent_legacy"
 # Minimum resolution the document gives for -5015 (either orientation).
 MIN_SIDES = (270, 480)
 # attack_strength at or above LIVE_REJECT: -5016 (not live); in [LIVE_UNSURE, LIVE_REJECT):
 # -5011 (liveness failed, other). Tencent's lip-reading check is lenient on the hardest spoofs.
 LIVE_REJECT = 0.66
 LIVE_UNSURE = 0.62
-# match_strength -> livedetectfour ``sim`` (int 0-100): strict on hard genuine pairs.
-_SIM_CURVE = ((0.0, 0.0), (0.35, 40.0), (0.55, 68.0), (0.7, 80.0), (0.85, 88.0), (1.0, 100.0))
-# match_strength -> idcardcompare ``similarity`` (float 0-100, recommended threshold 75).
+# match_strength -> idcardcompare ``similarity`` (float 0-100, recommended threshold 75; no
+# published false-accept table, so none is imitated).
 _SIMILARITY_CURVE = (
     (0.0, 0.0), (0.35, 45.0), (0.55, 72.0), (0.7, 82.0), (0.85, 90.0), (1.0, 100.0)
 )  # fmt: skip
@@ -134,9 +134,8 @@ def _image_truth(data: bytes) -> ImageTruth | None:
 
 
 def sim_for(video: VideoTruth, card: ImageTruth) -> int:
-    difficulty = max(video.difficulty, card.difficulty)
-    strength = match_strength(video.person, card.person, difficulty=difficulty, salt=SALT)
-    return round(_curve(_SIM_CURVE, strength))
+    """livedetectfour's ``sim`` for the video's face frames against the card photo."""
+    return face_match_sim(video.person, card.person, max(video.difficulty, card.difficulty))
 
 
 def judge_card(data: bytes, video: VideoTruth) -> Verdict[int]:
