@@ -5,7 +5,7 @@ from __future__ import annotations
 from kycmux_linkface._sim._app import DEFAULT_ACCOUNTS, LinkfaceSimulator, ScoreFormat
 from kycmux_linkface._sim._decide import (
     HACK_CURVE,
-    VERIFY_CURVE,
+    VERIFY_MODEL,
     Failure,
     Scores,
     decide,
@@ -17,7 +17,7 @@ from kycmux_linkface._sim._request import Account, AccountState
 __all__ = [
     "DEFAULT_ACCOUNTS",
     "HACK_CURVE",
-    "VERIFY_CURVE",
+    "VERIFY_MODEL",
     "Account",
     "AccountState",
     "Failure",

@@ -1,14 +1,21 @@
 """How the simulated Linkface decides, from the content of the selfie and the liveness data.
 
 Pure: bytes in, an ``Outcome`` out. Synthetic files carry their ground truth
-(``kycmux.synthetic``); the shared ``match_strength`` / ``attack_strength`` basis is mapped onto
-Linkface's own 0–1 scales by Linkface-specific curves, so the Tencent simulator, with curves
-of its own, disagrees with this one on hard cases.
+(``kycmux.synthetic``); the shared basis is mapped onto Linkface's own 0–1 scales, so the
+Tencent simulator, with scales of its own, disagrees with this one on hard cases.
+
+``verify_score`` is calibrated: over the synthetic population's impostor pairs,
+``verify_score >= t`` passes exactly the share Linkface publishes for ``t`` (0.4 → 1e-1 …
+0.9 → 1e-6; its rule is "大于等于", at least). Each pair's ``match_rank`` is read off
+``VERIFY_MODEL`` and rounded *down* to the four decimals the simulator sends, so "at least t"
+on the sent score is "at least t" on the continuous one. ``hack_score`` has no published
+threshold or error rate: it is a plain curve of ``attack_strength`` and claims none.
 """
 
 from __future__ import annotations
 
 import bisect
+import math
 import os
 import tempfile
 from collections.abc import Sequence
@@ -23,8 +30,10 @@ from kycmux.synthetic import (
     ImageQuality,
     ImageTruth,
     LivenessDataTruth,
+    ScoreModel,
+    TailCurve,
     attack_strength,
-    match_strength,
+    match_rank,
     read_truth,
 )
 from kycmux_linkface._build import MAX_SIDE, MIN_SIDE_EXCLUSIVE, SELFIE_FORMATS
@@ -34,7 +43,7 @@ __all__ = [
     "HACK_CURVE",
     "LOW_QUALITY_PENALTY",
     "MAX_SELFIE_BYTES",
-    "VERIFY_CURVE",
+    "VERIFY_MODEL",
     "Failure",
     "Outcome",
     "Scores",
@@ -45,18 +54,39 @@ __all__ = [
 
 MAX_SELFIE_BYTES: Final = 5 * 1024 * 1024
 
-# (basis strength, Linkface score) knots, linearly interpolated. Linkface's matcher crosses its
-# recommended 0.7 at a match strength of about 0.62: hard genuine pairs (strength 0.49–0.75)
-# straddle it, so do the very hardest impostors (up to 0.61), while clear pairs land far from it.
-VERIFY_CURVE: Final = (
-    (0.0, 0.0),
-    (0.3, 0.30),
-    (0.5, 0.55),
-    (0.6, 0.68),
-    (0.65, 0.72),
-    (0.85, 0.86),
-    (1.0, 0.99),
+VERIFY_MODEL: Final = ScoreModel(
+    # Share of impostor pairs scoring at least each verify_score. 0.4 … 0.9 are Linkface's
+    # published points; 1.0 continues its decade per 0.1; below 0.4 the bulk of impostors,
+    # median 0.25, is the simulator's choice.
+    impostor=TailCurve(
+        (
+            (0.0, 1.0),
+            (0.1, 0.9),
+            (0.25, 0.5),
+            (0.4, 1e-1),
+            (0.5, 1e-2),
+            (0.6, 1e-3),
+            (0.7, 1e-4),
+            (0.8, 1e-5),
+            (0.9, 1e-6),
+            (1.0, 1e-7),
+        )
+    ),
+    # Share of genuine pairs scoring below each verify_score (the simulator's choice; Linkface
+    # publishes none): 2 % rejected at the recommended 0.7, 6 % at 0.8, median about 0.94.
+    genuine=TailCurve(
+        (
+            (0.0, 1e-7),
+            (0.4, 1e-4),
+            (0.6, 5e-3),
+            (0.7, 2e-2),
+            (0.8, 6e-2),
+            (0.9, 0.3),
+            (1.0, 1.0),
+        )
+    ),
 )
+# (basis strength, hack_score) knots, linearly interpolated; uncalibrated (nothing published).
 # Linkface's anti-hack model is wary: a hard live capture (strength 0.29–0.51) may already
 # score above the default 0.5 threshold, and every spoof (strength ≥ 0.49) scores above it.
 HACK_CURVE: Final = (
@@ -112,9 +142,11 @@ def _curve(points: Sequence[tuple[float, float]], x: float) -> float:
     return round(min(1.0, max(0.0, y)), 4)
 
 
-def verify_score(strength: float) -> float:
-    """Linkface's ``verify_score`` for a shared-basis match strength."""
-    return _curve(VERIFY_CURVE, strength)
+def verify_score(selfie: str | None, live: str | None, *, difficulty: float) -> float:
+    """Linkface's ``verify_score`` for a selfie showing ``selfie`` and SDK data showing ``live``."""
+    rank = match_rank(selfie, live, difficulty=difficulty, salt=VENDOR)
+    # Rounded down to the sent four decimals: score >= t exactly when the continuous one is.
+    return min(1.0, max(0.0, math.floor(VERIFY_MODEL.score(rank) * 10_000) / 10_000))
 
 
 def hack_score(strength: float) -> float:
@@ -179,8 +211,10 @@ def decide(selfie: bytes, selfie_field: str, data: bytes, data_field: str) -> Ou
         return photo
     penalty = LOW_QUALITY_PENALTY if photo.quality is ImageQuality.LOW_QUALITY else 0.0
     difficulty = min(1.0, max(photo.difficulty, live.difficulty) + penalty)
-    match = match_strength(photo.person, live.person, difficulty=difficulty, salt=VENDOR)
     attack = attack_strength(
         live.liveness, difficulty=live.difficulty, salt=VENDOR, person=live.person
     )
-    return Scores(hack_score=hack_score(attack), verify_score=verify_score(match))
+    return Scores(
+        hack_score=hack_score(attack),
+        verify_score=verify_score(photo.person, live.person, difficulty=difficulty),
+    )
