@@ -102,7 +102,7 @@ class VendorConformance:
     # -- helpers ---------------------------------------------------------------------------
 
     @staticmethod
-    def _vendor_config(host: PluginHost, config: Any, vendor: str) -> VendorConfig:
+    def _vendor_config(config: Any, vendor: str) -> VendorConfig:
         resolved: VendorConfig = config.vendors[vendor]
         return resolved
 
@@ -147,7 +147,7 @@ class VendorConformance:
         kycmux_config: Any,
         kycmux_demo: DemoSet,
     ) -> None:
-        config = self._vendor_config(kycmux_host, kycmux_config, self.vendor)
+        config = self._vendor_config(kycmux_config, self.vendor)
         samples = list(declared_forms(kycmux_spec, kycmux_demo))
         for sample in samples:
             request = self._build(kycmux_host, kycmux_spec, config, {sample.check}, sample.evidence)
@@ -163,7 +163,7 @@ class VendorConformance:
         kycmux_demo: DemoSet,
         kycmux_simulator: RunningSimulator,
     ) -> None:
-        config = self._vendor_config(kycmux_host, kycmux_config, self.vendor)
+        config = self._vendor_config(kycmux_config, self.vendor)
         served = kycmux_simulator.app.stats.total
         for sample in self.refusals(kycmux_spec, kycmux_demo):
             with pytest.raises(InvalidEvidenceError) as refused:
@@ -180,7 +180,7 @@ class VendorConformance:
         kycmux_config: Any,
         kycmux_demo: DemoSet,
     ) -> None:
-        config = self._vendor_config(kycmux_host, kycmux_config, self.vendor)
+        config = self._vendor_config(kycmux_config, self.vendor)
         sign = kycmux_host.hooks_for(self.vendor).sign
         evidence = self.genuine_evidence(kycmux_demo)
         asked: list[int] = []
@@ -285,7 +285,7 @@ class VendorConformance:
         kycmux_demo: DemoSet,
         kycmux_simulator: RunningSimulator,
     ) -> None:
-        config = self._vendor_config(kycmux_host, kycmux_config, self.vendor)
+        config = self._vendor_config(kycmux_config, self.vendor)
         evidence = self.genuine_evidence(kycmux_demo)
         request, genuine = self._exchange(
             kycmux_host, kycmux_spec, config, evidence, kycmux_simulator
@@ -363,18 +363,22 @@ class VendorConformance:
         kycmux_engine: EngineFactory,
         kycmux_demo: DemoSet,
         kycmux_config: Any,
+        kycmux_faults: Any,
         caplog: pytest.LogCaptureFixture,
     ) -> None:
         evidence = attrs.evolve(self.genuine_evidence(kycmux_demo), subject_id=SUBJECT_CANARY)
         caplog.set_level(logging.DEBUG)
         async with kycmux_engine() as engine:
-            decision = await engine.verify(evidence)
-        config = self._vendor_config(PluginHost(), kycmux_config, self.vendor)
-        canaries = _canaries(evidence, config)
+            decisions = [await engine.verify(evidence)]
+            # The failure path too: the vendor's own error answer, classified and recorded.
+            kycmux_faults.inject("vendor_error")
+            decisions.append(await engine.verify(evidence))
+        canaries = _canaries(evidence, self._vendor_config(kycmux_config, self.vendor))
+        canaries["evidence folder"] = str(kycmux_demo.directory)
         seen = "\n".join(
             [
-                json.dumps(decision.record.to_dict(), ensure_ascii=False),
-                repr(decision),
+                *(json.dumps(d.record.to_dict(), ensure_ascii=False) for d in decisions),
+                *(repr(d) for d in decisions),
                 repr(evidence),
                 caplog.text,
             ]
