@@ -51,7 +51,7 @@ __all__ = ["VendorConformance"]
 
 UNDOCUMENTED_CODE = "kycmux-undocumented-7321"
 SUBJECT_CANARY = "kycmux-subject-canary-5d1b"
-# Hooks whose crash needs the vendor to fail first (classify_error) or to score (normalize).
+# Every hook a vendor call runs; classify_error is reached through a vendor error answer.
 _CRASHABLE = ("build_request", "sign", "parse", "classify_error", "normalize_score")
 
 
@@ -262,7 +262,6 @@ class VendorConformance:
         spec: VendorSpec,
         config: VendorConfig,
         evidence: Evidence,
-        running: RunningSimulator,
     ) -> tuple[VendorRequest, VendorResponse]:
         import httpx
 
@@ -287,10 +286,12 @@ class VendorConformance:
     ) -> None:
         config = self._vendor_config(kycmux_config, self.vendor)
         evidence = self.genuine_evidence(kycmux_demo)
-        request, genuine = self._exchange(
-            kycmux_host, kycmux_spec, config, evidence, kycmux_simulator
-        )
+        request, genuine = self._exchange(kycmux_host, kycmux_spec, config, evidence)
         parse = kycmux_host.hooks_for(self.vendor).parse
+        # A plugin refusing every answer would pass the fuzzing: the genuine one must read.
+        read = parse(vendor=kycmux_spec, request=request, response=genuine, config=config)
+        assert read.ok, f"the simulator's genuine answer reads as failed: {read.code}"
+        assert set(read.answers) == set(request.checks), "an answer for every check asked"
 
         @settings(
             max_examples=self.fuzz_examples,
