@@ -27,6 +27,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from support.fakevendor import FakeVendor
+from support.images import tiny_png
+
 from kycmux import (
     Check,
     CheckPolicy,
@@ -40,8 +43,6 @@ from kycmux import (
     VendorConfig,
 )
 from kycmux.state import RedisState, SharedState
-from support.fakevendor import FakeVendor
-from support.images import tiny_png
 from support.redis_server import RedisServer
 
 IN_FLIGHT = (16, 64)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from support.images import tiny_png
+from kycmux.testing import tiny_png
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 
 from kycmux import Config, PluginHost, Secret, VendorConfig, check_base_url
 from kycmux.exceptions import ConfigError, MissingSecretError, UnsafeURLError
-from support.fakevendor import FakeVendor
+from kycmux.testing import FakeVendor
 
 CANARY = "canary-7f3a9c-secret-value"
 

@@ -18,7 +18,7 @@ import pytest
 
 from kycmux import Check, Config, LockoutSettings, Mode, PluginHost, Secret
 from kycmux.exceptions import ConfigError, MissingSecretError, PolicyError
-from support.fakevendor import FakeVendor
+from kycmux.testing import FakeVendor
 
 CANARY = "canary-5e1f-never-shown"
 NUMBER = "918273645"  # a canary that parses as a number, then breaks a rule

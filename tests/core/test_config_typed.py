@@ -26,7 +26,7 @@ from kycmux import (
     VendorResilience,
 )
 from kycmux.exceptions import ConfigError, MissingSecretError, PolicyError
-from support.fakevendor import FakeVendor
+from kycmux.testing import FakeVendor
 
 CANARY = "canary-5e1d-not-a-number"
 ENV = {"T": "token-value", "CANARY": CANARY}

@@ -23,7 +23,7 @@ from kycmux import (
     VendorRequest,
 )
 from kycmux.simkit import SimResponse, SimulatorApp, serve
-from support.fakevendor import FakeVendor
+from kycmux.testing import FakeVendor
 
 CANARY = "canary-0b1e-secret"
 

@@ -6,7 +6,7 @@ import struct
 from pathlib import Path
 
 from kycmux.media import ImageFormat, VideoFormat, read_image_info, sniff_video_format
-from support.images import tiny_png
+from kycmux.testing import tiny_png
 
 
 def gif(frames: int) -> bytes:

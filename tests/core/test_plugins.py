@@ -13,7 +13,7 @@ import pytest
 import kycmux
 from kycmux import AttemptContext, Check, Evidence, PluginHost, VendorConfig, VendorRequest
 from kycmux.exceptions import UnknownVendorError
-from support.fakevendor import FakeVendor
+from kycmux.testing import FakeVendor
 
 PLUGIN_SOURCE = """
 import kycmux

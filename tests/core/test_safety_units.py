@@ -42,8 +42,7 @@ from kycmux import (
 )
 from kycmux.exceptions import ConfigError, InvalidEvidenceError, PolicyError, UnsafeURLError
 from kycmux.resilience import InMemoryStateStore, LockoutSettings, SubjectLockout
-from kycmux.testing import FakeClock
-from support.fakevendor import FakeVendor
+from kycmux.testing import FakeClock, FakeVendor
 
 CANARY = "not-a-number-canary"
 TENCENT = "tencent_legacy"

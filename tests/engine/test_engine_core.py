@@ -20,7 +20,7 @@ from kycmux import (
     VendorSettings,
 )
 from kycmux.exceptions import PolicyError
-from support.engine_rig import CANARY, answer, dumps, hang, make_rig, policy
+from kycmux.testing import CANARY, answer, dumps, hang, make_rig, policy
 
 pytestmark = pytest.mark.anyio
 
@@ -299,7 +299,7 @@ async def test_implicit_default_policy_asks_only_what_the_evidence_can_serve(
 ) -> None:
     import kycmux
     from kycmux import CheckOffer, EvidenceKind, Need, VendorSpec
-    from support.fakevendor import FakeVendor
+    from kycmux.testing import FakeVendor
 
     class RegistryVendor(FakeVendor):
         @kycmux.hookimpl

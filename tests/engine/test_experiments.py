@@ -21,7 +21,7 @@ from kycmux import (
 )
 from kycmux.exceptions import PolicyError
 from kycmux.results import Role, SqliteResultStore
-from support.engine_rig import answer, make_rig, policy
+from kycmux.testing import answer, make_rig, policy
 
 pytestmark = pytest.mark.anyio
 

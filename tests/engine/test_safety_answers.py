@@ -44,9 +44,7 @@ from kycmux.cli._main import main
 from kycmux.exceptions import ConfigError, InvalidEvidenceError
 from kycmux.simkit import Sandbox
 from kycmux.synthetic import DemoSet
-from support.engine_rig import CANARY, Rig, answer, hang, make_rig, policy
-from support.fakevendor import FakeVendor
-from support.images import tiny_png
+from kycmux.testing import CANARY, FakeVendor, Rig, answer, hang, make_rig, policy, tiny_png
 
 pytestmark = pytest.mark.anyio
 

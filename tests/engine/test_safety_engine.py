@@ -22,7 +22,7 @@ import pytest
 import kycmux
 from kycmux import Check, CheckPolicy, Evidence, InMemoryStateStore, Outcome, Policy
 from kycmux.exceptions import PolicyError
-from support.engine_rig import Rig, answer, make_rig, policy
+from kycmux.testing import Rig, answer, make_rig, policy
 
 pytestmark = pytest.mark.anyio
 

@@ -37,8 +37,7 @@ from kycmux import (
     VendorSettings,
 )
 from kycmux.exceptions import PluginError
-from support.engine_rig import CANARY, answer, make_rig, policy
-from support.fakevendor import FakeVendor
+from kycmux.testing import CANARY, FakeVendor, answer, make_rig, policy
 
 pytestmark = pytest.mark.anyio
 

@@ -25,8 +25,7 @@ from kycmux import (
 )
 from kycmux._engine._driver import DecisionRun
 from kycmux.results import Role, SqliteResultStore
-from kycmux.testing import FakeClock
-from support.engine_rig import Rig, answer, hang, make_rig, policy
+from kycmux.testing import FakeClock, Rig, answer, hang, make_rig, policy
 
 pytestmark = pytest.mark.anyio
 

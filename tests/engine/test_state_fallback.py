@@ -20,8 +20,7 @@ from kycmux import Check, CheckPolicy, Config, Engine, Evidence, Outcome, Vendor
 from kycmux.exceptions import ConfigError, InvalidEvidenceError, StateUnavailableError
 from kycmux.resilience import LockoutSettings, RateLimitSettings
 from kycmux.state import Admission, MemoryState, SharedState
-from support.engine_rig import answer, make_rig, policy
-from support.fakevendor import FakeVendor
+from kycmux.testing import FakeVendor, answer, make_rig, policy
 
 pytestmark = pytest.mark.anyio
 

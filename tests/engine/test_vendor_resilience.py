@@ -28,8 +28,7 @@ from kycmux import (
 )
 from kycmux.exceptions import PolicyError
 from kycmux.resilience import BreakerState, Outcome
-from kycmux.testing import FakeClock
-from support.fakevendor import FakeVendor
+from kycmux.testing import FakeClock, FakeVendor
 
 VENDORS = """
 [vendors.alpha]

@@ -30,9 +30,9 @@ from kycmux import (
 from kycmux.exceptions import ProtocolError
 from kycmux.simkit import RunningSimulator, SimResponse, SimulatorApp, serve
 from kycmux.synthetic import DemoSet, write_demo_set
+from kycmux.testing import tiny_png
 from kycmux_linkface._sim import LinkfaceSimulator
 from linkface.pipeline import Pipeline, PipelineFactory
-from support.images import tiny_png
 
 API_ID = "lf-test-id"
 API_SECRET = "lf-test-secret-0123456789"

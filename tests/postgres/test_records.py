@@ -34,7 +34,7 @@ from kycmux import (
 from kycmux._records._postgres import PostgresRecordSink
 from kycmux.exceptions import ConfigError
 from kycmux.results import PostgresResultStore
-from support.engine_rig import CANARY, Rig, make_rig, policy
+from kycmux.testing import CANARY, Rig, make_rig, policy
 from support.pg_server import PgServer, free_port
 
 pytestmark = pytest.mark.anyio

@@ -19,7 +19,7 @@ import pytest
 from kycmux import Engine, Evidence, Outcome, VendorResilience
 from kycmux.resilience import BreakerSettings, BreakerState, LockoutSettings, RateLimitSettings
 from kycmux.state import RedisState
-from support.engine_rig import Rig, answer, make_rig, policy
+from kycmux.testing import Rig, answer, make_rig, policy
 from support.redis_server import RedisServer
 
 pytestmark = pytest.mark.anyio

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         is_loopback_host,
     )
     from kycmux._config._tables import experiment_from_table
+    from kycmux._contract._codes import CodeDefault, CodeTable, DocumentedCode
     from kycmux._contract._host import ENTRY_POINT_GROUP, PluginFailure, PluginHost, VendorHooks
     from kycmux._contract._markers import hookimpl
     from kycmux._contract._score import LogLinearCalibration, RawScore, Score, ScoreKind, ScoreSpec
@@ -168,6 +169,9 @@ _EXPORTS: dict[str, str] = {
     "Classification": "kycmux._contract._taxonomy",
     "ErrorClass": "kycmux._contract._taxonomy",
     "CheckOffer": "kycmux._contract._vendor",
+    "CodeDefault": "kycmux._contract._codes",
+    "CodeTable": "kycmux._contract._codes",
+    "DocumentedCode": "kycmux._contract._codes",
     "ConfigField": "kycmux._contract._vendor",
     "Need": "kycmux._contract._vendor",
     "VendorSpec": "kycmux._contract._vendor",
@@ -212,12 +216,15 @@ __all__ = [
     "CheckRecord",
     "Classification",
     "Clock",
+    "CodeDefault",
+    "CodeTable",
     "Combine",
     "Config",
     "ConfigField",
     "Consent",
     "Decision",
     "DecisionRecord",
+    "DocumentedCode",
     "Engine",
     "EngineSettings",
     "ErrorClass",

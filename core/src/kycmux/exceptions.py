@@ -31,6 +31,7 @@ __all__ = [
     "ConfigError",
     "InvalidEvidenceError",
     "InvalidVendorError",
+    "InvalidVendorNameError",
     "KycmuxError",
     "MissingSecretError",
     "PluginError",
@@ -121,6 +122,20 @@ class PluginError(KycmuxError):
 
 class InvalidVendorError(PluginError):
     """A plugin registered a vendor spec that is not valid."""
+
+
+class InvalidVendorNameError(KycmuxError, ValueError):
+    """A name ``kycmux new-vendor`` cannot make a plugin of.
+
+    Attributes:
+        name: The name given.
+        rule: What a vendor name must satisfy.
+    """
+
+    def __init__(self, name: str, rule: str) -> None:
+        self.name = name
+        self.rule = rule
+        super().__init__(f"vendor name {name!r}: {rule}")
 
 
 class UnknownVendorError(KycmuxError, LookupError):

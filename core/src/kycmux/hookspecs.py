@@ -147,8 +147,10 @@ def classify_error(
 
     :return: A ``Classification`` (error class, machine-readable reason, capture issue), or
         None to let the next implementation decide. Vendor plugins map their documented codes
-        from one table, with an explicit default for unknown codes; core's ``trylast`` default
-        classifies transport exceptions.
+        from one table, with an explicit default for unknown codes, and declare that table in
+        ``VendorSpec.codes`` (``CodeTable``) so the conformance suite (``kycmux.testing``)
+        checks every row in its situation; core's ``trylast`` default classifies transport
+        exceptions.
 
     ``firstresult``: the first non-None value wins.
     """

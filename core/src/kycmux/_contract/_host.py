@@ -199,6 +199,13 @@ class PluginHost:
     def vendors(self) -> Mapping[str, VendorSpec]:
         return dict(self._vendors)
 
+    def plugin_for(self, vendor: str) -> object:
+        """The plugin object that registered ``vendor`` (to register it in another host)."""
+        try:
+            return self._owners[vendor]
+        except KeyError:
+            raise UnknownVendorError(vendor) from None
+
     def origin(self, vendor: str) -> VendorOrigin:
         return self._origins[vendor]
 

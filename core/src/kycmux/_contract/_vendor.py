@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from kycmux._contract._codes import CodeTable
 from kycmux._contract._score import ScoreSpec
 from kycmux._model._evidence import Check, Evidence, EvidenceKind, MediaForm
 from kycmux._transport._http import DEFAULT_MAX_RESPONSE_BYTES
@@ -123,6 +124,8 @@ class VendorSpec:
         docs_url: Where the vendor documents the API.
         max_response_bytes: The default cap on a response body (users may change it with
             ``[vendors.<name>] max_response_bytes``); answers are a few KB, so 1 MiB.
+        codes: The vendor's documented codes and the defaults for undocumented ones, as
+            ``classify_error`` maps them (optional; the conformance suite checks every row).
     """
 
     name: str = attrs.field(validator=_validate_name)
@@ -137,6 +140,7 @@ class VendorSpec:
         default=DEFAULT_MAX_RESPONSE_BYTES,
         validator=[attrs.validators.instance_of(int), attrs.validators.ge(1)],
     )
+    codes: CodeTable | None = attrs.field(default=None, eq=False)
 
     def __attrs_post_init__(self) -> None:
         names = [f.name for f in self.config_fields]

@@ -295,5 +295,31 @@ def demo(records: str | None) -> None:
     run_demo(_console(), copy_records_to=records)
 
 
+@main.command("new-vendor")
+@click.argument("name")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False),
+    default=".",
+    show_default=True,
+    help="Where the kycmux-NAME folder is written.",
+)
+def new_vendor(name: str, directory: str) -> None:
+    """Write a ready-to-run vendor plugin skeleton (spec, hooks, simulator, tests) for NAME."""
+    from pathlib import Path
+
+    from kycmux.cli._template import write_skeleton
+    from kycmux.exceptions import InvalidVendorNameError
+
+    try:
+        root = write_skeleton(name, Path(directory))
+    except InvalidVendorNameError as exc:
+        raise click.BadParameter(exc.rule, param_hint="NAME") from None
+    except FileExistsError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote {root}: pip install -e '{root}[sim,test]' && pytest {root}")
+
+
 for command in COMPARE_COMMANDS:
     main.add_command(command)

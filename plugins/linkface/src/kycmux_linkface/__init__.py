@@ -50,7 +50,7 @@ def simulator() -> LinkfaceSimulator:
 
 @hookimpl
 def register_vendors() -> Sequence[VendorSpec]:
-    return [make_spec(simulator)]
+    return [make_spec(simulator, _errors.CODE_TABLE)]
 
 
 @hookimpl

@@ -12,11 +12,20 @@ from typing import Final
 
 import attrs
 
-from kycmux import CaptureIssue, Classification, ErrorClass, VendorResult
+from kycmux import (
+    CaptureIssue,
+    Classification,
+    CodeDefault,
+    CodeTable,
+    DocumentedCode,
+    ErrorClass,
+    VendorResult,
+)
 from kycmux_linkface._number import delay_seconds
 from kycmux_linkface._spec import VENDOR
 
 __all__ = [
+    "CODE_TABLE",
     "DOCUMENTED",
     "KNOWN_STATUSES",
     "StatusEntry",
@@ -122,6 +131,18 @@ def default_class(http_status: int) -> ErrorClass:
     if 400 <= http_status < 500:
         return ErrorClass.REQUEST_INVALID
     return ErrorClass.VENDOR_UNAVAILABLE
+
+
+# The table and ``default_class`` as the spec declares them (the conformance suite reads it).
+CODE_TABLE: Final = CodeTable(
+    tuple(
+        DocumentedCode(e.status, e.error_class, e.capture_issue, http_status=e.http_status)
+        for e in DOCUMENTED
+    ),
+    tuple(
+        CodeDefault(default_class(s), http_status=s) for s in (400, 401, 403, 404, 429, 500, 502)
+    ),
+)
 
 
 def _entry(http_status: int, status: str) -> StatusEntry | None:

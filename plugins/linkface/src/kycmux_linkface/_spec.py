@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from kycmux import (
     Check,
     CheckOffer,
+    CodeTable,
     ConfigField,
     EvidenceKind,
     LogLinearCalibration,
@@ -116,7 +117,9 @@ _CONFIG_FIELDS = (
 )
 
 
-def make_spec(simulator: Callable[[], Simulator] | None) -> VendorSpec:
+def make_spec(
+    simulator: Callable[[], Simulator] | None, codes: CodeTable | None = None
+) -> VendorSpec:
     """The vendor spec ``register_vendors`` returns, with the simulator factory shipped."""
     return VendorSpec(
         name=VENDOR,
@@ -130,4 +133,5 @@ def make_spec(simulator: Callable[[], Simulator] | None) -> VendorSpec:
         scores=(VERIFY_SCORE, HACK_SCORE),
         simulator=simulator,
         docs_url=DOCS_URL,
+        codes=codes,
     )

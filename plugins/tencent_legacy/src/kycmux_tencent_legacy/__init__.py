@@ -65,7 +65,7 @@ def simulator() -> TencentSimulator:
 
 @hookimpl
 def register_vendors() -> Sequence[VendorSpec]:
-    return [make_spec(simulator)]
+    return [make_spec(simulator, _errors.CODE_TABLE)]
 
 
 @hookimpl

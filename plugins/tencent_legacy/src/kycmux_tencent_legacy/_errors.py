@@ -12,11 +12,21 @@ from collections.abc import Mapping
 
 import attrs
 
-from kycmux import CaptureIssue, Check, Classification, ErrorClass, VendorResult
+from kycmux import (
+    CaptureIssue,
+    Check,
+    Classification,
+    CodeDefault,
+    CodeTable,
+    DocumentedCode,
+    ErrorClass,
+    VendorResult,
+)
 
 __all__ = [
     "ACCOUNT_ABNORMAL",
     "CODES",
+    "CODE_TABLE",
     "HTTP_CODE_PREFIX",
     "LIVE_STATUS",
     "CodeRow",
@@ -153,6 +163,39 @@ _DEFAULTS: Mapping[Site, tuple[ErrorClass, CaptureIssue | None]] = {
     Site.LIVE: (ErrorClass.NOT_LIVE, None),
     Site.COMPARE: (ErrorClass.CAPTURE_UNUSABLE, CaptureIssue.OTHER),
 }
+
+
+# Where each site's codes are read, as the spec's code table says it (check None: top level).
+_SITE_CHECK: Mapping[Site, Check | None] = {
+    Site.TOP: None,
+    Site.LIVE: Check.LIVENESS,
+    Site.COMPARE: Check.FACE_MATCH,
+}
+
+
+def _documented(row: CodeRow) -> DocumentedCode:
+    http_status = (
+        int(row.code.removeprefix(HTTP_CODE_PREFIX))
+        if row.code.startswith(HTTP_CODE_PREFIX)
+        else 200
+    )
+    return DocumentedCode(
+        row.code,
+        row.error_class,
+        row.capture_issue,
+        check=_SITE_CHECK[row.site],
+        http_status=http_status,
+        message=row.message_contains or "",
+    )
+
+
+CODE_TABLE = CodeTable(
+    tuple(_documented(row) for row in CODES),
+    tuple(
+        CodeDefault(error_class, issue, check=_SITE_CHECK[site])
+        for site, (error_class, issue) in _DEFAULTS.items()
+    ),
+)
 
 
 def row_for(code: str, message: str = "") -> CodeRow | None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from kycmux import (
     Check,
     CheckOffer,
+    CodeTable,
     ConfigField,
     EvidenceKind,
     LogLinearCalibration,
@@ -128,7 +129,9 @@ SIMILARITY_SCORE = ScoreSpec(
 )
 
 
-def make_spec(simulator: Callable[[], Simulator] | None) -> VendorSpec:
+def make_spec(
+    simulator: Callable[[], Simulator] | None, codes: CodeTable | None = None
+) -> VendorSpec:
     """The vendor spec, with the simulator factory the package ships."""
     return VendorSpec(
         name=VENDOR,
@@ -139,4 +142,5 @@ def make_spec(simulator: Callable[[], Simulator] | None) -> VendorSpec:
         scores=(SIM_SCORE, SIMILARITY_SCORE),
         simulator=simulator,
         docs_url=DOCS_URL,
+        codes=codes,
     )

@@ -21,8 +21,8 @@ from kycmux import (
     VendorConfig,
     VendorResilience,
 )
-from kycmux.testing import FakeClock
-from support.fakevendor import FakeVendor
+from kycmux.testing._clock import FakeClock
+from kycmux.testing._fakevendor import FakeVendor
 
 CANARY = "canary-secret-91c2"
 Reply = Callable[[FakeClock], Awaitable[httpx.Response]]
