@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from kycmux._contract._markers import hookimpl
     from kycmux._contract._score import LogLinearCalibration, RawScore, Score, ScoreKind, ScoreSpec
     from kycmux._contract._taxonomy import CaptureIssue, Classification, ErrorClass
-    from kycmux._contract._vendor import CheckOffer, ConfigField, Need, VendorSpec
+    from kycmux._contract._vendor import CheckOffer, ConfigField, EvidenceRoles, Need, VendorSpec
     from kycmux._contract._wire import (
         AttemptContext,
         CheckAnswer,
@@ -168,6 +168,7 @@ _EXPORTS: dict[str, str] = {
     "Classification": "kycmux._contract._taxonomy",
     "ErrorClass": "kycmux._contract._taxonomy",
     "CheckOffer": "kycmux._contract._vendor",
+    "EvidenceRoles": "kycmux._contract._vendor",
     "ConfigField": "kycmux._contract._vendor",
     "Need": "kycmux._contract._vendor",
     "VendorSpec": "kycmux._contract._vendor",
@@ -223,6 +224,7 @@ __all__ = [
     "ErrorClass",
     "Evidence",
     "EvidenceKind",
+    "EvidenceRoles",
     "FileMedia",
     "FilePart",
     "HttpClient",

@@ -10,6 +10,7 @@ from kycmux import (
     CheckOffer,
     ConfigField,
     EvidenceKind,
+    EvidenceRoles,
     LogLinearCalibration,
     MediaForm,
     Need,
@@ -86,6 +87,7 @@ OFFERS = (
             Need(EvidenceKind.DIGITS),
             _need(EvidenceKind.REFERENCE_PHOTO),
         ),
+        roles=EvidenceRoles(live=EvidenceKind.VIDEO, reference=EvidenceKind.REFERENCE_PHOTO),
     ),
     CheckOffer(
         Check.ID_REGISTRY_MATCH,
@@ -95,6 +97,8 @@ OFFERS = (
             Need(EvidenceKind.ID_NUMBER),
             Need(EvidenceKind.ID_NAME),
         ),
+        # The reference is the registry's photo for the ID number, held by the vendor.
+        roles=EvidenceRoles(live=EvidenceKind.SELFIE),
     ),
 )
 
