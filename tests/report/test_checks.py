@@ -147,3 +147,19 @@ def test_per_check_truth_decides_what_each_check_is_judged_on() -> None:
     assert (live["n_genuine"], live["n_attack"]) == (20, 10)
     assert (face["n_genuine"], face["n_attack"]) == (20, 10)
     assert summary["accuracy"]["det"][0]["systems"]["a"]["n_attack"] == 10
+
+
+def test_of_two_groups_serving_the_same_checks_the_larger_is_compared_whole() -> None:
+    face = ("face_match",)
+    results = _rows("a", BOTH) + _rows("b", BOTH) + _rows("d", BOTH, wrong={"g00"})
+    results += _rows("c", face) + _rows("e", face)
+    summary = summarize(results, bootstrap=0)
+    whole = summary["whole_decision"]
+    assert whole["compared"] == ["a", "b", "d"]
+    reason = (
+        "its decisions serve face_match; whole decisions are compared for the larger group "
+        "serving liveness, face_match"
+    )
+    assert whole["excluded"] == [{"system": s, "reason": reason} for s in ("c", "e")]
+    # Per check, everyone offering it is still ranked.
+    assert {r["system"] for r in _check(summary, "face_match")["ranking"]} == set("abcde")

@@ -204,7 +204,13 @@ def whole_decision_section(data: StudyData, usability: dict[str, Any]) -> dict[s
             reason = f"unusable: {info['reason']}"
         else:
             checks = ", ".join(_check_order(served[system])) or "no check"
-            reason = f"its decisions serve {checks}, not the same checks as another system"
+            peers = sum(s in usable for s in groups[served[system]])
+            reason = (
+                f"its decisions serve {checks}, not the same checks as another system"
+                if peers < 2
+                else f"its decisions serve {checks}; whole decisions are compared for the "
+                f"larger group serving {', '.join(_check_order(best))}"
+            )
         excluded.append({"system": system, "reason": reason})
     return {
         "groups": [
