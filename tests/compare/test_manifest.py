@@ -351,7 +351,7 @@ def test_a_manifest_with_labels_only_is_read_as_the_labels_imply(folder: Path) -
         (
             {"label": "impostor", "face_match_truth": "genuine"},
             "face_match_truth",
-            "contradicts label impostor: a impostor row is impostor for face_match",
+            "contradicts label impostor: a row labelled impostor is impostor for face_match",
         ),
         (
             {"label": "genuine", "liveness_truth": "spoof"},

@@ -364,7 +364,7 @@ class _Checker:
             if truth is None:
                 rule = f"must be {' or '.join(sorted(t.value for t in allowed))}, or empty"
             elif implied is not None and truth is not implied:
-                rule = f"contradicts label {label}: a {label} row is {implied} for {check}"
+                rule = f"contradicts label {label}: a row labelled {label} is {implied} for {check}"
             else:
                 truths[check] = truth
                 continue
