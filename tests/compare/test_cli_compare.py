@@ -16,6 +16,7 @@ from click.testing import CliRunner, Result
 
 from engine.e2e_support import LINKFACE, TENCENT, SimCounter, parse_exports
 from kycmux import Engine
+from kycmux.cli._compare import EXIT_INCOMPLETE, EXIT_UNUSABLE
 from kycmux.cli._main import main
 from kycmux.compare import Manifest
 from kycmux.results import SqliteResultStore
@@ -177,7 +178,9 @@ def test_compare_resumes_after_ctrl_c_without_resending(
 
     sims = {vendor: SimCounter(box, vendor) for vendor in VENDORS}
     second = invoke([*args, "--skip-interrupted"], env)
-    assert second.exit_code == 0, second.output
+    # The report is written, but the status says the study is not complete yet.
+    assert second.exit_code == EXIT_INCOMPLETE, second.output
+    assert "The study is incomplete: 1 row answers are not stored yet" in second.output
     assert "Resuming study 'resume': 9 row results already done, not re-sent" in second.output
     assert "1 row results were in flight" in second.output
     assert "Skipping them (--skip-interrupted)" in second.output
@@ -193,6 +196,37 @@ def test_compare_resumes_after_ctrl_c_without_resending(
     with SqliteResultStore.open(out / "results.sqlite") as store:
         assert len(store.done("resume")) == total
         assert store.interrupted("resume") == set()
+
+
+def test_compare_exits_4_when_a_vendor_is_unusable_and_never_ranks_it(
+    box: Sandbox,
+    manifest_path: Path,
+    cli_env: tuple[Path, dict[str, str]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config, env = cli_env
+    out = tmp_path / "out"
+    real = Engine.verify
+
+    async def tencent_broken(self: Engine, evidence: Any, **kwargs: Any) -> Any:
+        if kwargs["vendor"] == TENCENT:
+            raise RuntimeError("a bug")
+        return await real(self, evidence, **kwargs)
+
+    monkeypatch.setattr(Engine, "verify", tencent_broken)
+    args = ["compare", str(manifest_path), "--config", str(config), "--out", str(out)]
+    result = invoke([*args, "--bootstrap", "0"], env)
+    assert result.exit_code == EXIT_UNUSABLE, result.output
+    assert "unusable (too many errors, never ranked): tencent_legacy" in result.output
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["usability"]["unusable"] == [TENCENT]
+    assert summary["verdict"]["ranking"] == []
+    assert all(TENCENT not in {r["system"] for r in c["ranking"]} for c in summary["checks"])
+    assert (
+        "Not ranked: tencent_legacy is unusable: all 24 answers were errors"
+        in (summary["verdict"]["statement"])
+    )
 
 
 def test_compare_checks_the_whole_manifest_before_sending_anything(
@@ -236,7 +270,7 @@ def test_compare_refuses_a_study_name_used_for_another_manifest(
         (["--sandbox", "--config", "kycmux.toml"], "--config and --sandbox exclude each other"),
         ([], "no configuration: pass --config FILE"),
         (["--sandbox", "--vendor", "nobody"], "Invalid value for '--vendor'"),
-        (["--sandbox", "--check", "id_registry_match"], "linkface does not offer"),
+        (["--sandbox", "--check", "id_registry_match"], "linkface offers none of the checks"),
     ],
     ids=["config-and-sandbox", "no-config", "unknown-vendor", "check-not-offered"],
 )

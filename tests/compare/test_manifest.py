@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kycmux import Evidence, FileMedia, UrlMedia
-from kycmux.compare._manifest import COLUMNS, Manifest, ManifestRow, write_manifest
+from kycmux.compare._manifest import (
+    COLUMNS,
+    TRUTH_COLUMNS,
+    Manifest,
+    ManifestRow,
+    write_manifest,
+)
 from kycmux.exceptions import ConfigError, InvalidEvidenceError
 from kycmux.results import Label
+from kycmux.results._model import implied_truth
 from kycmux.synthetic import (
     ImageTruth,
     LivenessDataTruth,
@@ -22,6 +32,7 @@ from kycmux.synthetic import (
 )
 
 PERSON = Population.default().persons[0]
+G, IMP, S = Label.GENUINE, Label.IMPOSTOR, Label.SPOOF
 
 
 @pytest.fixture
@@ -136,7 +147,10 @@ def test_lenient_where_harmless(folder: Path) -> None:
 def test_write_manifest_is_deterministic_and_ordered(folder: Path) -> None:
     shuffled = dict(reversed(list(row("a").items())))
     path = write_manifest(folder / "m.jsonl", [shuffled])
-    assert list(json.loads(path.read_text("utf-8"))) == list(COLUMNS)
+    # JSON lines leave empty values out: the row has no per-check truth columns.
+    assert list(json.loads(path.read_text("utf-8"))) == [
+        c for c in COLUMNS if c not in TRUTH_COLUMNS
+    ]
     csv = write_manifest(folder / "m.csv", [shuffled, row("b")])
     assert csv.read_text("utf-8").splitlines()[0] == ",".join(COLUMNS)
     assert csv.read_bytes() == write_manifest(folder / "n.csv", [shuffled, row("b")]).read_bytes()
@@ -291,3 +305,130 @@ def test_unreadable_manifests(folder: Path) -> None:
     (folder / "m.csv").write_bytes("id,id_name\na,\u5f20\n".encode("gb18030"))
     with pytest.raises(ConfigError, match="not UTF-8"):
         Manifest.load(folder / "m.csv")
+
+
+# per-check truth ---------------------------------------------------------------------------
+
+
+def test_a_row_can_be_genuine_for_face_match_and_a_spoof_for_liveness(folder: Path) -> None:
+    rows = [
+        row("a", label="spoof", liveness_truth="spoof", face_match_truth="genuine"),
+        # All three given and no label: the label is what they add up to.
+        row(
+            "b",
+            label="",
+            liveness_truth="genuine",
+            face_match_truth="impostor",
+            id_registry_match_truth="impostor",
+        ),
+        # Only some given: the row label stays unknown, so no check gets an invented truth.
+        row("c", label="", face_match_truth="genuine"),
+    ]
+    for suffix in ("jsonl", "csv"):
+        a, b, c = Manifest.load(write_manifest(folder / f"m.{suffix}", rows)).rows
+        assert (a.label, a.truth) == (S, {"liveness": S, "face_match": G})
+        assert (a.truth_for("face_match"), a.truth_for("id_registry_match")) == (G, None)
+        assert b.label is IMP
+        assert b.truth_for("liveness") is G
+        assert (c.label, c.truth_for("face_match"), c.truth_for("liveness")) == (None, G, None)
+
+
+def test_a_manifest_with_labels_only_is_read_as_the_labels_imply(folder: Path) -> None:
+    rows = [row("g"), row("i", label="impostor"), row("s", label="spoof")]
+    g, i, s = Manifest.load(write_manifest(folder / "m.jsonl", rows)).rows
+    assert g.truth == i.truth == s.truth == {}
+    assert [g.truth_for("liveness"), g.truth_for("face_match")] == [G, G]
+    # An impostor is a live person; a spoof may show anyone, so face match is unknown.
+    assert [i.truth_for("liveness"), i.truth_for("face_match")] == [G, IMP]
+    assert [s.truth_for("liveness"), s.truth_for("face_match")] == [S, None]
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "rule"),
+    [
+        ({"liveness_truth": "impostor"}, "liveness_truth", "must be genuine or spoof, or empty"),
+        ({"face_match_truth": "spoof"}, "face_match_truth", "must be genuine or impostor"),
+        (
+            {"label": "impostor", "face_match_truth": "genuine"},
+            "face_match_truth",
+            "contradicts label impostor: a row labelled impostor is impostor for face_match",
+        ),
+        (
+            {"label": "genuine", "liveness_truth": "spoof"},
+            "liveness_truth",
+            "contradicts label genuine",
+        ),
+    ],
+    ids=["liveness-impostor", "face-spoof", "impostor-genuine-face", "genuine-spoof"],
+)
+def test_a_bad_truth_names_the_field_and_the_rule(
+    folder: Path, fields: dict[str, str], field: str, rule: str
+) -> None:
+    path = write_manifest(folder / "m.jsonl", [row("a", **fields)])
+    with pytest.raises(ConfigError) as caught:
+        Manifest.load(path)
+    assert f"row a: {field}: {rule}" in str(caught.value)
+
+
+_TRUTH_VALUES = st.sampled_from(["", "genuine", "impostor", "spoof", "GENUINE", "x", " spoof "])
+_TRUTH_COLUMNS = ("liveness_truth", "face_match_truth", "id_registry_match_truth")
+
+
+def _expected_truths(label: str, truths: tuple[str, ...]) -> dict[str, Label] | None:
+    """What a row with these values must load to, or ``None`` when it must be refused."""
+    row_label = Label(label) if label else None
+    found = {}
+    for column, value in zip(_TRUTH_COLUMNS, truths, strict=True):
+        if not value.strip():
+            continue
+        check = column.removesuffix("_truth")
+        allowed = {G, S} if check == "liveness" else {G, IMP}
+        truth = next((t for t in allowed if t.value == value.strip().lower()), None)
+        implied = implied_truth(row_label, check)
+        if truth is None or (implied is not None and implied is not truth):
+            return None
+        found[check] = truth
+    return found
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    label=st.sampled_from(["", "genuine", "impostor", "spoof"]),
+    truths=st.tuples(_TRUTH_VALUES, _TRUTH_VALUES, _TRUTH_VALUES),
+)
+def test_any_truth_columns_load_consistently_or_are_refused(
+    folder: Path, label: str, truths: tuple[str, str, str]
+) -> None:
+    fields = dict(zip(_TRUTH_COLUMNS, truths, strict=True))
+    path = write_manifest(folder / "m.jsonl", [row("a", label=label, **fields)])
+    expected = _expected_truths(label, truths)
+    if expected is None:
+        with pytest.raises(ConfigError, match="_truth: "):
+            Manifest.load(path)
+        return
+    (loaded,) = Manifest.load(path).rows
+    assert loaded.truth == expected
+    if label:
+        assert loaded.label is Label(label)
+    elif len(expected) == len(_TRUTH_COLUMNS):
+        values = set(expected.values())
+        assert loaded.label is next((x for x in (S, IMP) if x in values), G)
+    else:
+        assert loaded.label is None
+
+
+def test_every_truth_combination_a_check_allows_loads(folder: Path) -> None:
+    live = ("genuine", "spoof")
+    face = ("genuine", "impostor")
+    for n, (a, b, c) in enumerate(itertools.product(live, face, face)):
+        fields = {"liveness_truth": a, "face_match_truth": b, "id_registry_match_truth": c}
+        (loaded,) = Manifest.load(
+            write_manifest(folder / f"m{n}.jsonl", [row("a", label="", **fields)])
+        ).rows
+        assert {k: v.value for k, v in loaded.truth.items()} == {
+            "liveness": a,
+            "face_match": b,
+            "id_registry_match": c,
+        }

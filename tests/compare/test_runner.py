@@ -36,6 +36,7 @@ from kycmux.compare import (
     CompareSummary,
     Manifest,
     common_checks,
+    offered_checks,
     prepare_study,
     run_comparison,
 )
@@ -110,11 +111,12 @@ class Wire(httpx.AsyncBaseTransport):
 @pytest.fixture
 def traced(monkeypatch: pytest.MonkeyPatch, manifest: Manifest) -> None:
     """Every ``Engine.verify`` of a manifest row tags its requests with the (row, vendor) pair."""
-    rows = {row.evidence: row.id for row in manifest.rows}
+    # By the SDK data, which every vendor is sent as is (a reference may be moved by role).
+    rows = {row.evidence.liveness_data: row.id for row in manifest.rows}
     real = Engine.verify
 
     async def verify(self: Engine, evidence: Any, **kwargs: Any) -> Any:
-        row = rows.get(evidence)
+        row = rows.get(evidence.liveness_data)
         PAIR.set(None if row is None else (row, kwargs["vendor"]))
         return await real(self, evidence, **kwargs)
 
@@ -218,6 +220,7 @@ def test_every_row_goes_to_every_vendor_once_and_is_stored_with_its_label(
     study = store.study("study")
     assert study is not None
     assert study.kind == "offline"
+    assert study.meta["vendor_checks"] == {v: ["liveness", "face_match"] for v in VENDORS}
     assert study.meta["manifest_digest"] == manifest.digest
     assert study.meta["vendors"] == list(VENDORS)
     assert study.meta["checks"] == ["liveness", "face_match"]
@@ -323,7 +326,7 @@ def test_a_row_that_raises_is_stored_as_an_error_and_the_run_goes_on(
     traced_verify = Engine.verify
 
     async def verify(self: Engine, evidence: Any, **kwargs: Any) -> Any:
-        if evidence == broken.evidence and kwargs["vendor"] == LINKFACE:
+        if evidence.liveness_data == broken.evidence.liveness_data and kwargs["vendor"] == LINKFACE:
             raise RuntimeError("a bug")
         return await traced_verify(self, evidence, **kwargs)
 
@@ -434,6 +437,29 @@ class RegistryOnly:
         return [VendorSpec("registry_only", "Registry only", "https://registry.example", (offer,))]
 
 
+def test_default_checks_are_those_two_vendors_offer_each_judged_by_all_offering_it(
+    host: PluginHost,
+) -> None:
+    every = (*SIGHT, Check.ID_REGISTRY_MATCH)
+    assert offered_checks(host, VENDORS) == every
+    assert offered_checks(host, VENDORS, by_at_least=2) == SIGHT
+    # One vendor alone: all its checks.
+    assert offered_checks(host, [TENCENT], by_at_least=2) == every
+    mixed = PluginHost.from_entry_points()
+    assert mixed.register(RegistryOnly())
+    with pytest.raises(ConfigError, match="no check is offered by 2 of") as caught:
+        offered_checks(mixed, [LINKFACE, "registry_only"], by_at_least=2)
+    assert caught.value.key == "vendors"
+    # A registry-only vendor beside Tencent: by default the one check both offer; asked for
+    # more, each vendor is asked for those of them it offers.
+    chosen = CompareSettings.from_host(mixed, study="s", vendors=[TENCENT, "registry_only"])
+    assert chosen.checks == (Check.ID_REGISTRY_MATCH,)
+    wide = CompareSettings.from_host(
+        mixed, study="s", vendors=[TENCENT, "registry_only"], checks=[c.value for c in every]
+    )
+    assert wide.checks == every
+
+
 def test_default_checks_are_those_every_vendor_offers(host: PluginHost) -> None:
     assert common_checks(host, VENDORS) == SIGHT
     assert common_checks(host, [TENCENT]) == (*SIGHT, Check.ID_REGISTRY_MATCH)
@@ -486,7 +512,13 @@ def test_settings_the_engine_cannot_serve_fail_before_anything_is_sent(
             CompareSettings("b", VENDORS, (Check.ID_REGISTRY_MATCH,)),
             ConfigError,
             "checks",
-            "linkface does not offer id_registry_match",
+            "linkface offers none of the checks compared",
+        ),
+        (
+            CompareSettings("b2", (LINKFACE,), (Check.LIVENESS, Check.ID_REGISTRY_MATCH)),
+            ConfigError,
+            "checks",
+            "no vendor compared offers id_registry_match",
         ),
         (settings("c", policy="nope"), PolicyError, "policies.nope", "no such policy"),
     ]

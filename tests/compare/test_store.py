@@ -14,6 +14,7 @@ from kycmux.results import (
     CheckResult,
     Claim,
     Label,
+    Result,
     ResultStore,
     Role,
     SqliteResultStore,
@@ -43,6 +44,7 @@ def test_results_round_trip_with_checks_labels_and_record(
     full = result(
         "r1",
         label=Label.SPOOF,
+        truth={"liveness": "spoof", "face_match": "genuine"},
         subject="hmac-sha256:abc",
         reasons=("liveness:linkface:fail",),
         error_classes=("timeout",),
@@ -66,6 +68,25 @@ def test_results_round_trip_with_checks_labels_and_record(
     assert stored[0].record == full.record  # not part of equality, so checked on its own
     assert stored[0].checks["face_match"].far == 1e-5
     assert stored[1].label is None
+    assert stored[0].truth == {"liveness": Label.SPOOF, "face_match": Label.GENUINE}
+    assert stored[0].truth_for("face_match") is Label.GENUINE
+    assert stored[1].truth == {}
+
+
+def test_a_result_stored_before_per_check_truth_reads_its_truth_from_the_label() -> None:
+    old = result("r1", label=Label.IMPOSTOR).to_dict()
+    del old["truth"]
+    read = Result.from_dict(old)
+    assert read.truth == {}
+    assert (read.truth_for("liveness"), read.truth_for("face_match")) == (
+        Label.GENUINE,
+        Label.IMPOSTOR,
+    )
+
+
+def test_a_truth_a_check_cannot_have_is_refused() -> None:
+    with pytest.raises(ValueError, match="'impostor' is not a truth of check 'liveness'"):
+        result("r1", truth={"liveness": "impostor"})
 
 
 def test_results_come_back_in_insertion_order(store: SqliteResultStore) -> None:

@@ -93,14 +93,27 @@ def test_file_truths_match_the_labels(manifest: Manifest) -> None:
         selfie, card, video, data = truths(row)
         holder = population.by_id(str(card.person))
         assert (row.evidence.id_number, row.evidence.id_name) == (holder.id_number, holder.name)
-        assert selfie.person == card.person  # Linkface's reference is the holder's photo too
-        assert video.person == data.person == row.evidence.subject_id
+        # Every live capture shows whoever presented; only the reference shows the claimant.
+        assert selfie.person == video.person == data.person == row.evidence.subject_id
         if row.label is Label.IMPOSTOR:
             assert video.person != card.person
         else:
             assert video.person == card.person
         attack = Liveness.SPOOF if row.label is Label.SPOOF else Liveness.LIVE
         assert video.liveness is data.liveness is attack
+
+
+def test_every_row_states_its_truth_per_check(manifest: Manifest) -> None:
+    expected = {
+        Label.GENUINE: {"liveness": "genuine", "face_match": "genuine"},
+        Label.IMPOSTOR: {"liveness": "genuine", "face_match": "impostor"},
+        # A spoof shows the claimed person: an attack on liveness, genuine for face match.
+        Label.SPOOF: {"liveness": "spoof", "face_match": "genuine"},
+    }
+    for row in manifest:
+        assert row.label is not None
+        wanted = {**expected[row.label], "id_registry_match": expected[row.label]["face_match"]}
+        assert {check: truth.value for check, truth in row.truth.items()} == wanted
 
 
 def test_only_genuine_rows_have_capture_problems(tmp_path: Path) -> None:

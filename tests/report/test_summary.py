@@ -76,12 +76,14 @@ def tiny() -> dict[str, Any]:
 def test_the_summary_is_json_ready_and_has_every_section(tiny: dict[str, Any]) -> None:
     assert list(tiny) == [
         "schema", "study", "settings", "verdict", "overview", "outcomes", "latency",
-        "agreement", "scores", "accuracy", "methods",
+        "agreement", "scores", "usability", "checks", "whole_decision", "accuracy",
+        "methods",
     ]  # fmt: skip
     assert tiny["schema"] == "kycmux.report/1"
     assert json.loads(json.dumps(tiny, allow_nan=False)) == tiny
     assert tiny["settings"] == {
         "confidence": 0.95, "bootstrap": 200, "seed": 0, "percentile_method": "linear",
+        "max_error_share": 0.2,
     }  # fmt: skip
 
 

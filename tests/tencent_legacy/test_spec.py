@@ -155,6 +155,12 @@ def test_kycmux_vendors_lists_checks_and_calibration() -> None:
         "id_number",
         "id_name",
     ]
+    # Face comparisons name their live and reference sides; the registry is the vendor's own.
+    assert entry["checks"]["face_match"]["roles"] == {
+        "live": "video",
+        "reference": "reference_photo",
+    }
+    assert entry["checks"]["id_registry_match"]["roles"] == {"live": "selfie", "reference": None}
     sim, similarity = entry["scores"]
     assert sim["calibration"] == "70 → FAR 0.001, 80 → FAR 0.0001"
     assert similarity["calibrated"] is False

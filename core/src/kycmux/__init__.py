@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from kycmux._contract._markers import hookimpl
     from kycmux._contract._score import LogLinearCalibration, RawScore, Score, ScoreKind, ScoreSpec
     from kycmux._contract._taxonomy import CaptureIssue, Classification, ErrorClass
-    from kycmux._contract._vendor import CheckOffer, ConfigField, Need, VendorSpec
+    from kycmux._contract._vendor import CheckOffer, ConfigField, EvidenceRoles, Need, VendorSpec
     from kycmux._contract._wire import (
         AttemptContext,
         CheckAnswer,
@@ -172,6 +172,7 @@ _EXPORTS: dict[str, str] = {
     "CodeDefault": "kycmux._contract._codes",
     "CodeTable": "kycmux._contract._codes",
     "DocumentedCode": "kycmux._contract._codes",
+    "EvidenceRoles": "kycmux._contract._vendor",
     "ConfigField": "kycmux._contract._vendor",
     "Need": "kycmux._contract._vendor",
     "VendorSpec": "kycmux._contract._vendor",
@@ -230,6 +231,7 @@ __all__ = [
     "ErrorClass",
     "Evidence",
     "EvidenceKind",
+    "EvidenceRoles",
     "FileMedia",
     "FilePart",
     "HttpClient",

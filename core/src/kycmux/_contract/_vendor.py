@@ -17,7 +17,7 @@ from kycmux._transport._http import DEFAULT_MAX_RESPONSE_BYTES
 if TYPE_CHECKING:
     from kycmux.simkit import Simulator
 
-__all__ = ["CheckOffer", "ConfigField", "Need", "VendorSpec"]
+__all__ = ["FACE_CHECKS", "CheckOffer", "ConfigField", "EvidenceRoles", "Need", "VendorSpec"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 _CONFIG_TYPES = (str, int, float, bool)
@@ -82,6 +82,42 @@ class Need:
         return f"{self.kind.value} ({'|'.join(sorted(f.value for f in self.forms))})"
 
 
+FACE_CHECKS = frozenset({Check.FACE_MATCH, Check.ID_REGISTRY_MATCH})
+"""The checks that compare two faces, so that have a live and a reference side."""
+
+
+def _media_kind(_inst: Any, attribute: attrs.Attribute[Any], value: EvidenceKind | None) -> None:
+    if value is None and attribute.name == "reference":
+        return
+    if not isinstance(value, EvidenceKind) or value.is_text:
+        raise ValueError(f"EvidenceRoles.{attribute.name}: must be a media EvidenceKind")
+
+
+@attrs.frozen
+class EvidenceRoles:
+    """Which evidence a face comparison takes as the live capture and which as the reference.
+
+    The same ``Evidence`` field can play either side for different vendors (Linkface compares
+    its SDK capture with the "selfie"; a selfie-vs-card vendor takes the selfie as the live
+    side), so each face-comparing offer states its own; comparisons and docs read it.
+
+    Attributes:
+        live: The evidence captured from the person presenting (selfie, video, SDK data).
+        reference: The evidence showing the claimed person (the card photo), or ``None`` when
+            the vendor holds the reference itself (the national registry photo).
+    """
+
+    live: EvidenceKind = attrs.field(validator=_media_kind)
+    reference: EvidenceKind | None = attrs.field(default=None, validator=_media_kind)
+
+    def __attrs_post_init__(self) -> None:
+        if self.live is self.reference:
+            raise ValueError("EvidenceRoles: live and reference must be different evidence")
+
+    def describe(self) -> str:
+        return f"{self.live.value} vs {self.reference.value if self.reference else 'registry'}"
+
+
 @attrs.frozen
 class CheckOffer:
     """A check a vendor serves, through which operation, needing which evidence.
@@ -93,11 +129,27 @@ class CheckOffer:
         check: The canonical check.
         operation: The vendor operation (endpoint) serving it.
         needs: Evidence that must all be present, each in an accepted form.
+        roles: For a face comparison (``face_match``, ``id_registry_match``), which need is
+            the live capture and which the reference; ``None`` when not declared (plugins
+            written before roles existed). Both must be among ``needs``.
     """
 
     check: Check
     operation: str
     needs: tuple[Need, ...]
+    roles: EvidenceRoles | None = attrs.field(default=None, kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        if self.roles is None:
+            return
+        if self.check not in FACE_CHECKS:
+            raise ValueError(f"CheckOffer {self.check.value}: roles are for face comparisons only")
+        kinds = {n.kind for n in self.needs}
+        sides = (self.roles.live, self.roles.reference)
+        if any(kind is not None and kind not in kinds for kind in sides):
+            raise ValueError(
+                f"CheckOffer {self.check.value}: roles must name evidence among its needs"
+            )
 
     def missing(self, evidence: Evidence, vendor: str) -> list[str]:
         """The needs the evidence does not meet, described for a skip reason."""

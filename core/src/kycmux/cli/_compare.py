@@ -44,6 +44,7 @@ from kycmux.cli._stores import (
 )
 from kycmux.compare import (
     MAX_CONCURRENCY,
+    MAX_ERROR_SHARE,
     CompareSettings,
     CompareSummary,
     Manifest,
@@ -57,12 +58,26 @@ from kycmux.results import Result, StudyInfo
 from kycmux.results._open import DEFAULT_LEASE
 from kycmux.simkit import run_sandbox
 
-__all__ = ["COMMANDS", "compare", "report", "synthetic_manifest"]
+__all__ = [
+    "COMMANDS",
+    "EXIT_INCOMPLETE",
+    "EXIT_UNUSABLE",
+    "compare",
+    "report",
+    "study_status",
+    "synthetic_manifest",
+]
 
 DEFAULT_CONFIG = "kycmux.toml"
 DEFAULT_OUT = "kycmux-report"
 REPORT_EXTRA = "pip install 'kycmux[report]'"
 F = TypeVar("F", bound=Callable[..., Any])
+EXIT_INCOMPLETE = 3
+"""``compare`` exit status: the report is written, but some row was not answered by some
+vendor (left to another worker, or an interrupted row skipped): run it again to finish."""
+EXIT_UNUSABLE = 4
+"""``compare`` exit status: every answer is stored, but some system is unusable (too many
+errors): it is reported and never ranked."""
 
 # Settings errors name the setting; on the command line, the option that sets it.
 _OPTION_OF = {
@@ -119,6 +134,13 @@ def _report_options(command: F) -> F:
             default=0,
             show_default=True,
             help="Seed of the bootstrap: the same seed, the same intervals.",
+        ),
+        click.option(
+            "--max-error-share",
+            type=click.FloatRange(0, 1, max_open=True),
+            default=MAX_ERROR_SHARE,
+            show_default=True,
+            help="A system with more of its answers in error is unusable: reported, never ranked.",
         ),
     )
     for option in reversed(options):
@@ -275,19 +297,37 @@ def _report_and_print(
     out: Path,
     study: StudyInfo | None,
     options: dict[str, Any],
-) -> None:
+) -> dict[str, Any]:
     try:
         from kycmux.report import write_report
     except ImportError as exc:
         raise click.UsageError(f"cannot write the report ({exc}): {REPORT_EXTRA}") from None
     files = write_report(results, out, study=study, **options)
-    summary = json.loads(files.summary.read_text(encoding="utf-8"))
+    summary: dict[str, Any] = json.loads(files.summary.read_text(encoding="utf-8"))
     console.print()
     console.print(f"[bold]{escape(summary['verdict']['statement'])}[/]")
     console.print(f"Report:  {escape(str(files.html))}")
     console.print(f"Summary: {escape(str(files.summary))}")
     if files.plots:
         console.print(f"Plots:   {len(files.plots)} PNG files in {escape(str(files.directory))}")
+    return summary
+
+
+def study_status(
+    manifest: Manifest, settings: CompareSettings, results: Sequence[Result], summary: Any
+) -> tuple[int, str | None]:
+    """``compare``'s exit status, and why when not 0: ``EXIT_INCOMPLETE`` when some (row,
+    vendor) pair has no stored answer, else ``EXIT_UNUSABLE`` when a system is unusable."""
+    done = {(r.item, r.system) for r in results}
+    missing = sum(
+        (row.id, vendor) not in done for row in manifest.rows for vendor in settings.vendors
+    )
+    if missing:
+        return EXIT_INCOMPLETE, f"incomplete: {missing} row answers are not stored yet"
+    unusable = summary["usability"]["unusable"]
+    if unusable:
+        return EXIT_UNUSABLE, f"unusable (too many errors, never ranked): {', '.join(unusable)}"
+    return 0, None
 
 
 @click.command()
@@ -307,7 +347,8 @@ def _report_and_print(
     "checks",
     multiple=True,
     type=click.Choice([c.value for c in Check]),
-    help="A check to compare on (repeatable; default: those every vendor offers).",
+    help="A check to compare on (repeatable; default: those at least two vendors offer), "
+    "each judged by every vendor offering it.",
 )
 @click.option("--policy", help="Policy for thresholds, retries, limits (default: the default).")
 @click.option("--run", "run_name", help="Study name (default: the manifest's file name stem).")
@@ -398,8 +439,12 @@ def compare(
             results = store.results(settings.study)
             study = store.study(settings.study)
     print_run(console, summary)
-    _report_and_print(console, results, out, study, report_options)
+    report = _report_and_print(console, results, out, study, report_options)
     console.print(f"Results: {escape(shown(target))} (study {escape(repr(settings.study))})")
+    status, why = study_status(manifest, settings, results, report)
+    if status:
+        console.print(f"[red]The study is {escape(why or '')}[/] (exit status {status}).")
+        ctx.exit(status)
 
 
 # report --------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from kycmux._config._config import Config
 from kycmux._contract._host import PluginHost
-from kycmux._contract._vendor import VendorSpec
+from kycmux._contract._vendor import CheckOffer, VendorSpec
 from kycmux._engine._engine import Decision, Engine
 from kycmux._model._evidence import Check, Consent, Evidence
 from kycmux.cli._compare import COMMANDS as COMPARE_COMMANDS
@@ -40,6 +40,20 @@ def load_config(host: PluginHost, path: str | None) -> Config | None:
     return Config.from_file(path, host.vendors)
 
 
+def _roles(offer: CheckOffer) -> dict[str, Any]:
+    """A face comparison's declared sides (``"live"``, ``"reference"``: ``None`` for the
+    registry), only when the offer declares them."""
+    if offer.roles is None:
+        return {}
+    reference = offer.roles.reference
+    return {
+        "roles": {
+            "live": offer.roles.live.value,
+            "reference": None if reference is None else reference.value,
+        }
+    }
+
+
 def _vendor_entry(host: PluginHost, spec: VendorSpec, config: Config | None) -> dict[str, Any]:
     origin = host.origin(spec.name)
     return {
@@ -53,6 +67,7 @@ def _vendor_entry(host: PluginHost, spec: VendorSpec, config: Config | None) -> 
             offer.check.value: {
                 "operation": offer.operation,
                 "needs": [need.describe() for need in offer.needs],
+                **_roles(offer),
             }
             for offer in spec.offers
         },

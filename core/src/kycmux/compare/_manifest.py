@@ -1,9 +1,12 @@
 """Manifests: the labelled rows an offline comparison sends to every vendor.
 
 A manifest is JSON lines (``.jsonl``, ``.json``: one object per line) or CSV (``.csv``: UTF-8,
-header row first). Each row has an ``id``, an optional ``label`` and the evidence fields; media
-paths are relative to the manifest's folder. ``Manifest.load`` checks every row before
-returning and reports all problems at once, so a broken manifest costs one edit, not twenty.
+header row first). Each row has an ``id``, an optional ``label``, optional per-check truths
+(``liveness_truth``, ``face_match_truth``, ``id_registry_match_truth``) and the evidence fields;
+media paths are relative to the manifest's folder. A manifest with row labels only (written
+before per-check truth) is still read: each check takes what the label implies.
+``Manifest.load`` checks every row before returning and reports all problems at once, so a
+broken manifest costs one edit, not twenty.
 """
 
 from __future__ import annotations
@@ -21,9 +24,9 @@ import attrs
 
 from kycmux._model._evidence import Evidence, EvidenceKind
 from kycmux.exceptions import ConfigError, InvalidEvidenceError
-from kycmux.results._model import Label
+from kycmux.results._model import CHECK_TRUTHS, Label, implied_truth
 
-__all__ = ["COLUMNS", "Manifest", "ManifestRow", "write_manifest"]
+__all__ = ["COLUMNS", "TRUTH_COLUMNS", "Manifest", "ManifestRow", "write_manifest"]
 
 _MEDIA = (
     EvidenceKind.SELFIE,
@@ -41,7 +44,9 @@ _EVIDENCE_COLUMNS = (
     "id_name",
     "subject_id",
 )
-COLUMNS: tuple[str, ...] = ("id", "label", *_EVIDENCE_COLUMNS)
+TRUTH_COLUMNS: Mapping[str, str] = {f"{check}_truth": check for check in CHECK_TRUTHS}
+"""Per-check ground-truth columns, and the check each one is about."""
+COLUMNS: tuple[str, ...] = ("id", "label", *TRUTH_COLUMNS, *_EVIDENCE_COLUMNS)
 """Every column a manifest may have, in the order ``write_manifest`` writes them."""
 
 _JSON_SUFFIXES = (".jsonl", ".json")
@@ -59,13 +64,20 @@ class ManifestRow:
 
     Attributes:
         id: Unique within the manifest; the item name in every result.
-        label: The ground truth (genuine, impostor, spoof), or ``None`` if unknown.
+        label: The ground truth (genuine, impostor, spoof), or ``None`` if unknown; derived
+            from the per-check truths when only those are given.
         evidence: The validated evidence, media paths resolved against the manifest folder.
+        truth: Per-check ground truth the manifest gives, by check name (only those given).
     """
 
     id: str = attrs.field(validator=_non_empty)
     label: Label | None
     evidence: Evidence
+    truth: Mapping[str, Label] = attrs.field(factory=dict)
+
+    def truth_for(self, check: str) -> Label | None:
+        """The ground truth of one check: the row's own, else what ``label`` implies."""
+        return self.truth.get(check) or implied_truth(self.label, check)
 
 
 @attrs.frozen
@@ -334,10 +346,30 @@ class _Checker:
         else:
             self._seen[row_id] = record.line
         label = self._label(record, row)
+        truth = self._truths(record, row, label)
         evidence = self._evidence(record, row)
         if len(self._problems) > count or evidence is None:
             return None
-        return ManifestRow(row_id, label, evidence)
+        return ManifestRow(row_id, label or _label_of(truth), evidence, truth)
+
+    def _truths(self, record: _Record, row: str | None, label: Label | None) -> dict[str, Label]:
+        truths = {}
+        for column, check in TRUTH_COLUMNS.items():
+            value = record.values.get(column)
+            if value is None:
+                continue
+            allowed = CHECK_TRUTHS[check]
+            truth = next((t for t in allowed if t.value == value.lower()), None)
+            implied = implied_truth(label, check)
+            if truth is None:
+                rule = f"must be {' or '.join(sorted(t.value for t in allowed))}, or empty"
+            elif implied is not None and truth is not implied:
+                rule = f"contradicts label {label}: a row labelled {label} is {implied} for {check}"
+            else:
+                truths[check] = truth
+                continue
+            self._problems.append(_Problem(record.line, rule, field=column, row=row))
+        return truths
 
     def _label(self, record: _Record, row: str | None) -> Label | None:
         value = record.values.get("label")
@@ -378,6 +410,19 @@ class _Checker:
             return value
         path = Path(value)
         return path if path.is_absolute() else self._path.parent / path
+
+
+def _label_of(truth: Mapping[str, Label]) -> Label | None:
+    """The row label the per-check truths add up to, when all three are given: any spoof makes
+    a spoof, else any impostor an impostor, else genuine. Fewer leave the label unknown, so
+    no check is given a truth the manifest did not state."""
+    if set(truth) != set(CHECK_TRUTHS):
+        return None
+    values = set(truth.values())
+    for label in (Label.SPOOF, Label.IMPOSTOR):
+        if label in values:
+            return label
+    return Label.GENUINE
 
 
 def _error(path: Path, problems: list[_Problem]) -> ConfigError | InvalidEvidenceError:

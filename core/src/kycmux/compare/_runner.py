@@ -19,19 +19,22 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Coroutine, Iterator, Mapping
+from collections.abc import Coroutine, Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
 import attrs
 
+from kycmux._contract._vendor import VendorSpec
 from kycmux._decision._policy import Policy
 from kycmux._engine._engine import Engine
+from kycmux._model._evidence import Check, Evidence, EvidenceKind
 from kycmux.compare._manifest import Manifest, ManifestRow
 from kycmux.compare._settings import (
     BUSY_WAIT,
     MAX_CONCURRENCY,
     CompareSettings,
     common_checks,
+    offered_checks,
     spec_of,
 )
 from kycmux.exceptions import ConfigError
@@ -45,6 +48,8 @@ __all__ = [
     "CompareSummary",
     "ProgressCallback",
     "common_checks",
+    "evidence_for",
+    "offered_checks",
     "prepare_study",
     "run_comparison",
 ]
@@ -107,30 +112,48 @@ class _Plan:
     Attributes:
         settings: The run's settings.
         base: The base policy, lockout off.
-        policies: The policy each vendor is asked under: ``base`` narrowed to it and the checks.
+        specs: Each vendor's spec.
+        checks: The checks each vendor is asked for: those of the study it offers.
+        policies: The policy each vendor is asked under: ``base`` narrowed to it and its checks.
     """
 
     settings: CompareSettings
     base: Policy
+    specs: Mapping[str, VendorSpec]
+    checks: Mapping[str, tuple[Check, ...]]
     policies: Mapping[str, Policy]
 
     @classmethod
     def build(cls, engine: Engine, settings: CompareSettings) -> _Plan:
-        specs = engine.host.vendors
+        specs = {vendor: spec_of(engine.host.vendors, vendor) for vendor in settings.vendors}
         for vendor in settings.vendors:
-            spec = spec_of(specs, vendor)
             if vendor not in engine.vendor_configs:
                 raise ConfigError("vendors", f"{vendor} is not configured in this engine")
-            missing = [c.value for c in settings.checks if spec.offer(c) is None]
-            if missing:
-                raise ConfigError("checks", f"{vendor} does not offer {', '.join(missing)}")
+        # Each check is judged by every vendor offering it: a vendor offering fewer checks
+        # than another narrows nobody else's comparison.
+        checks = {
+            vendor: tuple(c for c in settings.checks if spec.offer(c) is not None)
+            for vendor, spec in specs.items()
+        }
+        for vendor, offered in checks.items():
+            if not offered:
+                wanted = ", ".join(c.value for c in settings.checks)
+                rule = f"{vendor} offers none of the checks compared ({wanted})"
+                raise ConfigError("checks", rule)
+        unserved = [c.value for c in settings.checks if not any(c in o for o in checks.values())]
+        if unserved:
+            raise ConfigError("checks", f"no vendor compared offers {', '.join(unserved)}")
         # A subject's many rows are not repeated attempts: lockout would refuse later ones.
         base = attrs.evolve(engine.policy(settings.policy), lockout=None)
         policies = {
-            vendor: base.only(settings.checks, vendor).validate(specs)
+            vendor: base.only(checks[vendor], vendor).validate(engine.host.vendors)
             for vendor in settings.vendors
         }
-        return cls(settings, base, policies)
+        return cls(settings, base, specs, checks, policies)
+
+    def evidence(self, row: ManifestRow, vendor: str) -> Evidence:
+        """The row's evidence as ``vendor`` takes it (``evidence_for``)."""
+        return evidence_for(row.evidence, self.specs[vendor], self.checks[vendor])
 
     def meta(self, manifest: Manifest) -> dict[str, Any]:
         return {
@@ -139,6 +162,7 @@ class _Plan:
             "rows": len(manifest.rows),
             "vendors": list(self.settings.vendors),
             "checks": [c.value for c in self.settings.checks],
+            "vendor_checks": {v: [c.value for c in cs] for v, cs in self.checks.items()},
             "policy": self.base.name,
             "policy_hash": self.base.digest(),
             "policy_hashes": {v: p.digest() for v, p in self.policies.items()},
@@ -149,6 +173,26 @@ class _Plan:
         info = store.open_study(self.settings.study, kind=_KIND, meta=meta)
         _check_same_study(info, meta)
         return info
+
+
+def evidence_for(evidence: Evidence, spec: VendorSpec, checks: Iterable[Check]) -> Evidence:
+    """``evidence`` with its reference photo on the vendor's declared reference side.
+
+    In a manifest every column has one role: ``reference_photo`` shows the claimed person, the
+    selfie, video and SDK data whoever presented. A vendor whose face comparison takes its
+    reference in another field (Linkface's "selfie", per its ``EvidenceRoles``) is sent the
+    reference photo there; otherwise it would compare two live captures and pass impostors.
+    """
+    photo = evidence.reference_photo
+    for check in checks:
+        offer = spec.offer(check)
+        roles = None if offer is None else offer.roles
+        if photo is None or roles is None or roles.reference is None:
+            continue
+        if roles.reference is not EvidenceKind.REFERENCE_PHOTO:
+            changes: dict[str, Any] = {roles.reference.value: photo}
+            return attrs.evolve(evidence, **changes)
+    return evidence
 
 
 def _check_same_study(info: StudyInfo, meta: Mapping[str, Any]) -> None:
@@ -305,14 +349,13 @@ class _Run:
         return True
 
     async def _verify(self, row: ManifestRow, vendor: str) -> Result:
-        settings = self._plan.settings
         request_id = uuid.uuid4().hex
         started = time.monotonic()
         try:
             decision = await self._engine.verify(
-                row.evidence,
+                self._plan.evidence(row, vendor),
                 policy=self._plan.policies[vendor],
-                checks=settings.checks,
+                checks=self._plan.checks[vendor],
                 vendor=vendor,
                 request_id=request_id,
             )
@@ -335,6 +378,7 @@ class _Run:
                 latency_ms=round((time.monotonic() - started) * 1000, 3),
                 recorded_at=time.time(),
                 label=row.label,
+                truth=row.truth,
                 reasons=(f"runner:{type(exc).__name__}",),
             )
         return Result.from_record(
@@ -344,6 +388,7 @@ class _Run:
             system=vendor,
             role=Role.OFFLINE,
             label=row.label,
+            truth=row.truth,
         )
 
     def _tell(self, vendor: str, result: Result | None, *, skipped: bool) -> None:

@@ -15,12 +15,24 @@ from kycmux._decision._policy import vendor_names
 from kycmux._model._evidence import Check
 from kycmux.exceptions import ConfigError
 
-__all__ = ["BUSY_WAIT", "MAX_CONCURRENCY", "CompareSettings", "common_checks", "spec_of"]
+__all__ = [
+    "BUSY_WAIT",
+    "MAX_CONCURRENCY",
+    "MAX_ERROR_SHARE",
+    "CompareSettings",
+    "common_checks",
+    "offered_checks",
+    "spec_of",
+]
 
 MAX_CONCURRENCY = 256
 """The most verifications a run keeps in flight: the engine's HTTP pool holds 256 connections."""
 BUSY_WAIT = 600.0
 """Seconds a run revisits pairs other workers hold, by default: twice the default lease."""
+
+MAX_ERROR_SHARE = 0.2
+"""Above this share of answers ending in error a system is unusable and never ranked: its
+error rates would be measured on the few items it happened to answer (``kycmux.report``)."""
 
 _MAX_STUDY_NAME = 200
 
@@ -85,13 +97,14 @@ def _concurrency(_inst: Any, _attribute: attrs.Attribute[Any], value: Any) -> No
 class CompareSettings:
     """What an offline comparison run sends, and how.
 
-    Build it directly, or with ``from_host`` to default the checks to the common ones. Invalid
-    values raise ``ConfigError`` whose key names the setting.
+    Build it directly, or with ``from_host`` to default the checks to those two vendors
+    offer. Invalid values raise ``ConfigError`` whose key names the setting.
 
     Attributes:
         study: The study (run) name results are stored under; re-running it resumes it.
         vendors: The vendors compared: every row goes to each of them, alone.
-        checks: The checks each vendor is asked for (the same for all, so they compare).
+        checks: The checks compared; each vendor is asked for those it offers, so each check
+            is judged by every vendor offering it (a vendor offering none is an error).
         policy: The engine policy giving thresholds, retries, deadline and vendor settings;
             ``None``: the engine's default. Subject lockout is always off (a subject's many
             rows are not repeated attempts).
@@ -126,9 +139,10 @@ class CompareSettings:
         resend_interrupted: bool = True,
         busy_wait: float = BUSY_WAIT,
     ) -> CompareSettings:
-        """Settings whose checks default to those every vendor offers (``common_checks``)."""
+        """Settings whose checks default to those at least two of the vendors offer (all of
+        one vendor's), each judged by every vendor offering it (``offered_checks``)."""
         names = vendor_names(vendors)
-        chosen = _check_values(checks) or common_checks(host, names)
+        chosen = _check_values(checks) or offered_checks(host, names, by_at_least=2)
         return cls(study, names, chosen, policy, concurrency, resend_interrupted, busy_wait)
 
 
@@ -140,8 +154,33 @@ def spec_of(specs: Mapping[str, VendorSpec], vendor: str) -> VendorSpec:
     return spec
 
 
+def offered_checks(
+    host: PluginHost, vendors: Iterable[str], *, by_at_least: int = 1
+) -> tuple[Check, ...]:
+    """The checks offered by at least ``by_at_least`` of ``vendors`` (at most all of them),
+    in ``Check`` order. ``CompareSettings.from_host`` defaults to those two vendors offer:
+    each is then judged by every vendor offering it, and a check only one vendor offers
+    (nothing to compare it with) is asked only when chosen.
+
+    ``ConfigError`` (key ``vendors``) for an unknown vendor or none, or when no check is
+    offered by that many.
+    """
+    names = vendor_names(vendors)
+    if not names:
+        raise ConfigError("vendors", "choose at least one vendor")
+    specs = [spec_of(host.vendors, name) for name in names]
+    least = min(by_at_least, len(specs))
+    chosen = tuple(
+        check for check in Check if sum(spec.offer(check) is not None for spec in specs) >= least
+    )
+    if not chosen:
+        raise ConfigError("vendors", f"no check is offered by {least} of {', '.join(names)}")
+    return chosen
+
+
 def common_checks(host: PluginHost, vendors: Iterable[str]) -> tuple[Check, ...]:
-    """The checks every one of ``vendors`` offers, in ``Check`` order: what they compare on.
+    """The checks every one of ``vendors`` offers, in ``Check`` order (the whole-decision
+    comparison's checks; ``compare`` no longer narrows to them).
 
     ``ConfigError`` (key ``vendors``) for an unknown vendor, or when they share no check.
     """

@@ -1,9 +1,11 @@
 """A labelled synthetic manifest for trying comparisons end to end against the simulators.
 
-Every row is one capture session: a selfie and the ID-card photo of the card holder, a
-lip-reading video with the digits it was asked to read, and a liveness-SDK data file, so both
-bundled vendors (Tencent: video + card photo; Linkface: liveness data + selfie) can judge it.
-The files carry their truth (``kycmux.synthetic``); the simulators decide from it.
+Every row is one capture session: the live captures (a selfie, a lip-reading video with the
+digits it was asked to read, a liveness-SDK data file), all showing whoever presented, and the
+reference (the ID-card photo), showing the claimed person. Each vendor compares the sides its
+offer declares (``EvidenceRoles``: Tencent video vs card photo, Linkface SDK data vs its
+reference, a selfie-vs-card vendor selfie vs card photo), so an impostor is an impostor to all
+of them. The files carry their truth (``kycmux.synthetic``); the simulators decide from it.
 """
 
 from __future__ import annotations
@@ -89,8 +91,10 @@ def write_synthetic_manifest(
     The manifest is ``directory/manifest.jsonl`` (or ``.csv``), the files go to
     ``directory/files/`` named after the row id. The same arguments always give the same bytes.
     ``mix`` gives the share of each label (normalised; counts are rounded to sum to ``rows``):
-    genuine rows show the card holder, live; impostor rows another person, live, with the
-    holder's photo as selfie (a stolen photo); spoof rows an attack showing the holder.
+    genuine rows show the card holder, live; impostor rows another person, live, in every
+    live capture (only the card photo shows the holder); spoof rows an attack showing the
+    holder. Each row states its truth per check (``liveness_truth``, ``face_match_truth``,
+    ``id_registry_match_truth``): a spoof is genuine for the face checks.
     """
     counts = _label_counts(rows, mix)
     if fmt not in _FORMATS:
@@ -171,6 +175,7 @@ def _write_row(folder: Path, row_id: str, label: Label, session: _Session) -> di
         "liveness_data": f"{row_id}_liveness.bin",
     }
     selfie, card, video, sdk = _truths(session)
+    same = session.card is session.captured
     write_image(files / names["selfie"], selfie)
     write_image(files / names["reference_photo"], card)
     write_video(files / names["video"], video)
@@ -178,6 +183,9 @@ def _write_row(folder: Path, row_id: str, label: Label, session: _Session) -> di
     return {
         "id": row_id,
         "label": label.value,
+        "liveness_truth": "spoof" if session.liveness is Liveness.SPOOF else "genuine",
+        "face_match_truth": "genuine" if same else "impostor",
+        "id_registry_match_truth": "genuine" if same else "impostor",
         **{field: f"files/{name}" for field, name in names.items()},
         "digits": session.digits,
         "id_number": session.card.id_number,
@@ -189,14 +197,14 @@ def _write_row(folder: Path, row_id: str, label: Label, session: _Session) -> di
 def _truths(s: _Session) -> tuple[ImageTruth, ImageTruth, VideoTruth, LivenessDataTruth]:
     """Selfie, card photo, video and SDK data of one session.
 
-    The selfie shows the card holder in every row: Linkface compares it with the SDK capture,
-    so it plays the reference for Linkface as the card photo does for Tencent. The photos are
-    clear; the live captures carry the difficulty (simulators use the larger of the two).
+    The live captures (selfie, video, SDK data) show who presented and carry the difficulty;
+    the card photo, the reference, shows the claimed person and is clear (simulators use the
+    larger difficulty of the two sides).
     """
     holder, who, d = s.card.person_id, s.captured.person_id, s.difficulty
     blurred = s.problem == "blurred_selfie"
     quality = ImageQuality.LOW_QUALITY if blurred else ImageQuality.OK
-    selfie = ImageTruth(holder, quality)
+    selfie = ImageTruth(who, quality, difficulty=d)
     card = ImageTruth(holder)
     wrong = f"{(int(s.digits) + 1) % 10_000:04d}" if s.problem == "wrong_digits" else None
     video = VideoTruth(

@@ -84,7 +84,11 @@ def _labelled(data: StudyData, system: str) -> list[tuple[Result, Label]]:
     return [(r, label) for r in data.results(system) if (label := data.labels[r.item]) is not None]
 
 
-def accuracy_section(data: StudyData, settings: Settings) -> dict[str, Any]:
+def accuracy_section(
+    data: StudyData, settings: Settings, systems: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """The section; whole-decision error rates only for ``systems`` (default: all), since
+    decisions serving different checks do not compare (``whole_decision.compared``)."""
     if not any(label is not None for label in data.labels.values()):
         return {
             "available": False,
@@ -102,9 +106,13 @@ def accuracy_section(data: StudyData, settings: Settings) -> dict[str, Any]:
     return {
         "available": True,
         "note": note,
-        "systems": {s: _error_rates(data, s, settings) for s in data.systems},
+        "systems": {s: _error_rates(data, s, settings) for s in _chosen(data, systems)},
         "det": [_det(data, check, settings) for check in checks],
     }
+
+
+def _chosen(data: StudyData, systems: Sequence[str] | None) -> tuple[str, ...]:
+    return data.systems if systems is None else tuple(s for s in data.systems if s in systems)
 
 
 def _error_rates(data: StudyData, system: str, settings: Settings) -> dict[str, Any]:
@@ -149,10 +157,13 @@ def det_inputs(data: StudyData, check: str) -> tuple[dict[str, DetInput], list[s
     inputs: dict[str, DetInput] = {}
     notes: list[str] = []
     for system in data.systems:
+        # Each check against its own truth: an impostor is live for liveness, a spoof of the
+        # claimed person genuine for face match when the manifest says so.
         rows = [
             (found, label)
-            for r, label in _labelled(data, system)
-            if (label is Label.GENUINE or label in attacks)
+            for r in data.results(system)
+            if (label := data.truth(r, check)) is not None
+            and (label is Label.GENUINE or label in attacks)
             and (found := r.checks.get(check)) is not None
         ]
         if not rows:

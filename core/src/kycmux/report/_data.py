@@ -12,7 +12,7 @@ import attrs
 import numpy as np
 
 from kycmux.report._stats import derive_rng, proportion_ci
-from kycmux.results._model import Label, Result, Role
+from kycmux.results._model import CHECK_TRUTHS, Label, Result, Role, implied_truth
 
 __all__ = ["OUTCOMES", "Settings", "StudyData", "rounded", "slug"]
 
@@ -137,6 +137,34 @@ class StudyData:
             rows=rows,
             replaced=len(results) - len(latest),
         )
+
+    def only(self, systems: Iterable[str]) -> StudyData:
+        """The same study with only ``systems`` (in this study's order) and the items they
+        judged: what a comparison limited to them sees."""
+        kept = set(systems)
+        chosen = tuple(s for s in self.systems if s in kept)
+        items = tuple(sorted({i for s in chosen for i in self.rows[s]}))
+        return attrs.evolve(
+            self,
+            systems=chosen,
+            roles={s: self.roles[s] for s in chosen},
+            items=items,
+            labels={i: self.labels[i] for i in items},
+            rows={s: self.rows[s] for s in chosen},
+        )
+
+    def truth(self, result: Result, check: str) -> Label | None:
+        """What ``result``'s item is for judging ``check``: its attack on the check (the
+        result's own per-check truth, else what the item's label implies); ``GENUINE`` only
+        when it attacks no check at all, since a vendor may rightly stop at the first attack
+        it sees (a spoof of the claimed person is no evidence on face match); else ``None``.
+        """
+        label = self.labels.get(result.item)
+        truths = {c: result.truth.get(c) or implied_truth(label, c) for c in CHECK_TRUTHS}
+        own = truths.get(check)
+        if own is None or own is not Label.GENUINE:
+            return own
+        return None if any(t not in (None, Label.GENUINE) for t in truths.values()) else own
 
     def results(self, system: str) -> list[Result]:
         return list(self.rows[system].values())

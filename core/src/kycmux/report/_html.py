@@ -27,6 +27,7 @@ from kycmux.report._cells import (
     stat_td,
 )
 from kycmux.report._data import OUTCOMES
+from kycmux.report._html_checks import checks_html
 
 __all__ = ["DISAGREEMENTS_SHOWN", "render_html"]
 
@@ -39,6 +40,7 @@ def render_html(summary: Mapping[str, Any], plots: Mapping[str, str]) -> str:
     title = f"Comparison report: {study['name'] or 'no results'}"
     sections = [
         _verdict_box(summary["verdict"]),
+        checks_html(summary),
         _study(summary),
         _outcomes(summary),
         _latency(summary, plots),

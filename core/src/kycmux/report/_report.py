@@ -9,6 +9,7 @@ from pathlib import Path
 
 import attrs
 
+from kycmux.compare._settings import MAX_ERROR_SHARE
 from kycmux.report._data import StudyData
 from kycmux.report._html import render_html
 from kycmux.report._plots import render_plots
@@ -44,12 +45,20 @@ def write_report(
     confidence: float = 0.95,
     bootstrap: int = 1000,
     seed: int = 0,
+    max_error_share: float = MAX_ERROR_SHARE,
 ) -> ReportFiles:
     """Write ``index.html``, ``summary.json`` and the PNG plots into ``out_dir`` (created).
 
     Files of an earlier report in the same directory are overwritten, not removed.
     """
-    summary = summarize(results, study=study, confidence=confidence, bootstrap=bootstrap, seed=seed)
+    summary = summarize(
+        results,
+        study=study,
+        confidence=confidence,
+        bootstrap=bootstrap,
+        seed=seed,
+        max_error_share=max_error_share,
+    )
     directory = Path(out_dir)
     directory.mkdir(parents=True, exist_ok=True)
     summary_path = directory / "summary.json"

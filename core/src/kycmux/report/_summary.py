@@ -28,8 +28,13 @@ The structure (``schema`` ``"kycmux.report/1"``; keys are only ever added):
 ``scores``
     ``checks``: per check, which systems put it on the common FAR scale, the scatter plots,
     and why others are not plotted (``kycmux.report._agreement``).
+``usability``, ``checks``, ``whole_decision``
+    Which systems are usable (error share at most ``max_error_share``), a section per check
+    judged by every system asked for it, and which systems serve the same checks, so their
+    whole decisions compare (``kycmux.report._checks``).
 ``accuracy``
-    With labels: decision-level error rates per system and score-level DET/EER per check
+    With labels: decision-level error rates for the systems ``whole_decision.compared``
+    names, and score-level DET/EER per check against each check's truth
     (``kycmux.report._accuracy``).
 ``methods``
     How each number is defined, in words.
@@ -50,6 +55,14 @@ import numpy as np
 
 from kycmux.report._accuracy import accuracy_section
 from kycmux.report._agreement import agreement_section, score_section
+from kycmux.report._checks import (
+    MAX_ERROR_SHARE,
+    checks_section,
+    comparable_systems,
+    usability_section,
+    whole_decision_section,
+    with_structure,
+)
 from kycmux.report._data import OUTCOMES, Settings, StudyData, rounded
 from kycmux.report._stats import percentile, percentile_ci
 from kycmux.report._verdict import verdict_section
@@ -99,6 +112,19 @@ METHODS = {
         "independent bootstrap for systems that judged different items). Items needed is "
         "rough: n x (interval half-width / difference)^2, and at least n + 1."
     ),
+    "usable": (
+        "A system is usable when it answered and at most max_error_share of its decisions (per "
+        "check: of its verdicts) ended in error; an unusable system is reported, never ranked."
+    ),
+    "per_check": (
+        "Each check is judged by every system asked for it, against the check's own truth "
+        "(liveness: genuine vs spoof; face checks: genuine vs impostor): FAR = attack items "
+        "whose verdict was pass, FRR = genuine items whose verdict was not pass."
+    ),
+    "whole_decision": (
+        "Whole decisions (outcome vs label) are compared and ranked only between usable systems "
+        "whose decisions served the same checks."
+    ),
     "bootstrap": (
         "Percentile bootstrap with numpy.random.default_rng; every statistic has its own "
         "stream derived from the seed and its name, so results are reproducible."
@@ -113,13 +139,17 @@ def summarize(
     confidence: float = 0.95,
     bootstrap: int = 1000,
     seed: int = 0,
+    max_error_share: float = MAX_ERROR_SHARE,
 ) -> dict[str, Any]:
     """Every number of a comparison report (structure: this module's docstring).
 
     ``results`` are the rows of one study, in any order; the summary does not depend on
-    their order. Deterministic for a seed.
+    their order. Deterministic for a seed. A system with more than ``max_error_share`` of
+    its answers in error is reported as unusable and never ranked.
     """
     settings = Settings.checked(confidence, bootstrap, seed)
+    if not 0 <= max_error_share < 1:
+        raise ValueError(f"max_error_share: must be in [0, 1), got {max_error_share}")
     data = StudyData.from_results(results)
     if study is not None and data.name is not None and study.name != data.name:
         raise ValueError(f"study: {study.name!r} given, but the results are of {data.name!r}")
@@ -131,6 +161,7 @@ def summarize(
             "bootstrap": bootstrap,
             "seed": seed,
             "percentile_method": "linear",
+            "max_error_share": max_error_share,
         },
         "verdict": {},
         "overview": _overview(data),
@@ -138,10 +169,22 @@ def summarize(
         "latency": _latency(data, settings),
         "agreement": agreement_section(data, settings),
         "scores": score_section(data),
-        "accuracy": accuracy_section(data, settings),
+        "usability": {},
+        "checks": [],
+        "whole_decision": {},
+        "accuracy": {},
         "methods": dict(METHODS),
     }
-    summary["verdict"] = verdict_section(data, summary, settings)
+    usability = usability_section(data, max_error_share)
+    summary["usability"] = usability
+    summary["checks"] = checks_section(data, settings, max_error_share)
+    summary["whole_decision"] = whole_decision_section(data, usability)
+    compared = comparable_systems(summary)
+    summary["accuracy"] = accuracy_section(data, settings, compared)
+    # Only systems serving the same checks, and usable, are ranked on whole decisions.
+    summary["verdict"] = with_structure(
+        verdict_section(data.only(compared), summary, settings), summary
+    )
     return summary
 
 

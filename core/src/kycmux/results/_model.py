@@ -22,7 +22,7 @@ from kycmux._records._record import (
     to_plain,
 )
 
-__all__ = ["CheckResult", "Label", "Result", "Role"]
+__all__ = ["CHECK_TRUTHS", "CheckResult", "Label", "Result", "Role", "implied_truth"]
 
 
 class Label(enum.StrEnum):
@@ -41,6 +41,35 @@ class Label(enum.StrEnum):
     @property
     def is_attack(self) -> bool:
         return self is not Label.GENUINE
+
+
+CHECK_TRUTHS: Mapping[str, frozenset[Label]] = {
+    "liveness": frozenset({Label.GENUINE, Label.SPOOF}),
+    "face_match": frozenset({Label.GENUINE, Label.IMPOSTOR}),
+    "id_registry_match": frozenset({Label.GENUINE, Label.IMPOSTOR}),
+}
+"""The truths each check can have: liveness tells live from spoof, a face check same from other."""
+
+
+def implied_truth(label: Label | None, check: str) -> Label | None:
+    """What a whole-row ``label`` says about one check, or ``None`` if it says nothing.
+
+    An impostor is a live person (genuine for liveness); a spoof may show anyone, so a spoof
+    row says nothing about a face check. Rows written before per-check truth are read so.
+    """
+    if label is None or check not in CHECK_TRUTHS:
+        return None
+    if check == "liveness":
+        return Label.SPOOF if label is Label.SPOOF else Label.GENUINE
+    return None if label is Label.SPOOF else label
+
+
+def _truths(value: Mapping[str, Label | str]) -> Mapping[str, Label]:
+    truths = {str(check): Label(truth) for check, truth in dict(value).items()}
+    for check, truth in truths.items():
+        if truth not in CHECK_TRUTHS.get(check, frozenset()):
+            raise ValueError(f"truth: {truth.value!r} is not a truth of check {check!r}")
+    return truths
 
 
 class Role(enum.StrEnum):
@@ -103,6 +132,9 @@ class Result:
         latency_ms: Wall time of the decision (or shadow run).
         recorded_at: UNIX time the answer was complete.
         label: Ground truth, when known.
+        truth: Per-check ground truth given by the manifest, by check name (``liveness``:
+            genuine or spoof; ``face_match``, ``id_registry_match``: genuine or impostor);
+            a check not in it takes what ``label`` implies (``truth_for``).
         subject: Keyed hash of the subject, when known (never the id itself).
         reasons: Machine-readable reasons for the outcome.
         error_classes: The error class of every failed attempt, in order.
@@ -120,6 +152,7 @@ class Result:
     latency_ms: float
     recorded_at: float
     label: Label | None = attrs.field(default=None, converter=_optional_label)
+    truth: Mapping[str, Label] = attrs.field(factory=dict, converter=_truths)
     subject: str | None = None
     reasons: tuple[str, ...] = attrs.field(default=(), converter=_strings)
     error_classes: tuple[str, ...] = attrs.field(default=(), converter=_strings)
@@ -127,6 +160,10 @@ class Result:
     calls: int = 0
     possibly_billed: bool = False
     record: Mapping[str, Any] | None = attrs.field(default=None, repr=False, eq=False)
+
+    def truth_for(self, check: str) -> Label | None:
+        """The ground truth of one check: the manifest's own, else what ``label`` implies."""
+        return self.truth.get(check) or implied_truth(self.label, check)
 
     @classmethod
     def from_record(
@@ -138,9 +175,11 @@ class Result:
         system: str,
         role: Role = Role.LIVE,
         label: Label | str | None = None,
+        truth: Mapping[str, Label | str] | None = None,
     ) -> Result:
         """The result a decision record stands for."""
         return cls(
+            truth=truth or {},
             study=study,
             item=item,
             system=system,

@@ -11,6 +11,7 @@ from kycmux import (
     CodeTable,
     ConfigField,
     EvidenceKind,
+    EvidenceRoles,
     LogLinearCalibration,
     MediaForm,
     Need,
@@ -47,6 +48,9 @@ DEFAULT_MAX_SELFIE_BYTES = 5 * 1024 * 1024
 
 _EVERY_FORM = frozenset(MediaForm)
 _NEEDS = (Need(EvidenceKind.LIVENESS_DATA, _EVERY_FORM), Need(EvidenceKind.SELFIE, _EVERY_FORM))
+# The vendor compares its SDK capture with the photo sent as "selfie": that photo is the
+# reference side, whatever the field is called (the card or registry photo of the claimant).
+_ROLES = EvidenceRoles(live=EvidenceKind.LIVENESS_DATA, reference=EvidenceKind.SELFIE)
 
 # The vendor's own table: one decade of false-accept rate per 0.1 of verify_score.
 _VERIFY_FAR = LogLinearCalibration(
@@ -127,7 +131,7 @@ def make_spec(
         default_base_url=DEFAULT_BASE_URL,
         offers=(
             CheckOffer(Check.LIVENESS, OPERATION, _NEEDS),
-            CheckOffer(Check.FACE_MATCH, OPERATION, _NEEDS),
+            CheckOffer(Check.FACE_MATCH, OPERATION, _NEEDS, roles=_ROLES),
         ),
         config_fields=_CONFIG_FIELDS,
         scores=(VERIFY_SCORE, HACK_SCORE),

@@ -11,6 +11,7 @@ from kycmux import (
     CodeTable,
     ConfigField,
     EvidenceKind,
+    EvidenceRoles,
     LogLinearCalibration,
     MediaForm,
     Need,
@@ -87,6 +88,7 @@ OFFERS = (
             Need(EvidenceKind.DIGITS),
             _need(EvidenceKind.REFERENCE_PHOTO),
         ),
+        roles=EvidenceRoles(live=EvidenceKind.VIDEO, reference=EvidenceKind.REFERENCE_PHOTO),
     ),
     CheckOffer(
         Check.ID_REGISTRY_MATCH,
@@ -96,6 +98,8 @@ OFFERS = (
             Need(EvidenceKind.ID_NUMBER),
             Need(EvidenceKind.ID_NAME),
         ),
+        # The reference is the registry's photo for the ID number, held by the vendor.
+        roles=EvidenceRoles(live=EvidenceKind.SELFIE),
     ),
 )
 
