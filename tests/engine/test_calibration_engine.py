@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import attrs
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -113,8 +114,31 @@ async def test_a_strict_answer_table_fails_what_the_declared_one_would_pass(
     )
 
 
+async def test_a_max_far_beyond_the_answer_table_is_no_verdict_unless_extrapolation_is_allowed(
+    evidence: Evidence,
+) -> None:
+    short = {"1e-1": 0.3, "1e-2": 0.4}  # 0.9 extrapolates far below 1e-4 on it
+    rig = rig_of()
+    rig.script("alpha", reply(0.9, short), reply(0.9, short))
+    extrapolating = attrs.evolve(
+        alpha_only(),
+        name="x",
+        checks={Check.FACE_MATCH: CheckPolicy(("alpha",), max_far=1e-4, allow_extrapolation=True)},
+    )
+    async with rig.engine(alpha_only(), extrapolating) as engine:
+        refused = await engine.verify(evidence, policy="p")
+        allowed = await engine.verify(evidence, policy=extrapolating.name)
+
+    assert refused.outcome is Outcome.ERROR
+    assert refused.record.checks[0].reason == "alpha:max_far_outside_answer_calibration"
+    assert "alpha's answer published a calibration not reaching the policy's max_far" in (
+        refused.record.explanation
+    )
+    assert allowed.outcome is Outcome.ACCEPT, allowed.record.explanation
+
+
 _BAD_NUMBER = st.sampled_from(
-    [math.nan, math.inf, -math.inf, 0, 0.0, 1.5, -1e-3, "٠.٠٠١", "1e-3 ", "NaN", True, None, []]
+    [math.nan, math.inf, -math.inf, "٠.٠٠١", "1e-3 ", "NaN", "0x1p-3", True, None, []]
 )
 
 

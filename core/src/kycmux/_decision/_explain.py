@@ -49,6 +49,10 @@ _LOCAL = {
     "check_not_offered": "{vendor} does not offer this check",
     "circuit_open": "{vendor} skipped: its circuit breaker is open",
     "client_rate_limit": "{vendor} skipped: no rate-limit slot before the deadline",
+    "max_far_outside_answer_calibration": (
+        "{vendor}'s answer published a calibration not reaching the policy's max_far"
+        " (allow_extrapolation is off)"
+    ),
 }
 
 
