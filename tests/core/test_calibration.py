@@ -25,7 +25,7 @@ from kycmux import (
     VendorSpec,
 )
 from kycmux._records._record import to_plain
-from kycmux.exceptions import ProtocolError
+from kycmux.exceptions import PluginError, ProtocolError
 from support.fakevendor import FakeVendor
 
 DECLARED = LogLinearCalibration(((0.5, 1e-2), (0.7, 1e-4)))
@@ -201,3 +201,16 @@ def test_old_and_new_style_implementations_both_register_and_answer() -> None:
     # A direct call written before v2 names no result: it still works, without a warning.
     hooks.normalize_score(vendor=spec, check=Check.FACE_MATCH, raw=RawScore("score", 0.8))
     assert new.results == [result, None]
+
+
+def test_a_table_on_an_attack_score_is_the_plugins_bug_not_a_far() -> None:
+    host = PluginHost()
+    host.register(FakeVendor("alpha"), "alpha")
+    spec = host.vendor("alpha")
+    attack = attrs.evolve(spec.scores[0], kind=ScoreKind.ATTACK)
+    spec = attrs.evolve(spec, scores=(attack,))
+    table = LogLinearCalibration.from_answer("alpha", THRESHOLDS)
+    with pytest.raises(PluginError, match="a FAR table came with attack score 'score'"):
+        host.hooks_for("alpha").normalize_score(
+            vendor=spec, check=Check.FACE_MATCH, raw=RawScore("score", 0.9, calibration=table)
+        )
