@@ -118,6 +118,7 @@ def test_a_malformed_answer_table_is_a_protocol_error_naming_the_rule(
         ((0.5, 1e-2), (0.5, 1e-3)),
         ((0.5, 1e-2), (0.7, 1e-2)),
         ((0.5, 1e-2), (math.nan, 1e-3)),
+        ((0.5, 1e-2), (10**400, 1e-3)),
         ((0.5, 0.0), (0.7, 1e-4)),
         ((0.5, True), (0.7, 1e-4)),
         [(0.5, 1e-2), (0.7, 1e-4)],

@@ -131,7 +131,11 @@ def _points_problem(value: object) -> str | None:
         return "must be a tuple of (raw threshold, FAR) pairs of real numbers"
     if len(value) < 2:
         return "a calibration needs at least two published points"
-    if not all(math.isfinite(n) for p in value for n in p):
+    try:
+        finite = all(math.isfinite(n) for p in value for n in p)
+    except OverflowError:  # an int too large for a float
+        finite = False
+    if not finite:
         return "every raw threshold and FAR must be finite"
     raws = [p[0] for p in value]
     fars = [p[1] for p in value]
