@@ -82,6 +82,20 @@ async def test_records_one_line_per_decision_and_no_canary_anywhere(
         assert stored == json.loads(json.dumps(decision.record.to_dict()))
         assert {"outcome", "checks", "attempts", "skipped", "request_id"} <= set(stored)
         assert stored["subject"].startswith("hmac-sha256:")
+    # The bundled plugins publish no per-answer table: every FAR is on the declared one.
+    scores = [
+        score
+        for d in decisions
+        for part in (*d.record.to_dict()["checks"], *d.record.to_dict()["attempts"])
+        for score in part["scores"].values()
+    ]
+    calibrated = [s for s in scores if s["calibrated"]]
+    assert calibrated
+    assert all(
+        s["calibration"]["source"] == "declared" and len(s["calibration"]["points"]) >= 2
+        for s in calibrated
+    )
+    assert all(s["calibration"] is None for s in scores if not s["calibrated"])
 
     # The canaries did travel: credentials are configured, Tencent returned its photo field.
     photo = _best_frame(_video_truth(demo))

@@ -26,7 +26,15 @@ if TYPE_CHECKING:
     from kycmux._contract._codes import CodeDefault, CodeTable, DocumentedCode
     from kycmux._contract._host import ENTRY_POINT_GROUP, PluginFailure, PluginHost, VendorHooks
     from kycmux._contract._markers import hookimpl
-    from kycmux._contract._score import LogLinearCalibration, RawScore, Score, ScoreKind, ScoreSpec
+    from kycmux._contract._score import (
+        CalibrationSource,
+        CalibrationUsed,
+        LogLinearCalibration,
+        RawScore,
+        Score,
+        ScoreKind,
+        ScoreSpec,
+    )
     from kycmux._contract._taxonomy import CaptureIssue, Classification, ErrorClass
     from kycmux._contract._vendor import CheckOffer, ConfigField, EvidenceRoles, Need, VendorSpec
     from kycmux._contract._wire import (
@@ -156,6 +164,8 @@ _EXPORTS: dict[str, str] = {
     "RetryPolicy": "kycmux._resilience",
     "StateStore": "kycmux._resilience",
     "SystemClock": "kycmux._resilience",
+    "CalibrationSource": "kycmux._contract._score",
+    "CalibrationUsed": "kycmux._contract._score",
     "LogLinearCalibration": "kycmux._contract._score",
     "RawScore": "kycmux._contract._score",
     "Score": "kycmux._contract._score",
@@ -207,6 +217,8 @@ __all__ = [
     "AttemptRecord",
     "BreakerSettings",
     "BreakerState",
+    "CalibrationSource",
+    "CalibrationUsed",
     "CallOutcome",
     "CaptureIssue",
     "Check",

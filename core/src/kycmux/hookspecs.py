@@ -9,8 +9,9 @@ vendor. A call made for vendor ``V`` reaches the implementations of the plugin t
 plugin's. Cross-cutting plugins therefore see every vendor's calls; they usually implement hooks
 with ``wrapper=True`` (logging, fault injection, a signing override) and tell vendors apart by
 the ``vendor`` argument. Core itself registers a cross-cutting plugin with ``trylast``
-defaults for ``classify_error`` (transport failures) and ``normalize_score`` (the declared
-calibration), so a vendor plugin implements those only for what is its own.
+defaults for ``classify_error`` (transport failures) and ``normalize_score`` (the answer's
+own calibration, else the declared one), so a vendor plugin implements those only for what is
+its own.
 
 **Purity.** ``build_request``, ``sign``, ``parse``, ``classify_error`` and ``normalize_score``
 do no I/O: they take and return values, so the sync and async engines share them and tests need
@@ -158,13 +159,28 @@ def classify_error(
 
 
 @hookspec(firstresult=True)
-def normalize_score(vendor: VendorSpec, check: Check, raw: RawScore) -> Score | None:
+def normalize_score(
+    vendor: VendorSpec, check: Check, raw: RawScore, result: VendorResult | None = None
+) -> Score | None:
     """Put a raw vendor score on the common scale.
 
-    :param raw: The score as parsed.
-    :return: A ``Score`` with a FAR where the vendor publishes a calibration (flagged
-        ``extrapolated`` outside the published points), or uncalibrated. Core's ``trylast``
-        default applies the ``ScoreSpec`` the vendor declared for ``raw.name``.
+    :param vendor: The vendor that answered.
+    :param check: The check the score decides.
+    :param raw: The score as parsed; ``raw.calibration`` holds the calibration the vendor
+        published in this answer, when it does (built in ``parse`` with
+        ``LogLinearCalibration.from_answer``, which raises ``ProtocolError`` for a malformed
+        one).
+    :param result: The whole parsed answer the score came in (contract v2; the engine always
+        passes it, a direct call may leave it ``None``). Implementations written before it
+        simply do not name it and keep working.
+    :return: A ``Score`` with a FAR where a calibration applies (flagged ``extrapolated``
+        outside its points), or uncalibrated, stating in ``Score.calibration`` the calibration
+        used and its source. Core's ``trylast`` default reads the score on ``raw.calibration``
+        (source ``answer``), else on the ``ScoreSpec`` calibration the vendor declared for
+        ``raw.name`` (source ``declared``), else leaves it uncalibrated. A plugin's own
+        implementation states its calibration with source ``plugin`` (or a name of its own);
+        one giving a FAR without it is recorded as source ``plugin`` with no points. Raise
+        ``ProtocolError`` for a malformed answer (never a pass).
 
     ``firstresult``: the first non-None value wins.
     """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from kycmux._contract._markers import hookimpl
-from kycmux._contract._score import RawScore, Score
+from kycmux._contract._score import RawScore, Score, ScoreKind
 from kycmux._contract._taxonomy import Classification, ErrorClass
 from kycmux._contract._vendor import VendorSpec
 from kycmux._contract._wire import VendorResult
@@ -57,4 +57,8 @@ def normalize_score(vendor: VendorSpec, raw: RawScore) -> Score:
     spec = vendor.score_spec(raw.name)
     if spec is None:
         raise PluginError(vendor.name, f"no ScoreSpec declared for score {raw.name!r}")
+    if raw.calibration is not None and spec.kind is ScoreKind.ATTACK:
+        # A FAR table is read as falling while the score rises: on an attack score it would
+        # turn the most suspicious answers into the safest.
+        raise PluginError(vendor.name, f"a FAR table came with attack score {raw.name!r}")
     return spec.normalize(raw)

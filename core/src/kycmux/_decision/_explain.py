@@ -49,6 +49,18 @@ _LOCAL = {
     "check_not_offered": "{vendor} does not offer this check",
     "circuit_open": "{vendor} skipped: its circuit breaker is open",
     "client_rate_limit": "{vendor} skipped: no rate-limit slot before the deadline",
+    "max_far_outside_answer_calibration": (
+        "{vendor}'s answer published a calibration not reaching the policy's max_far"
+        " (allow_extrapolation is off)"
+    ),
+}
+
+
+# Which calibration gave a FAR, by ``Score.calibration_source``.
+_CALIBRATIONS = {
+    "declared": "the declared calibration",
+    "answer": "the per-answer calibration",
+    "plugin": "the plugin's own calibration",
 }
 
 
@@ -78,7 +90,7 @@ def _part(
 ) -> str:
     head = f"{result.check.value}: {result.verdict.value}"
     if result.verdict is not Verdict.ERROR:
-        who = ", ".join(v.vendor for v in result.deciding) or "no vendor"
+        who = ", ".join(_by_far(v) for v in result.deciding) or "no vendor"
         return f"{head} ({result.reason}; {who})"
     # Vendors passed over before anything was sent first, then what each vendor asked said.
     answered = {v.vendor for v in asked}
@@ -93,6 +105,23 @@ def _part(
     if result.reason == "deadline_exceeded":
         causes.insert(0, f"no answer within the {deadline:g} s deadline")
     return f"{head} ({'; '.join(causes) or result.reason})"
+
+
+def _by_far(verdict: VendorVerdict) -> str:
+    """The vendor, and for a verdict on a FAR threshold the comparison and the calibration
+    that gave the FAR (a per-answer one is not the table the policy was checked against)."""
+    score, threshold = verdict.score, verdict.threshold
+    if score is None or score.far is None or threshold is None or threshold.raw is not None:
+        return verdict.vendor
+    if threshold.max_far is None:
+        return verdict.vendor
+    passed = verdict.verdict is Verdict.PASS
+    sign = ("<=" if score.inclusive else "<") if passed else (">" if score.inclusive else ">=")
+    source = score.calibration_source or "plugin"
+    calibration = _CALIBRATIONS.get(source) or f"the {source} calibration"
+    return (
+        f"{verdict.vendor}: FAR {score.far:.3g} {sign} max {threshold.max_far:g} by {calibration}"
+    )
 
 
 def _said(verdict: VendorVerdict) -> str:

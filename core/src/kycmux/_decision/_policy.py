@@ -69,11 +69,26 @@ class Threshold:
         source: ``max_far``, ``raw``, ``vendor_verdict`` or ``vendor_recommended``.
         max_far: Pass when the score's FAR is at most this (calibrated scores only).
         raw: Pass when the raw score is on the passing side of this value.
+        allow_extrapolation: ``max_far`` may lie outside the FARs a calibration published
+            (the check's ``allow_extrapolation``; the declared tables are checked when the
+            policy loads, a table published in an answer when the answer is judged).
     """
 
     source: str
     max_far: float | None = None
     raw: float | None = None
+    allow_extrapolation: bool = False
+
+    def unpublished(self, score: Score) -> bool:
+        """``max_far`` lies outside the FARs published in the answer ``score`` was read on,
+        and the policy does not accept extrapolation: no verdict can rest on it."""
+        used = score.calibration
+        if self.max_far is None or self.raw is not None or self.allow_extrapolation:
+            return False
+        if used is None or used.source == "declared":
+            return False  # the declared table was checked when the policy loaded
+        low, high = used.table.far_range
+        return not low <= self.max_far <= high
 
     def passes(self, score: Score) -> bool:
         """Compare as the vendor documents (``score.inclusive``: "at least" or "greater than")."""
@@ -228,7 +243,8 @@ class Policy:
         if raw is not None:
             return Threshold("raw", raw=raw)
         if score_spec is not None and score_spec.calibrated:
-            return Threshold("max_far", max_far=rule.max_far or DEFAULT_MAX_FAR)
+            max_far = rule.max_far or DEFAULT_MAX_FAR
+            return Threshold("max_far", max_far, allow_extrapolation=rule.allow_extrapolation)
         if score_spec is not None and score_spec.recommended_threshold is not None:
             return Threshold("vendor_recommended", raw=score_spec.recommended_threshold)
         return Threshold("vendor_verdict")

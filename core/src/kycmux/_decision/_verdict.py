@@ -112,6 +112,18 @@ def judge(vendor: str, reading: CheckReading, threshold: Threshold) -> VendorVer
         )
     negative = _NEGATIVE_FOR.get(check, ErrorClass.IDENTITY_MISMATCH)
     answer = reading.answer
+    if reading.score is not None and threshold.unpublished(reading.score):
+        # Neither a pass nor a definitive negative: the answer's own table does not reach
+        # the policy's FAR, so another vendor may still be asked.
+        return VendorVerdict(
+            vendor,
+            check,
+            Verdict.ERROR,
+            "max_far_outside_answer_calibration",
+            ErrorClass.VENDOR_UNAVAILABLE,
+            reading.score,
+            threshold,
+        )
     if reading.score is not None and threshold.source != "vendor_verdict":
         passed = threshold.passes(reading.score)
         reason = "score_meets_threshold" if passed else "score_below_threshold"

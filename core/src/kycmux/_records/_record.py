@@ -23,9 +23,15 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 
+_SCALARS = frozenset({str, int, float, bool})
+
 
 def to_plain(value: Any) -> Any:
     """attrs values, enums, mappings and sequences as JSON-ready data (sets sorted)."""
+    # Most of a record is scalars (a score's numbers, a calibration's points): answered first,
+    # by exact type, so an enum (a str subclass) still goes on to be converted.
+    if value is None or type(value) in _SCALARS:
+        return value
     if isinstance(value, enum.Enum):
         return value.value
     if attrs.has(type(value)):

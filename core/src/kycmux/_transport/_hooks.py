@@ -123,9 +123,11 @@ class HookCalls:
             return Classification(ErrorClass.VENDOR_UNAVAILABLE, f"{vendor}:unclassified")
         return found
 
-    def normalize(self, vendor: str, check: Check, raw: RawScore) -> Score:
+    def normalize(
+        self, vendor: str, check: Check, raw: RawScore, result: VendorResult | None = None
+    ) -> Score:
         score: Score | None = self._call(
-            vendor, "normalize_score", (ProtocolError,), check=check, raw=raw
+            vendor, "normalize_score", (ProtocolError,), check=check, raw=raw, result=result
         )
         if score is None:
             raise self._blank(

@@ -100,7 +100,7 @@ def _reading(
             return CheckReading(check, answer, found)
         stage.hook = "normalize_score"
         try:
-            score = hooks.normalize(vendor, check, answer.score)
+            score = hooks.normalize(vendor, check, answer.score, result)
         except ProtocolError as exc:
             return CheckReading(check, answer, _classify(hooks, stage, vendor, error=exc))
         return CheckReading(check, answer, None, score)

@@ -31,8 +31,9 @@ from kycmux.exceptions import ProtocolError
 class FakeVendor:
     """A vendor plugin named ``name`` serving liveness and face match in one operation.
 
-    It answers JSON ``{"code": "...", "live": bool, "score": float}`` and records every hook
-    call it sees in ``calls`` (hook name, vendor name).
+    It answers JSON ``{"code": "...", "live": bool, "score": float}``, optionally with the
+    calibration of this answer's score, ``"thresholds": {"1e-3": 0.6, "1e-4": 0.7, ...}`` (FAR
+    to score), and records every hook call it sees in ``calls`` (hook name, vendor name).
     """
 
     def __init__(self, name: str, *, base_url: str = "https://api.example.com") -> None:
@@ -93,9 +94,11 @@ class FakeVendor:
         if Check.LIVENESS in request.checks:
             answers[Check.LIVENESS] = CheckAnswer(Check.LIVENESS, True, "OK", passed=body["live"])
         if Check.FACE_MATCH in request.checks:
-            answers[Check.FACE_MATCH] = CheckAnswer(
-                Check.FACE_MATCH, True, "OK", score=RawScore("score", float(body["score"]))
-            )
+            calibration = None
+            if "thresholds" in body:  # raises ProtocolError for a malformed table
+                calibration = LogLinearCalibration.from_answer(vendor.name, body["thresholds"])
+            score = RawScore("score", float(body["score"]), calibration=calibration)
+            answers[Check.FACE_MATCH] = CheckAnswer(Check.FACE_MATCH, True, "OK", score=score)
         return VendorResult(
             vendor.name,
             "verify",
