@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from kycmux._contract._markers import hookimpl
     from kycmux._contract._score import LogLinearCalibration, RawScore, Score, ScoreKind, ScoreSpec
     from kycmux._contract._taxonomy import CaptureIssue, Classification, ErrorClass
-    from kycmux._contract._vendor import CheckOffer, ConfigField, Need, VendorSpec
+    from kycmux._contract._vendor import ChallengeSpec, CheckOffer, ConfigField, Need, VendorSpec
     from kycmux._contract._wire import (
         AttemptContext,
         CheckAnswer,
@@ -54,6 +54,7 @@ if TYPE_CHECKING:
         SplitExperiment,
         experiment_key,
     )
+    from kycmux._model._challenge import Challenge, ChallengeKind
     from kycmux._model._evidence import (
         Check,
         Consent,
@@ -105,6 +106,9 @@ _EXPORTS: dict[str, str] = {
     "is_loopback_host": "kycmux._config._config",
     "Decision": "kycmux._engine._engine",
     "Engine": "kycmux._engine._engine",
+    "Challenge": "kycmux._model._challenge",
+    "ChallengeKind": "kycmux._model._challenge",
+    "ChallengeSpec": "kycmux._contract._vendor",
     "Check": "kycmux._model._evidence",
     "Consent": "kycmux._model._evidence",
     "Evidence": "kycmux._model._evidence",
@@ -204,6 +208,9 @@ __all__ = [
     "BreakerState",
     "CallOutcome",
     "CaptureIssue",
+    "Challenge",
+    "ChallengeKind",
+    "ChallengeSpec",
     "Check",
     "CheckAnswer",
     "CheckOffer",

@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from kycmux._contract._score import ScoreSpec
+from kycmux._model._challenge import ChallengeKind
 from kycmux._model._evidence import Check, Evidence, EvidenceKind, MediaForm
 from kycmux._transport._http import DEFAULT_MAX_RESPONSE_BYTES
 
 if TYPE_CHECKING:
     from kycmux.simkit import Simulator
 
-__all__ = ["CheckOffer", "ConfigField", "Need", "VendorSpec"]
+__all__ = ["ChallengeSpec", "CheckOffer", "ConfigField", "Need", "VendorSpec"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 _CONFIG_TYPES = (str, int, float, bool)
@@ -103,6 +104,34 @@ class CheckOffer:
         return [n.describe() for n in self.needs if not n.met_by(evidence, vendor)]
 
 
+def _checks(value: Iterable[Check]) -> frozenset[Check]:
+    return frozenset(Check(v) for v in value)
+
+
+@attrs.frozen
+class ChallengeSpec:
+    """A challenge step the vendor requires for some checks: issue, perform, verify.
+
+    Evidence for these checks must carry a ``Challenge`` this vendor issued (through the
+    ``build_challenge_request`` and ``parse_challenge`` hooks); the engine then binds those
+    checks to this vendor for the decision.
+
+    Attributes:
+        checks: The checks whose requests carry the challenge.
+        kind: What the person performs.
+        operation: The vendor operation that issues it (``livegetfour``).
+        ttl: Seconds a challenge stays usable after it was issued.
+    """
+
+    checks: frozenset[Check] = attrs.field(converter=_checks, validator=attrs.validators.min_len(1))
+    kind: ChallengeKind = attrs.field(converter=ChallengeKind)
+    operation: str = attrs.field(validator=attrs.validators.min_len(1))
+    ttl: float = attrs.field(
+        default=300.0,
+        validator=[attrs.validators.instance_of(int | float), attrs.validators.gt(0)],
+    )
+
+
 def _validate_name(_inst: Any, _attribute: attrs.Attribute[str], value: str) -> None:
     if not _NAME.match(value):
         raise ValueError(f"vendor name {value!r} must match {_NAME.pattern}")
@@ -123,6 +152,7 @@ class VendorSpec:
         docs_url: Where the vendor documents the API.
         max_response_bytes: The default cap on a response body (users may change it with
             ``[vendors.<name>] max_response_bytes``); answers are a few KB, so 1 MiB.
+        challenge: The challenge step some of its checks require, if any.
     """
 
     name: str = attrs.field(validator=_validate_name)
@@ -137,6 +167,10 @@ class VendorSpec:
         default=DEFAULT_MAX_RESPONSE_BYTES,
         validator=[attrs.validators.instance_of(int), attrs.validators.ge(1)],
     )
+    challenge: ChallengeSpec | None = attrs.field(
+        default=None,
+        validator=attrs.validators.optional(attrs.validators.instance_of(ChallengeSpec)),
+    )
 
     def __attrs_post_init__(self) -> None:
         names = [f.name for f in self.config_fields]
@@ -147,6 +181,8 @@ class VendorSpec:
             )
         if not self.default_base_url.startswith(("https://", "http://")):
             raise ValueError(f"vendor {self.name}: default_base_url must be an http(s) URL")
+        if self.challenge is not None and not self.challenge.checks <= self.checks:
+            raise ValueError(f"vendor {self.name}: challenge.checks must be checks it offers")
 
     @property
     def checks(self) -> frozenset[Check]:
@@ -160,6 +196,12 @@ class VendorSpec:
 
     def scores_for(self, check: Check) -> tuple[ScoreSpec, ...]:
         return tuple(s for s in self.scores if s.check is check)
+
+    def challenged(self, checks: Iterable[Check]) -> frozenset[Check]:
+        """Those of ``checks`` whose requests must carry a challenge this vendor issued."""
+        if self.challenge is None:
+            return frozenset()
+        return self.challenge.checks & frozenset(checks)
 
     @property
     def config_field_map(self) -> Mapping[str, ConfigField]:

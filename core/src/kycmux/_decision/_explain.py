@@ -49,7 +49,9 @@ _LOCAL = {
     "check_not_offered": "{vendor} does not offer this check",
     "circuit_open": "{vendor} skipped: its circuit breaker is open",
     "client_rate_limit": "{vendor} skipped: no rate-limit slot before the deadline",
+    "challenge_bound": "{vendor} not asked: it cannot honour {rest}'s challenge",
 }
+_CHALLENGE_LOST = "challenge_vendor_unavailable"
 
 
 def explain(
@@ -77,7 +79,7 @@ def _part(
     deadline: float,
 ) -> str:
     head = f"{result.check.value}: {result.verdict.value}"
-    if result.verdict is not Verdict.ERROR:
+    if result.verdict is not Verdict.ERROR and result.reason != _CHALLENGE_LOST:
         who = ", ".join(v.vendor for v in result.deciding) or "no vendor"
         return f"{head} ({result.reason}; {who})"
     # Vendors passed over before anything was sent first, then what each vendor asked said.
@@ -90,6 +92,9 @@ def _part(
     causes += [_said(v) for v in asked if v.verdict is Verdict.ERROR]
     if result.reason == "stopped_by_negative":
         causes.insert(0, "not finished: another check's definitive negative ended the decision")
+    if result.reason == _CHALLENGE_LOST:
+        bound = result.deciding[-1].vendor
+        causes.insert(0, f"the evidence's challenge binds it to {bound}, which could not answer")
     if result.reason == "deadline_exceeded":
         causes.insert(0, f"no answer within the {deadline:g} s deadline")
     return f"{head} ({'; '.join(causes) or result.reason})"
