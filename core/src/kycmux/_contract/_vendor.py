@@ -121,6 +121,9 @@ class ChallengeSpec:
         kind: What the person performs.
         operation: The vendor operation that issues it (``livegetfour``).
         ttl: Seconds a challenge stays usable after it was issued.
+        opt_in: The vendor's boolean config key that lets callers supply the value
+            themselves instead (migrations, offline comparisons of recorded captures);
+            decisions that use it are recorded as such.
     """
 
     checks: frozenset[Check] = attrs.field(converter=_checks, validator=attrs.validators.min_len(1))
@@ -130,6 +133,7 @@ class ChallengeSpec:
         default=300.0,
         validator=[attrs.validators.instance_of(int | float), attrs.validators.gt(0)],
     )
+    opt_in: str | None = None
 
 
 def _validate_name(_inst: Any, _attribute: attrs.Attribute[str], value: str) -> None:
@@ -183,6 +187,11 @@ class VendorSpec:
             raise ValueError(f"vendor {self.name}: default_base_url must be an http(s) URL")
         if self.challenge is not None and not self.challenge.checks <= self.checks:
             raise ValueError(f"vendor {self.name}: challenge.checks must be checks it offers")
+        opt_in = self.challenge.opt_in if self.challenge is not None else None
+        if opt_in is not None and (
+            opt_in not in names or self.config_field_map[opt_in].type is not bool
+        ):
+            raise ValueError(f"vendor {self.name}: challenge.opt_in must name a bool config field")
 
     @property
     def checks(self) -> frozenset[Check]:

@@ -94,6 +94,7 @@ CHALLENGE = ChallengeSpec(
     kind=ChallengeKind.DIGITS,
     operation=LIVEGETFOUR,
     ttl=DEFAULT_CHALLENGE_TTL,
+    opt_in="allow_caller_digits",
 )
 
 OFFERS = (

@@ -89,9 +89,9 @@ class TencentSimulator(SimulatorApp):
         population: The national ID registry idcardcompare looks numbers up in.
         max_body: Request bodies over this get code 23 (the documented 6 MB).
         challenges: The digits livegetfour issued, redeemed by livedetectfour.
-        accept_unissued_digits: Take validate_data livegetfour never issued (an account still
-            on the old flow), for kycmux's ``allow_caller_digits`` migration; issued digits
-            are still held to their expiry and single use.
+        accept_unissued_challenges: Take validate_data livegetfour never issued (an account
+            still on the old flow), for kycmux's ``allow_caller_digits``; issued digits are
+            still held to their expiry and single use.
     """
 
     max_body = DEFAULT_MAX_BODY_BYTES
@@ -106,7 +106,7 @@ class TencentSimulator(SimulatorApp):
         max_body: int | None = None,
         challenge_ttl: float = DEFAULT_CHALLENGE_TTL,
         challenge_capacity: int = 4096,
-        accept_unissued_digits: bool = False,
+        accept_unissued_challenges: bool = False,
     ) -> None:
         """``clock`` is the wall clock signatures and challenges are checked against; ``rate``
         is ``(requests per second, burst)`` per AppID (code 15 beyond it), ``None`` for none;
@@ -119,7 +119,7 @@ class TencentSimulator(SimulatorApp):
         self._auth = Authenticator.from_accounts(self._accounts, clock=clock, rate=rate)
         self._media: dict[str, bytes] = {}
         self.challenges = Ledger(clock, challenge_ttl, challenge_capacity)
-        self.accept_unissued_digits = accept_unissued_digits
+        self.accept_unissued_challenges = accept_unissued_challenges
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -205,7 +205,7 @@ class TencentSimulator(SimulatorApp):
     def _redeem(self, appid: str, digits: str) -> int:
         """0 when ``digits`` may be judged, else the live_status refusing them."""
         found = self.challenges.redeem(appid, digits)
-        if found is Redeemed.UNKNOWN and self.accept_unissued_digits:
+        if found is Redeemed.UNKNOWN and self.accept_unissued_challenges:
             return 0
         return _REDEEM_CODES.get(found, 0)
 
