@@ -274,9 +274,7 @@ def strict(wire_to: Callable[[TencentSimulator], Wire]) -> Wire:
     return wire
 
 
-async def _achallenge(
-    wire: Wire, config: VendorConfig
-) -> tuple[CallOutcome, Challenge | None]:
+async def _achallenge(wire: Wire, config: VendorConfig) -> tuple[CallOutcome, Challenge | None]:
     """One livegetfour call through the core transport's async path (the engine's)."""
     async with httpx.AsyncClient() as http:
         client = VendorClient(wire.host, {"tencent_legacy": config}, HttpClient.wrap(None, http))
