@@ -4,6 +4,10 @@ to Tencent (no silent failover to Linkface); caller digits only under the opt-in
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +15,7 @@ from typing import Any
 import attrs
 import pytest
 
-from engine.e2e_support import LINKFACE, TENCENT, policies
+from engine.e2e_support import LINKFACE, TENCENT, parse_exports, policies
 from kycmux import (
     AttemptRecord,
     Challenge,
@@ -238,3 +242,52 @@ def test_the_sync_facade_issues_a_challenge(box: Sandbox, sim_host: PluginHost) 
         challenge = engine.challenge_sync("s")
     assert challenge.vendor == TENCENT
     assert challenge.value.isdigit()
+
+
+_CLI = "from kycmux.cli._launch import main; main()"
+
+
+def _kycmux(
+    args: list[str], box: Sandbox, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **parse_exports(box.exports())}
+    return subprocess.run(
+        [sys.executable, "-c", _CLI, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_cli_challenge_pipes_into_verify(box: Sandbox, demo: DemoSet, tmp_path: Path) -> None:
+    config = tmp_path / "kycmux.toml"
+    config.write_text(box.toml() + POLICY_TOML, encoding="utf-8")
+    issued = _kycmux(["challenge", "--config", str(config), "--json"], box)
+    assert issued.returncode == 0, issued.stderr
+    challenge = Challenge.from_dict(json.loads(issued.stdout))
+    assert challenge.vendor == TENCENT
+    video = _video(tmp_path, demo, challenge.value)
+    verify = ["verify", "--config", str(config), "--video", str(video), "--card"]
+    verify += [str(demo["card_photo"]), "--challenge", "-", "--json"]
+    first = _kycmux(verify, box, stdin=issued.stdout)
+    assert first.returncode == 0, first.stderr
+    record = json.loads(first.stdout)
+    assert record["outcome"] == "accept", record["explanation"]
+    assert record["challenge"]["source"] == "vendor"
+    assert challenge.value not in json.dumps(record["challenge"])
+    # The same challenge piped again is a replay: rejected, never passed.
+    again = _kycmux(verify, box, stdin=issued.stdout)
+    assert json.loads(again.stdout)["outcome"] == "reject"
+    human = _kycmux(["challenge", "--config", str(config)], box)
+    assert human.returncode == 0, human.stderr
+    assert "Read aloud: " in human.stdout
+
+
+POLICY_TOML = """
+[policies.default]
+liveness = { vendors = ["tencent_legacy", "linkface"] }
+face_match = { vendors = ["tencent_legacy", "linkface"], max_far = 1e-4 }
+"""
