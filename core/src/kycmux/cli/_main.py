@@ -74,6 +74,14 @@ def _vendor_entry(host: PluginHost, spec: VendorSpec, config: Config | None) -> 
             {"name": f.name, "type": f.type.__name__, "required": f.required, "secret": f.secret}
             for f in spec.config_fields
         ],
+        "challenge": None
+        if spec.challenge is None
+        else {
+            "checks": sorted(c.value for c in spec.challenge.checks),
+            "kind": spec.challenge.kind.value,
+            "operation": spec.challenge.operation,
+            "ttl": spec.challenge.ttl,
+        },
         "simulator": spec.simulator is not None,
         "configured": config is not None and spec.name in config.vendors,
     }
