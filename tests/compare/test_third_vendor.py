@@ -43,7 +43,7 @@ def three_host() -> PluginHost:
 
 @pytest.fixture(scope="module")
 def three_box(three_host: PluginHost) -> Iterator[Sandbox]:
-    with run_sandbox(three_host, THREE) as box:
+    with run_sandbox(three_host, THREE, caller_challenges=True) as box:
         box.app(LINKFACE).rate_per_s = 1_000_000.0
         yield box
 

@@ -498,6 +498,7 @@ def canary_simulators() -> dict[str, Any]:
         TENCENT: TencentSimulator(
             accounts=(TencentAccount(TENCENT_APPID, TENCENT_SECRET_ID, TENCENT_SECRET_KEY),),
             population=population(),
+            accept_unissued_challenges=True,
         ),
     }
 
@@ -512,6 +513,7 @@ def vendor_tables(
             "appid": TENCENT_APPID,
             "secret_id": "${CNRY_TENCENT_SECRET_ID}",
             "secret_key": "${CNRY_TENCENT_SECRET_KEY}",
+            "allow_caller_digits": True,
         },
         LINKFACE: {
             "base_url": running[LINKFACE].base_url,

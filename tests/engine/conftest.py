@@ -25,7 +25,9 @@ def sim_host() -> PluginHost:
 @pytest.fixture(scope="session")
 def sim_sandbox(sim_host: PluginHost) -> Iterator[Sandbox]:
     """Both vendors' simulators on loopback, for the whole session."""
-    with run_sandbox(sim_host, [LINKFACE, TENCENT]) as box:
+    # Captures with the caller's own digits (the opt-in): test_e2e_challenges.py covers
+    # vendor-issued ones, on a sandbox of its own.
+    with run_sandbox(sim_host, [LINKFACE, TENCENT], caller_challenges=True) as box:
         yield box
 
 

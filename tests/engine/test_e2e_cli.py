@@ -255,6 +255,18 @@ def test_demo_runs_to_completion(tmp_path: Path, demo: DemoSet) -> None:
     lines = records.read_text(encoding="utf-8").splitlines()
     assert len(lines) == len(list(steps(demo)))
     assert all(json.loads(line)["schema"] == 1 for line in lines)
+    by_scene = {s.scene: json.loads(line) for s, line in zip(steps(demo), lines, strict=True)}
+    # Tencent's digits come from livegetfour; a replay and a guess are refused by the vendor.
+    assert by_scene["accept: Tencent digits+video+card"]["challenge"]["source"] == "vendor"
+    replay = by_scene["replay: same digits and video again"]
+    assert (replay["outcome"], replay["reasons"][0]) == ("reject", "liveness:tencent_legacy:-5016")
+    guess = by_scene["guessed digits: never issued"]
+    assert (guess["outcome"], guess["reasons"][0]) == (
+        "retry_capture",
+        "liveness:tencent_legacy:-5002",
+    )
+    bound = by_scene["rate limited twice: bound to Tencent"]
+    assert "liveness:challenge_vendor_unavailable" in bound["reasons"]
 
 
 @pytest.fixture

@@ -53,6 +53,8 @@ def running(host: PluginHost) -> Iterator[dict[str, RunningSimulator]]:
         factory = host.vendor(name).simulator
         assert factory is not None
         apps[name] = factory()
+        # Recorded captures with their recorded digits: the caller-digits opt-in.
+        apps[name].accept_unissued_challenges = True
     with serve_many(apps) as sims:
         yield sims
 
@@ -61,6 +63,8 @@ def config(spec: VendorSpec, sim: RunningSimulator) -> VendorConfig:
     settings = dict(sim.client_settings())
     base_url = str(settings.pop("base_url"))
     defaults = {f.name: f.default for f in spec.config_fields if not f.required}
+    if spec.challenge is not None and spec.challenge.opt_in is not None:
+        defaults[spec.challenge.opt_in] = True
     return VendorConfig(spec.name, base_url, {**defaults, **settings})
 
 

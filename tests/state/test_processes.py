@@ -31,7 +31,7 @@ _CLI = "from kycmux.cli._launch import main; main()"
 @pytest.fixture(scope="module")
 def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sandbox, DemoSet]]:
     host = PluginHost.from_entry_points()
-    with run_sandbox(host, [LINKFACE, TENCENT]) as box:
+    with run_sandbox(host, [LINKFACE, TENCENT], caller_challenges=True) as box:
         yield box, write_demo_set(tmp_path_factory.mktemp("evidence"))
 
 

@@ -29,7 +29,8 @@ def host() -> PluginHost:
 @pytest.fixture(scope="session")
 def sims(host: PluginHost) -> Iterator[Sandbox]:
     """Both vendors' simulators on loopback, for the whole session."""
-    with run_sandbox(host, VENDORS) as box:
+    # Recorded captures with recorded digits, as offline comparisons send them (the opt-in).
+    with run_sandbox(host, VENDORS, caller_challenges=True) as box:
         # Linkface's simulator allows 50 requests/s (burst 100) per account, like the vendor;
         # these tests send a few hundred in seconds. A 403 rate limit would be retried by the
         # engine, and the tests count requests per row exactly, so it is lifted here (before

@@ -65,6 +65,9 @@ def make_config(spec: VendorSpec) -> ConfigFactory:
 
     def make(**table: object) -> VendorConfig:
         base: dict[str, object] = {
+            # The caller's own digits (the migration opt-in): most tests here are about
+            # everything else; tests/tencent_legacy/test_challenge.py covers livegetfour's.
+            "allow_caller_digits": True,
             "appid": APPID,
             "secret_id": "${TL_SECRET_ID}",
             "secret_key": "${TL_SECRET_KEY}",
@@ -144,9 +147,9 @@ class Wire:
     def config(self, appid: str | None = None, **overrides: object) -> VendorConfig:
         settings = self.sim.client_settings() if appid is None else self.sim.settings_for(appid)
         table, env = settings_table(settings)
-        return VendorConfig.from_table(
-            self.spec, {**table, "base_url": self.base_url, **overrides}, env
-        )
+        # The caller's own digits, as the simulators of these tests accept them (opt-in).
+        base = {**table, "base_url": self.base_url, "allow_caller_digits": True}
+        return VendorConfig.from_table(self.spec, {**base, **overrides}, env)
 
     def client(
         self, config: VendorConfig | None = None, wall: Callable[[], float] = time.time
@@ -211,7 +214,7 @@ def http_client() -> Iterator[HttpClient]:
 @pytest.fixture(scope="module")
 def running_sim() -> Iterator[RunningSimulator]:
     """One simulator per test module (state such as the replay cache is per module)."""
-    with serve(TencentSimulator()) as running:
+    with serve(TencentSimulator(accept_unissued_challenges=True)) as running:
         yield running
 
 
@@ -237,6 +240,7 @@ def wire_to(http_client: HttpClient) -> Iterator[Callable[[TencentSimulator], Wi
     with contextlib.ExitStack() as stack:
 
         def start(sim: TencentSimulator) -> Wire:
+            sim.accept_unissued_challenges = True  # the caller's own digits, as in ``wire``
             return make_wire(stack.enter_context(serve(sim)), http_client)
 
         yield start

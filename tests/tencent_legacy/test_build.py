@@ -177,10 +177,10 @@ def _rejects(
     return info.value
 
 
-def test_digits_are_required_for_liveness(
+def test_a_challenge_is_required_for_liveness(
     build: Callable[..., VendorRequest], mp4_file: Path
 ) -> None:
-    _rejects(build, LIVENESS, Evidence(video=mp4_file), "digits", "required")
+    _rejects(build, LIVENESS, Evidence(video=mp4_file), "challenge", "livegetfour")
 
 
 def test_video_is_required_and_must_be_a_file(

@@ -36,7 +36,14 @@ if TYPE_CHECKING:
         ScoreSpec,
     )
     from kycmux._contract._taxonomy import CaptureIssue, Classification, ErrorClass
-    from kycmux._contract._vendor import CheckOffer, ConfigField, EvidenceRoles, Need, VendorSpec
+    from kycmux._contract._vendor import (
+        ChallengeSpec,
+        CheckOffer,
+        ConfigField,
+        EvidenceRoles,
+        Need,
+        VendorSpec,
+    )
     from kycmux._contract._wire import (
         AttemptContext,
         CheckAnswer,
@@ -63,6 +70,7 @@ if TYPE_CHECKING:
         SplitExperiment,
         experiment_key,
     )
+    from kycmux._model._challenge import Challenge, ChallengeKind
     from kycmux._model._evidence import (
         Check,
         Consent,
@@ -114,6 +122,9 @@ _EXPORTS: dict[str, str] = {
     "is_loopback_host": "kycmux._config._config",
     "Decision": "kycmux._engine._engine",
     "Engine": "kycmux._engine._engine",
+    "Challenge": "kycmux._model._challenge",
+    "ChallengeKind": "kycmux._model._challenge",
+    "ChallengeSpec": "kycmux._contract._vendor",
     "Check": "kycmux._model._evidence",
     "Consent": "kycmux._model._evidence",
     "Evidence": "kycmux._model._evidence",
@@ -221,6 +232,9 @@ __all__ = [
     "CalibrationUsed",
     "CallOutcome",
     "CaptureIssue",
+    "Challenge",
+    "ChallengeKind",
+    "ChallengeSpec",
     "Check",
     "CheckAnswer",
     "CheckOffer",

@@ -17,6 +17,7 @@ The hierarchy::
     │   │                            a score missing or out of range); never a pass
     │   └── ResponseTooLargeError    a response body over the vendor's size limit (not read on)
     ├── SubjectLockedError           too many consecutive definitive failures for one subject
+    ├── ChallengeUnavailableError    no vendor could issue the challenge a policy needs
     ├── StateUnavailableError        the shared state store (Redis) did not answer in time
     └── PolicyError                  a policy that cannot be applied (also a ConfigError)
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "ChallengeUnavailableError",
     "ConfigError",
     "InvalidEvidenceError",
     "InvalidVendorError",
@@ -180,6 +182,27 @@ class SubjectLockedError(KycmuxError):
     def __init__(self, retry_after: float) -> None:
         self.retry_after = retry_after
         super().__init__(f"subject locked out; retry after {retry_after:.0f} s")
+
+
+class ChallengeUnavailableError(KycmuxError):
+    """``Engine.challenge`` found no vendor to issue the challenge: none the policy asks first
+    needs one, or each that does was unavailable or refused.
+
+    Attributes:
+        policy: The policy's name.
+        reasons: Machine-readable ``vendor:reason`` for each vendor passed over or failed
+            (``tencent_legacy:circuit_open``); empty when no vendor asked first needs one.
+        attempts: The attempt records of the issuing calls that were made.
+    """
+
+    def __init__(
+        self, policy: str, reasons: tuple[str, ...], attempts: tuple[Any, ...] = ()
+    ) -> None:
+        self.policy = policy
+        self.reasons = reasons
+        self.attempts = attempts
+        why = "; ".join(reasons) or "no vendor it asks first for a check issues challenges"
+        super().__init__(f"policies.{policy}: no challenge could be issued ({why})")
 
 
 class StateUnavailableError(KycmuxError):

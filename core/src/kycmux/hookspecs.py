@@ -13,14 +13,16 @@ defaults for ``classify_error`` (transport failures) and ``normalize_score`` (th
 own calibration, else the declared one), so a vendor plugin implements those only for what is
 its own.
 
-**Purity.** ``build_request``, ``sign``, ``parse``, ``classify_error`` and ``normalize_score``
-do no I/O: they take and return values, so the sync and async engines share them and tests need
-no network. Files are referenced by path and streamed by the transport. The engine calls them on
-worker threads (a small pool per vendor), each bounded by the attempt's timeout.
+**Purity.** ``build_request``, ``sign``, ``parse``, ``classify_error``, ``normalize_score``,
+``build_challenge_request`` and ``parse_challenge`` do no I/O: they take and return values,
+so the sync and async engines share them and tests need no network. Files are referenced by
+path and streamed by the transport. The engine calls them on worker threads (a small pool per
+vendor), each bounded by the attempt's timeout.
 
 **Exceptions.** Only these carry a meaning: ``InvalidEvidenceError`` or ``ConfigError`` from
-``build_request`` / ``sign`` (a local refusal: nothing is sent), ``ProtocolError`` from ``parse``
-/ ``normalize_score`` (a malformed answer, never a pass). Anything else a hook raises, a
+``build_request`` / ``sign`` / ``build_challenge_request`` (a local refusal: nothing is sent),
+``ProtocolError`` from ``parse`` / ``normalize_score`` / ``parse_challenge`` (a malformed
+answer, never a pass). Anything else a hook raises, a
 firstresult hook that answers nothing, or a hook that overruns is the plugin's own bug:
 ``plugin_error`` (never retried, never held against the vendor, failed over), recorded with the
 plugin's name and distribution and the exception's type, never its message.
@@ -39,12 +41,14 @@ if TYPE_CHECKING:
     from kycmux._contract._taxonomy import Classification
     from kycmux._contract._vendor import VendorSpec
     from kycmux._contract._wire import AttemptContext, VendorRequest, VendorResponse, VendorResult
+    from kycmux._model._challenge import Challenge
     from kycmux._model._evidence import Check, Evidence
     from kycmux._records._record import AttemptRecord, DecisionRecord
 
 hookspec = pluggy.HookspecMarker("kycmux")
 
 __all__ = [
+    "build_challenge_request",
     "build_request",
     "classify_error",
     "hookspec",
@@ -52,6 +56,7 @@ __all__ = [
     "on_attempt",
     "on_decision",
     "parse",
+    "parse_challenge",
     "register_vendors",
     "sign",
 ]
@@ -181,6 +186,52 @@ def normalize_score(
         implementation states its calibration with source ``plugin`` (or a name of its own);
         one giving a FAR without it is recorded as source ``plugin`` with no points. Raise
         ``ProtocolError`` for a malformed answer (never a pass).
+
+    ``firstresult``: the first non-None value wins.
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def build_challenge_request(
+    vendor: VendorSpec, config: VendorConfig, context: AttemptContext
+) -> VendorRequest | None:
+    """Build the unsigned request that asks ``vendor`` to issue a challenge.
+
+    Called by ``Engine.challenge`` for a vendor whose spec declares a ``ChallengeSpec``; the
+    request is then signed with ``sign`` (as every other call) and sent by the engine's
+    transport, within the policy's attempt timeout.
+
+    :param vendor: The vendor asked (its ``challenge`` says what it issues).
+    :param config: The vendor's resolved configuration.
+    :param context: Request id (the vendor's ``seq``), attempt number, clock.
+    :return: The request, as a pure value (``operation`` the spec's ``challenge.operation``,
+        ``checks`` empty). Raise ``ConfigError`` for configuration it cannot work with.
+
+    ``firstresult``: the first non-None value wins.
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def parse_challenge(
+    vendor: VendorSpec,
+    request: VendorRequest,
+    response: VendorResponse,
+    config: VendorConfig,
+    issued_at: float,
+) -> Challenge | VendorResult | None:
+    """Read the vendor's answer to a challenge request.
+
+    :param request: The request that was answered.
+    :param response: Status, headers and body.
+    :param issued_at: UNIX time the request was sent; the challenge's ``issued_at``, and the
+        start of its lifetime (``expires_at``: ``issued_at`` plus the spec's ``ttl``, or less
+        if the vendor says so).
+    :return: A ``Challenge`` (``vendor`` the ``vendor.name`` passed in) when the vendor issued
+        one; a ``VendorResult`` with ``ok`` false (its code and message) when the vendor
+        refused, which ``classify_error`` then classifies like any failed call. Raise
+        ``ProtocolError`` for anything malformed.
 
     ``firstresult``: the first non-None value wins.
     """

@@ -29,7 +29,15 @@ DENY_ENV = "KYCMUX_DISABLE_PLUGINS"
 
 log = logging.getLogger("kycmux.plugins")
 
-_VENDOR_HOOKS = ("build_request", "sign", "parse", "classify_error", "normalize_score")
+_VENDOR_HOOKS = (
+    "build_request",
+    "sign",
+    "parse",
+    "classify_error",
+    "normalize_score",
+    "build_challenge_request",
+    "parse_challenge",
+)
 _DEFAULTS_NAME = "kycmux.defaults"
 
 
@@ -68,6 +76,8 @@ class VendorHooks:
     parse: Callable[..., Any]
     classify_error: Callable[..., Any]
     normalize_score: Callable[..., Any]
+    build_challenge_request: Callable[..., Any]
+    parse_challenge: Callable[..., Any]
 
 
 def _env_names(env: Mapping[str, str], key: str) -> frozenset[str] | None:

@@ -141,6 +141,7 @@ class CaptureIssue(enum.StrEnum):
     BAD_IMAGE = "bad_image"
     BAD_VIDEO = "bad_video"
     BAD_LIVENESS_DATA = "bad_liveness_data"
+    CHALLENGE_VENDOR_UNAVAILABLE = "challenge_vendor_unavailable"
     OTHER = "other"
 
     @property
@@ -161,6 +162,9 @@ _HINTS = {
     CaptureIssue.BAD_IMAGE: "The photo could not be read. Please take it again.",
     CaptureIssue.BAD_VIDEO: "The video could not be read. Please record it again.",
     CaptureIssue.BAD_LIVENESS_DATA: "The liveness check did not complete. Please try again.",
+    CaptureIssue.CHALLENGE_VENDOR_UNAVAILABLE: (
+        "Please start again: you will get new digits to read for a new recording."
+    ),
     CaptureIssue.OTHER: "Please try the capture again.",
 }
 

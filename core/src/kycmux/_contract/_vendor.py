@@ -11,13 +11,22 @@ import attrs
 
 from kycmux._contract._codes import CodeTable
 from kycmux._contract._score import ScoreSpec
+from kycmux._model._challenge import ChallengeKind
 from kycmux._model._evidence import Check, Evidence, EvidenceKind, MediaForm
 from kycmux._transport._http import DEFAULT_MAX_RESPONSE_BYTES
 
 if TYPE_CHECKING:
     from kycmux.simkit import Simulator
 
-__all__ = ["FACE_CHECKS", "CheckOffer", "ConfigField", "EvidenceRoles", "Need", "VendorSpec"]
+__all__ = [
+    "FACE_CHECKS",
+    "ChallengeSpec",
+    "CheckOffer",
+    "ConfigField",
+    "EvidenceRoles",
+    "Need",
+    "VendorSpec",
+]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 _CONFIG_TYPES = (str, int, float, bool)
@@ -156,6 +165,38 @@ class CheckOffer:
         return [n.describe() for n in self.needs if not n.met_by(evidence, vendor)]
 
 
+def _checks(value: Iterable[Check]) -> frozenset[Check]:
+    return frozenset(Check(v) for v in value)
+
+
+@attrs.frozen
+class ChallengeSpec:
+    """A challenge step the vendor requires for some checks: issue, perform, verify.
+
+    Evidence for these checks must carry a ``Challenge`` this vendor issued (through the
+    ``build_challenge_request`` and ``parse_challenge`` hooks); the engine then binds those
+    checks to this vendor for the decision.
+
+    Attributes:
+        checks: The checks whose requests carry the challenge.
+        kind: What the person performs.
+        operation: The vendor operation that issues it (``livegetfour``).
+        ttl: Seconds a challenge stays usable after it was issued.
+        opt_in: The vendor's boolean config key that lets callers supply the value
+            themselves instead (migrations, offline comparisons of recorded captures);
+            decisions that use it are recorded as such.
+    """
+
+    checks: frozenset[Check] = attrs.field(converter=_checks, validator=attrs.validators.min_len(1))
+    kind: ChallengeKind = attrs.field(converter=ChallengeKind)
+    operation: str = attrs.field(validator=attrs.validators.min_len(1))
+    ttl: float = attrs.field(
+        default=300.0,
+        validator=[attrs.validators.instance_of(int | float), attrs.validators.gt(0)],
+    )
+    opt_in: str | None = None
+
+
 def _validate_name(_inst: Any, _attribute: attrs.Attribute[str], value: str) -> None:
     if not _NAME.match(value):
         raise ValueError(f"vendor name {value!r} must match {_NAME.pattern}")
@@ -178,6 +219,7 @@ class VendorSpec:
             ``[vendors.<name>] max_response_bytes``); answers are a few KB, so 1 MiB.
         codes: The vendor's documented codes and the defaults for undocumented ones, as
             ``classify_error`` maps them (optional; the conformance suite checks every row).
+        challenge: The challenge step some of its checks require, if any.
     """
 
     name: str = attrs.field(validator=_validate_name)
@@ -193,6 +235,10 @@ class VendorSpec:
         validator=[attrs.validators.instance_of(int), attrs.validators.ge(1)],
     )
     codes: CodeTable | None = attrs.field(default=None, eq=False)
+    challenge: ChallengeSpec | None = attrs.field(
+        default=None,
+        validator=attrs.validators.optional(attrs.validators.instance_of(ChallengeSpec)),
+    )
 
     def __attrs_post_init__(self) -> None:
         names = [f.name for f in self.config_fields]
@@ -203,6 +249,13 @@ class VendorSpec:
             )
         if not self.default_base_url.startswith(("https://", "http://")):
             raise ValueError(f"vendor {self.name}: default_base_url must be an http(s) URL")
+        if self.challenge is not None and not self.challenge.checks <= self.checks:
+            raise ValueError(f"vendor {self.name}: challenge.checks must be checks it offers")
+        opt_in = self.challenge.opt_in if self.challenge is not None else None
+        if opt_in is not None and (
+            opt_in not in names or self.config_field_map[opt_in].type is not bool
+        ):
+            raise ValueError(f"vendor {self.name}: challenge.opt_in must name a bool config field")
 
     @property
     def checks(self) -> frozenset[Check]:
@@ -216,6 +269,12 @@ class VendorSpec:
 
     def scores_for(self, check: Check) -> tuple[ScoreSpec, ...]:
         return tuple(s for s in self.scores if s.check is check)
+
+    def challenged(self, checks: Iterable[Check]) -> frozenset[Check]:
+        """Those of ``checks`` whose requests must carry a challenge this vendor issued."""
+        if self.challenge is None:
+            return frozenset()
+        return self.challenge.checks & frozenset(checks)
 
     @property
     def config_field_map(self) -> Mapping[str, ConfigField]:

@@ -49,6 +49,7 @@ _LOCAL = {
     "check_not_offered": "{vendor} does not offer this check",
     "circuit_open": "{vendor} skipped: its circuit breaker is open",
     "client_rate_limit": "{vendor} skipped: no rate-limit slot before the deadline",
+    "challenge_bound": "{vendor} not asked: it cannot honour {rest}'s challenge",
     "max_far_outside_answer_calibration": (
         "{vendor}'s answer published a calibration not reaching the policy's max_far"
         " (allow_extrapolation is off)"
@@ -62,6 +63,7 @@ _CALIBRATIONS = {
     "answer": "the per-answer calibration",
     "plugin": "the plugin's own calibration",
 }
+_CHALLENGE_LOST = "challenge_vendor_unavailable"
 
 
 def explain(
@@ -89,7 +91,7 @@ def _part(
     deadline: float,
 ) -> str:
     head = f"{result.check.value}: {result.verdict.value}"
-    if result.verdict is not Verdict.ERROR:
+    if result.verdict is not Verdict.ERROR and result.reason != _CHALLENGE_LOST:
         who = ", ".join(_by_far(v) for v in result.deciding) or "no vendor"
         return f"{head} ({result.reason}; {who})"
     # Vendors passed over before anything was sent first, then what each vendor asked said.
@@ -102,6 +104,9 @@ def _part(
     causes += [_said(v) for v in asked if v.verdict is Verdict.ERROR]
     if result.reason == "stopped_by_negative":
         causes.insert(0, "not finished: another check's definitive negative ended the decision")
+    if result.reason == _CHALLENGE_LOST:
+        bound = result.deciding[-1].vendor
+        causes.insert(0, f"the evidence's challenge binds it to {bound}, which could not answer")
     if result.reason == "deadline_exceeded":
         causes.insert(0, f"no answer within the {deadline:g} s deadline")
     return f"{head} ({'; '.join(causes) or result.reason})"

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
 
-from kycmux._contract._taxonomy import Classification
+from kycmux._contract._taxonomy import CaptureIssue, Classification
 from kycmux._contract._vendor import VendorSpec
 from kycmux._contract._wire import CheckReading
 from kycmux._decision._explain import explain
@@ -34,10 +34,21 @@ from kycmux._decision._verdict import (
 from kycmux._model._evidence import Check, Evidence
 from kycmux.exceptions import InvalidEvidenceError
 
-__all__ = ["Conclusion", "DecisionMachine", "Group", "Skip", "Step", "ineligible"]
+__all__ = [
+    "CHALLENGE_LOST",
+    "Conclusion",
+    "DecisionMachine",
+    "Group",
+    "Skip",
+    "Step",
+    "ineligible",
+]
 
 VendorOp = tuple[str, str]
 _NO_THRESHOLD = Threshold("vendor_verdict")
+# A check bound to a challenge whose vendor could not answer: the capture must start over.
+CHALLENGE_LOST = "challenge_vendor_unavailable"
+_CUT_SHORT = frozenset({"deadline_exceeded", "stopped_by_negative"})
 
 
 @attrs.frozen
@@ -122,6 +133,8 @@ class DecisionMachine:
         factory=lambda: defaultdict(dict)
     )
     _stopped: frozenset[Check] = frozenset()
+    # Checks the evidence's challenge binds to the vendor that issued it.
+    bound: Mapping[Check, str] = attrs.field(factory=dict)
 
     @classmethod
     def plan(
@@ -130,14 +143,20 @@ class DecisionMachine:
         specs: Mapping[str, VendorSpec],
         ineligible: Mapping[tuple[str, Check], str],
         role: str = "primary",
+        bound: Mapping[Check, str] | None = None,
     ) -> DecisionMachine:
         """The candidates of every check, in the policy's order, minus ``ineligible`` ones
-        (``(vendor, check) -> reason``: not configured, evidence missing...)."""
-        machine = cls(policy, specs, role)
+        (``(vendor, check) -> reason``: not configured, evidence missing...). A check in
+        ``bound`` (check -> vendor: the evidence carries that vendor's challenge for it) has
+        no other candidate: no other vendor can honour the challenge."""
+        bound = dict(bound or {})
+        machine = cls(policy, specs, role, bound=bound)
         for check, rule in policy.checks.items():
             eligible = []
             for vendor in rule.vendors:
                 reason = ineligible.get((vendor, check))
+                if check in bound and vendor != bound[check]:
+                    reason = f"challenge_bound:{bound[check]}"
                 if reason is not None:
                     machine.skipped.append(Skip(vendor, check, reason))
                     continue
@@ -348,12 +367,31 @@ class DecisionMachine:
         }
         results = {c: _timed_out(v) if c in self.unfinished else v for c, v in results.items()}
         results = {c: _stopped(v) if c in self._stopped else v for c, v in results.items()}
+        results = {c: self._challenge_lost(c, v) for c, v in results.items()}
         outcome, reasons = outcome_of(results)
         hint = _hint(results) if outcome is Outcome.RETRY_CAPTURE else None
         text = explain(outcome, results, self.verdicts, calls, self.skipped, self.policy.deadline)
         return Conclusion(results, outcome, reasons, hint, text)
 
     # ----------------------------------------------------------------------------------
+
+    def _challenge_lost(self, check: Check, result: CheckVerdict) -> CheckVerdict:
+        """A bound check whose vendor could not answer, where it would otherwise have failed
+        over: never a silent downgrade to a vendor that cannot honour the challenge, but a
+        new capture (with a new challenge)."""
+        vendor = self.bound.get(check)
+        if vendor is None or result.verdict is not Verdict.ERROR or result.reason in _CUT_SHORT:
+            return result
+        if not all(v.may_fail_over for v in result.deciding):
+            return result  # e.g. an unread answer: it may have been a negative
+        lost = VendorVerdict(
+            vendor,
+            check,
+            Verdict.RETRY_CAPTURE,
+            CHALLENGE_LOST,
+            capture_issue=CaptureIssue.CHALLENGE_VENDOR_UNAVAILABLE,
+        )
+        return CheckVerdict(check, Verdict.RETRY_CAPTURE, CHALLENGE_LOST, (*result.deciding, lost))
 
     def _calling(self, group: Group) -> None:
         for check in group.checks:

@@ -65,8 +65,9 @@ class DecisionRun:
             return
         specs = {v: self.client.spec(v) for r in self.policy.checks.values() for v in r.vendors}
         configured = [v for v in specs if self.client.is_configured(v)]
+        cannot = ineligible(self.policy, specs, configured, self.evidence)
         self.machine = DecisionMachine.plan(
-            self.policy, specs, ineligible(self.policy, specs, configured, self.evidence), self.role
+            self.policy, specs, cannot, self.role, bound=self._bound()
         )
         if self._deadline is None:  # the engine may have started it (the lockout's check)
             self._deadline = Deadline(self.clock, self.policy.deadline)
@@ -105,6 +106,15 @@ class DecisionRun:
         return [] if self.machine is None else self.machine.skipped
 
     # planning -------------------------------------------------------------------------
+
+    def _bound(self) -> dict[Check, str]:
+        """The checks the evidence's challenge binds to its vendor. A shadow is not bound: it
+        decides nothing, so there is no downgrade to guard against."""
+        challenge = self.evidence.challenge
+        if challenge is None or self.role == "shadow":
+            return {}
+        spec = self.client.spec(challenge.vendor)
+        return dict.fromkeys(spec.challenged(self.policy.checks), challenge.vendor)
 
     async def _build_first_requests(self, machine: DecisionMachine) -> None:
         seen: set[tuple[str, frozenset[Check]]] = set()

@@ -23,6 +23,7 @@ from kycmux._decision._machine import ineligible
 from kycmux._decision._policy import Policy
 from kycmux._decision._verdict import Outcome
 from kycmux._engine._build import assemble
+from kycmux._engine._challenge import ChallengeIssuer, check_challenge
 from kycmux._engine._driver import DecisionRun
 from kycmux._engine._guards import VendorGuards
 from kycmux._engine._portal import Portal
@@ -30,9 +31,10 @@ from kycmux._engine._subjects import SubjectGate
 from kycmux._experiments._experiment import Assignment, ShadowExperiment, SplitExperiment
 from kycmux._experiments._lab import Lab
 from kycmux._experiments._shadow import PendingShadow, cancel_all, settle
+from kycmux._model._challenge import Challenge
 from kycmux._model._evidence import Check, Consent, Evidence
 from kycmux._model._privacy import keyed_hash
-from kycmux._records._builder import decision_record, degraded_record
+from kycmux._records._builder import challenge_audit, decision_record, degraded_record
 from kycmux._records._observers import OBSERVER_DRAIN, Observers
 from kycmux._records._record import AttemptRecord, DecisionRecord, ShadowRecord
 from kycmux._records._sink import RecordSink
@@ -239,6 +241,32 @@ class Engine:
         by operation, since the engine started: a metric to export and alert on."""
         return dict(self._guards.state.fallbacks)
 
+    # challenges -------------------------------------------------------------------------
+
+    async def challenge(
+        self,
+        subject: str | None = None,
+        *,
+        policy: str | Policy | None = None,
+        request_id: str | None = None,
+    ) -> Challenge:
+        """A challenge for the person to perform, from the vendor ``policy`` would ask first
+        for a check that needs one (an experiment's arm chosen by ``subject`` as ``verify``
+        would). Pass it back as ``Evidence(challenge=...)``: it binds those checks to that
+        vendor. ``ChallengeUnavailableError`` when no vendor could issue one."""
+        base = policy if isinstance(policy, Policy) else self.policy(policy)
+        request_id = request_id or uuid.uuid4().hex
+        assignment = self._lab.assign(base, subject, request_id)
+        issuer = ChallengeIssuer(self._client, self._guards, self._clock, self._notify_attempt)
+        return await issuer.issue(assignment.policy if assignment else base, request_id)
+
+    def challenge_sync(self, subject: str | None = None, **kwargs: Any) -> Challenge:
+        """``challenge`` for sync callers, on the engine's blocking portal."""
+        if self._portal is None:
+            self._portal = Portal()
+        found: Challenge = self._portal.call(functools.partial(self.challenge, subject, **kwargs))
+        return found
+
     # verification -----------------------------------------------------------------------
 
     async def verify(
@@ -254,6 +282,7 @@ class Engine:
 
         Experiments on the policy apply unless ``vendor`` is given (the caller chose already).
         """
+        check_challenge(self._host, self._clock, evidence)
         base = policy if isinstance(policy, Policy) else self.policy(policy)
         request_id = request_id or uuid.uuid4().hex
         subject = evidence.subject_id or evidence.id_number
@@ -337,6 +366,7 @@ class Engine:
                 conclusion=conclusion,
                 attempts=run.attempts,
                 skipped=run.skipped,
+                challenge=challenge_audit(run.evidence, run.attempts, self._host.vendor),
             )
             on_done = functools.partial(self._lab.shadow_done, run.request_id, record)
             answers = await settle(shadows, self._clock, on_done=on_done, keep=self._lab.keep)

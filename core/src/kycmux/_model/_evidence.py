@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from kycmux._model._challenge import Challenge
 from kycmux._model._idnumber import id_number_problem
 from kycmux._model._privacy import mask_id_number, mask_name
 from kycmux.exceptions import InvalidEvidenceError
@@ -180,6 +181,18 @@ def _digits(_inst: Any, _attribute: attrs.Attribute[Any], value: str | None) -> 
         raise InvalidEvidenceError("digits", "must be 1-16 ASCII digits (e.g. '9532')")
 
 
+def _challenge(inst: Evidence, _attribute: attrs.Attribute[Any], value: Challenge | None) -> None:
+    if value is None:
+        return
+    if not isinstance(value, Challenge):
+        raise InvalidEvidenceError("challenge", "must be a Challenge a vendor issued")
+    if inst.digits is not None:
+        # Two sources of the digits read aloud: which one the video answers is anyone's guess.
+        raise InvalidEvidenceError(
+            "digits", "must not be given with a challenge (the challenge carries the digits)"
+        )
+
+
 def _id_number(_inst: Any, _attribute: attrs.Attribute[Any], value: str | None) -> None:
     if value is not None and (problem := id_number_problem(value)):
         raise InvalidEvidenceError("id_number", problem)
@@ -229,8 +242,11 @@ class Evidence:
     Attributes:
         selfie: A still photo of the person (file, URL or vendor image id).
         reference_photo: The photo to match against, e.g. the ID card photo.
-        video: A lip-reading liveness video (the person reads ``digits`` aloud).
-        digits: The digits the person was asked to read.
+        video: A lip-reading liveness video (the person reads the challenge's digits aloud).
+        digits: Digits the caller chose itself (the old way): vendors that issue challenges
+            take them only under an explicit opt-in (Tencent: ``allow_caller_digits``).
+        challenge: The challenge a vendor issued for this capture (``Engine.challenge``); it
+            binds the challenged checks to that vendor. Not together with ``digits``.
         liveness_data: The data file a vendor's liveness SDK produced.
         id_number: PRC resident ID number (GB 11643: 18 characters, MOD 11-2 check).
         id_name: The name on the ID, UTF-8.
@@ -253,11 +269,25 @@ class Evidence:
     )
     subject_id: str | None = attrs.field(default=None, repr=_mask_or_none(mask_id_number))
     consents: frozenset[Consent] = attrs.field(factory=frozenset, converter=_consents)
+    challenge: Challenge | None = attrs.field(default=None, validator=_challenge)
 
     def get(self, kind: EvidenceKind) -> Media | str | None:
-        """The evidence of one kind, or ``None`` if it was not captured."""
+        """The evidence of one kind, or ``None`` if it was not captured (a challenge's
+        digits count as the digits)."""
         value: Media | str | None = getattr(self, kind.value)
+        if value is None and kind is EvidenceKind.DIGITS and self.challenge is not None:
+            return self.challenge.value
         return value
+
+    def check_challenge(self, now: float) -> None:
+        """``InvalidEvidenceError`` if the challenge expired at ``now`` (UNIX seconds)."""
+        if self.challenge is not None and self.challenge.expired(now):
+            raise InvalidEvidenceError(
+                "challenge",
+                f"expired {now - self.challenge.expires_at:.0f} s ago: ask the vendor for a "
+                "new one and capture again",
+                vendor=self.challenge.vendor,
+            )
 
     def media_form(self, kind: EvidenceKind) -> MediaForm | None:
         """How the evidence of ``kind`` is given; text evidence counts as a file-less value."""

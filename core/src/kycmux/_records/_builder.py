@@ -6,10 +6,12 @@ forms, vendor messages scrubbed of what we sent (``kycmux._transport``), plugin 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import attrs
 
+from kycmux._contract._vendor import VendorSpec
 from kycmux._decision._machine import Conclusion, Group, Skip
 from kycmux._decision._policy import Policy
 from kycmux._decision._verdict import CheckVerdict, Outcome, VendorVerdict, Verdict
@@ -27,6 +29,7 @@ from kycmux._transport._outcome import CallOutcome
 __all__ = [
     "attempt_record",
     "cancelled_attempt",
+    "challenge_audit",
     "decision_record",
     "degraded_record",
     "refused_record",
@@ -93,6 +96,7 @@ def decision_record(
     conclusion: Conclusion,
     attempts: Sequence[AttemptRecord],
     skipped: Iterable[Skip],
+    challenge: Mapping[str, Any] | None = None,
 ) -> DecisionRecord:
     """The record of a decision that ran."""
     return DecisionRecord(
@@ -110,7 +114,26 @@ def decision_record(
         checks=tuple(_check_record(v) for v in conclusion.checks.values()),
         attempts=tuple(attempts),
         skipped=skip_records(skipped),
+        challenge=challenge,
     )
+
+
+def challenge_audit(
+    evidence: Evidence, attempts: Iterable[AttemptRecord], spec: Callable[[str], VendorSpec]
+) -> dict[str, Any] | None:
+    """What the record says of the challenge: the vendor's (never its digits), or the vendor
+    that was sent the caller's own digits for a check it issues challenges for (which its
+    plugin allows only under an explicit opt-in)."""
+    if evidence.challenge is not None:
+        return evidence.challenge.audit()
+    if evidence.digits is None:
+        return None
+    # Any attempt counts, a cancelled one too: the digits may have left with it.
+    for attempt in attempts:
+        declared = spec(attempt.vendor).challenge
+        if declared is not None and declared.checks & {Check(c) for c in attempt.checks}:
+            return {"source": "caller", "vendor": attempt.vendor, "kind": declared.kind.value}
+    return None
 
 
 def refused_record(

@@ -210,6 +210,11 @@ class DecisionRecord:
             reach the shared breaker), ``lockout`` (not applied, or refused under
             ``lockout.unavailable = "closed"``) and ``lockout_count`` (the outcome was not
             counted).
+        challenge: The vendor challenge the decision's evidence carried: ``source``
+            ``"vendor"`` with the issuing ``vendor``, ``kind``, its ``id`` (if the vendor has
+            one), ``request_id`` of the issuing call, ``issued_at`` and ``expires_at`` (never
+            the digits); or ``source`` ``"caller"`` with the ``vendor`` that was sent digits
+            the caller chose (under that vendor's opt-in). ``None`` when neither.
     """
 
     request_id: str
@@ -230,6 +235,7 @@ class DecisionRecord:
     shadow: Sequence[ShadowRecord] = ()
     degraded: tuple[str, ...] = ()
     schema: int = SCHEMA_VERSION
+    challenge: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         result: dict[str, Any] = to_plain(self)

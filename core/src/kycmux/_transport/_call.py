@@ -22,11 +22,12 @@ from kycmux._contract._host import PluginHost
 from kycmux._contract._taxonomy import Classification, ErrorClass
 from kycmux._contract._vendor import VendorSpec
 from kycmux._contract._wire import VendorRequest
+from kycmux._model._challenge import Challenge
 from kycmux._model._evidence import Check, Evidence
 from kycmux._resilience import Clock, held
 from kycmux._transport._hooks import HookCalls, Stage
 from kycmux._transport._http import HttpClient, SendResult, Timer
-from kycmux._transport._interpret import interpret
+from kycmux._transport._interpret import interpret, interpret_challenge
 from kycmux._transport._offload import HookRunner, LaneFull
 from kycmux._transport._outcome import (
     CallOutcome,
@@ -189,6 +190,43 @@ class VendorClient:
             fault = self._hooks.overrun(vendor, stage.hook, reading)
             unread = Classification(ErrorClass.ANSWER_UNREAD, fault.classification.reason)
             return failed(signed, sent, attempt, started_at, unread, fault)
+
+    async def achallenge(
+        self, vendor: str, request_id: str, timeout: float, timer: Timer | None = None
+    ) -> tuple[CallOutcome, Challenge | None]:
+        """Ask ``vendor`` to issue a challenge: build, sign, send and read on the vendor's
+        lane, all within ``timeout``, as any other call (one attempt; nothing is retried:
+        a second challenge would be a different one)."""
+        started_at, began = self._wall(), self._now()
+        try:
+            ready = await self._step(
+                vendor, timeout, timer, self._challenge_request, vendor, request_id
+            )
+        except _Overrun:
+            ready = _refusal(self._hooks.overrun(vendor, "build_challenge_request", timeout))
+        if isinstance(ready, Refusal):
+            placeholder = VendorRequest(vendor, "challenge", frozenset(), "POST", "")
+            return unsent(placeholder, 1, started_at, ready), None
+        left = max(timeout - (self._now() - began), 0.0)
+        limit = self.config(vendor).max_response_bytes
+        sent = await self._http.asend(ready, left, timer=timer, max_response_bytes=limit)
+        reading = max(timeout - (self._now() - began), min(_READ_FLOOR, timeout))
+        stage = Stage("parse_challenge")
+        try:
+            args = (self._hooks, ready, sent, 1, started_at, stage)
+            return await self._step(vendor, reading, timer, interpret_challenge, *args)
+        except _Overrun:
+            fault = self._hooks.overrun(vendor, stage.hook, reading)
+            return failed(ready, sent, 1, started_at, fault.classification, fault), None
+
+    def _challenge_request(self, vendor: str, request_id: str) -> VendorRequest | Refusal:
+        try:
+            request = self._hooks.build_challenge(vendor, request_id)
+        except PluginError as exc:
+            return refused(exc)
+        except ConfigError as exc:
+            return Refusal(Classification(ErrorClass.REQUEST_INVALID, f"local_config:{exc.key}"))
+        return self._signed(request, request_id, 1)
 
     def close(self) -> None:
         """Let go of the worker threads (a thread stuck in a plugin is abandoned)."""

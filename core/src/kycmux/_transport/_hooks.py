@@ -23,6 +23,7 @@ from kycmux._contract._score import RawScore, Score
 from kycmux._contract._taxonomy import Classification, ErrorClass
 from kycmux._contract._vendor import VendorSpec
 from kycmux._contract._wire import AttemptContext, VendorRequest, VendorResponse, VendorResult
+from kycmux._model._challenge import Challenge
 from kycmux._model._evidence import Check, Evidence
 from kycmux._transport._outcome import PluginFault
 from kycmux.exceptions import ConfigError, InvalidEvidenceError, PluginError, ProtocolError
@@ -83,6 +84,41 @@ class HookCalls:
         if request is None:
             raise self._blank(vendor, "build_request", "no build_request implementation answered")
         return request
+
+    def build_challenge(self, vendor: str, request_id: str) -> VendorRequest:
+        request: VendorRequest | None = self._call(
+            vendor,
+            "build_challenge_request",
+            (ConfigError,),
+            config=self.config(vendor),
+            context=AttemptContext(request_id, now=self._wall),
+        )
+        if request is None:
+            raise self._blank(
+                vendor, "build_challenge_request", "no build_challenge_request implementation"
+            )
+        return request
+
+    def parse_challenge(
+        self, request: VendorRequest, response: VendorResponse, issued_at: float
+    ) -> Challenge | VendorResult:
+        vendor = request.vendor
+        answer: Challenge | VendorResult | None = self._call(
+            vendor,
+            "parse_challenge",
+            (ProtocolError,),
+            request=request,
+            response=response,
+            config=self.config(vendor),
+            issued_at=issued_at,
+        )
+        if answer is None:
+            raise self._blank(vendor, "parse_challenge", "no parse_challenge implementation")
+        if isinstance(answer, Challenge) and answer.vendor != vendor:
+            raise self._blank(vendor, "parse_challenge", "challenge names another vendor")
+        if not isinstance(answer, Challenge | VendorResult):
+            raise self._blank(vendor, "parse_challenge", "answered neither Challenge nor result")
+        return answer
 
     def sign(self, request: VendorRequest, request_id: str, attempt: int) -> VendorRequest:
         signed: VendorRequest | None = self._call(

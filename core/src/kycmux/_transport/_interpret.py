@@ -14,6 +14,7 @@ import attrs
 
 from kycmux._contract._taxonomy import Classification
 from kycmux._contract._wire import VendorRequest, VendorResult
+from kycmux._model._challenge import Challenge
 from kycmux._model._evidence import Check
 from kycmux._model._privacy import scrub
 from kycmux._model._secret import reveal
@@ -22,7 +23,7 @@ from kycmux._transport._http import SendResult
 from kycmux._transport._outcome import CallOutcome, CheckReading, failed, fault_of, outcome
 from kycmux.exceptions import PluginError, ProtocolError
 
-__all__ = ["interpret"]
+__all__ = ["interpret", "interpret_challenge"]
 
 
 def interpret(
@@ -70,6 +71,47 @@ def _interpret(
         result = _scrubbed(result, _sent_values(hooks, request))
     fault = stage.faults[0] if stage.faults else None
     return outcome(request, sent, attempt, started_at, result, failure, readings, fault)
+
+
+def interpret_challenge(
+    hooks: HookCalls,
+    request: VendorRequest,
+    sent: SendResult,
+    attempt: int,
+    started_at: float,
+    stage: Stage | None = None,
+) -> tuple[CallOutcome, Challenge | None]:
+    """The outcome of a challenge-issuing exchange, and the challenge when one came."""
+    stage = stage or Stage()
+    result: VendorResult | None = None
+    failure: Classification | None = None
+    challenge: Challenge | None = None
+    vendor = request.vendor
+    try:
+        if sent.response is None:
+            failure = _classify(hooks, stage, vendor, error=sent.error)
+        else:
+            stage.hook = "parse_challenge"
+            try:
+                answer = hooks.parse_challenge(request, sent.response, started_at)
+            except ProtocolError as exc:
+                failure = _classify(hooks, stage, vendor, error=exc)
+            else:
+                if isinstance(answer, Challenge):
+                    challenge = answer
+                elif answer.ok:  # "fine" and no challenge: nothing anyone can perform
+                    missing = ProtocolError(vendor, "a successful answer without a challenge")
+                    failure = _classify(hooks, stage, vendor, error=missing)
+                else:
+                    result = answer
+                    failure = _classify(hooks, stage, vendor, result=result)
+    except PluginError as exc:
+        fault = fault_of(exc)
+        return failed(request, sent, attempt, started_at, fault.classification, fault), None
+    if result is not None:
+        result = _scrubbed(result, _sent_values(hooks, request))
+    done = outcome(request, sent, attempt, started_at, result, failure, {}, None)
+    return done, challenge
 
 
 def _reading(

@@ -214,7 +214,8 @@ def _vendor_config(host: PluginHost, path: str | None, sandbox: bool) -> Iterato
     if sandbox:
         if path is not None:
             raise click.UsageError("--config and --sandbox exclude each other")
-        with run_sandbox(host) as box:
+        # Recorded captures read recorded digits: no vendor issued them for this run.
+        with run_sandbox(host, caller_challenges=True) as box:
             yield box.config(host)
         return
     if path is None and not Path(DEFAULT_CONFIG).is_file():

@@ -1,7 +1,9 @@
 """``kycmux demo``: a scripted tour of the engine against the embedded simulators.
 
 Everything runs in-process on loopback; files (synthetic evidence, decision records) go to a
-fresh temporary directory and nowhere else.
+fresh temporary directory and nowhere else. Tencent's scenes ask livegetfour for the digits
+(``Engine.challenge``) and record the video reading them; a replayed challenge and guessed
+digits are refused.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from kycmux._contract._host import PluginHost
 from kycmux._engine._engine import Decision, Engine
 from kycmux._model._evidence import Consent, Evidence
 from kycmux.simkit import Sandbox, run_sandbox
-from kycmux.synthetic import DemoSet, write_demo_set
+from kycmux.synthetic import DemoSet, VideoTruth, write_demo_set, write_video
 
 __all__ = ["run_demo"]
 
@@ -64,13 +66,21 @@ POLICIES: dict[str, Any] = {
 
 @attrs.frozen
 class Step:
-    """One decision of the tour."""
+    """One decision of the tour.
+
+    ``challenge``: ``issue`` asks the policy's vendor for digits and records ``video`` (a
+    demo truth) reading them (other digits if not ``reads_issued``); ``replay`` sends the
+    last challenge and video again; ``guess`` sends digits the vendor never issued.
+    """
 
     scene: str
     policy: str
     evidence: Evidence
     before: Callable[[Sandbox], None] | None = None
     pause: float = 0.0
+    challenge: str | None = None
+    video: str = "live_video"
+    reads_issued: bool = True
 
 
 @attrs.define
@@ -127,7 +137,12 @@ def steps(d: DemoSet) -> Iterator[Step]:
 
 
 def _video(d: DemoSet, name: str, **extra: Any) -> Evidence:
-    return Evidence(video=d[name], digits=d.digits, reference_photo=d["card_photo"], **extra)
+    """Tencent evidence; the video and the challenge are filled in when the scene runs."""
+    return Evidence(video=d[name], reference_photo=d["card_photo"], **extra)
+
+
+def _challenged(scene: str, evidence: Evidence, video: str = "live_video", **extra: Any) -> Step:
+    return Step(scene, "video_first", evidence, challenge="issue", video=video, **extra)
 
 
 def _sdk(d: DemoSet, liveness: str = "live_liveness_data") -> dict[str, Any]:
@@ -138,43 +153,52 @@ def _accepting_steps(d: DemoSet) -> Iterator[Step]:
     """Passes, a composed check, a spoof and two unusable captures."""
     me, both = d.subject, _sdk(d)
     for i in range(2):
-        yield Step(
-            "accept: Tencent video+card",
-            "video_first",
-            _video(d, "live_video", subject_id=f"v{i}"),
+        yield _challenged(
+            "accept: Tencent digits+video+card", _video(d, "live_video", subject_id=f"v{i}")
         )
         yield Step("accept: Linkface SDK+selfie", "sdk_first", Evidence(**both, subject_id=f"s{i}"))
+    yield Step(
+        "replay: same digits and video again",
+        "video_first",
+        _video(d, "live_video", subject_id="v1"),
+        challenge="replay",
+    )
+    yield Step(
+        "guessed digits: never issued",
+        "video_first",
+        _video(d, "live_video", subject_id="g1"),
+        challenge="guess",
+    )
     composed = Evidence(**both, id_number=me.id_number, id_name=me.name, subject_id="c1")
     yield Step("composed: Linkface + Tencent registry", "composed", composed)
     spoof = _video(d, "spoof_video", **both, subject_id="spoofer")
-    yield Step("spoof: rejected, no failover", "video_first", spoof)
-    yield Step("capture: wrong digits read", "video_first", _video(d, "wrong_digits_video"))
-    yield Step("capture: no sound", "video_first", _video(d, "silent_video"))
+    yield _challenged("spoof: rejected, no failover", spoof, "spoof_video")
+    yield _challenged("capture: other digits read", _video(d, "live_video"), reads_issued=False)
+    yield _challenged("capture: no sound", _video(d, "silent_video"), "silent_video")
 
 
 def _shadow_steps(d: DemoSet) -> Iterator[Step]:
     """Linkface asked in the shadow of Tencent, with and without consent."""
     both, consent = _sdk(d), {"consents": [Consent.SHADOW_EVALUATION]}
-    yield Step(
+    yield _challenged(
         "shadow: Linkface beside Tencent",
-        "video_first",
         _video(d, "live_video", **both, subject_id="sh1", **consent),
     )
-    yield Step(
+    yield _challenged(
         "shadow: both see the spoof",
-        "video_first",
         _video(d, "spoof_video", **_sdk(d, "attack_liveness_data"), subject_id="sh2", **consent),
+        "spoof_video",
     )
-    yield Step(
+    yield _challenged(
         "shadow: no consent, nothing sent",
-        "video_first",
         _video(d, "live_video", **both, subject_id="sh3"),
     )
 
 
 def _outage_steps(d: DemoSet) -> Iterator[Step]:
-    """An outage opens the breaker, a probe closes it, rate limits fail over."""
-    outage = _video(d, "live_video", **_sdk(d))
+    """An outage opens the breaker, a probe closes it; a rate limit is waited out, and one
+    that lasts cannot move Tencent's challenge to Linkface: a new capture is asked for."""
+    outage = Evidence(**_sdk(d))
     for i in range(10):
         yield Step(
             "outage: Linkface 503s",
@@ -187,18 +211,54 @@ def _outage_steps(d: DemoSet) -> Iterator[Step]:
         "recovery: breaker probe", "sdk_first", attrs.evolve(outage, subject_id="r1"), pause=2.2
     )
     yield Step("recovered", "sdk_first", attrs.evolve(outage, subject_id="r2"))
-    yield Step(
-        "rate limited: Tencent code 15",
-        "video_first",
-        _video(d, "live_video", subject_id="rl"),
-        _rate_limited(1),
+    yield _challenged(
+        "rate limited: Tencent code 15", _video(d, "live_video", subject_id="rl"),
+        before=_rate_limited(1),
+    )  # fmt: skip
+    yield _challenged(
+        "rate limited twice: bound to Tencent",
+        _video(d, "live_video", **_sdk(d), subject_id="rl2"),
+        before=_rate_limited(2),
     )
-    yield Step(
-        "rate limited twice: fail over",
-        "video_first",
-        attrs.evolve(outage, subject_id="rl2"),
-        _rate_limited(2),
-    )
+
+
+@attrs.define
+class Challenger:
+    """Fills in a scene's challenge and the video reading it."""
+
+    engine: Engine
+    demo: DemoSet
+    last: Evidence | None = None
+    count: int = 0
+
+    async def evidence(self, step: Step) -> Evidence:
+        if step.challenge is None:
+            return step.evidence
+        if step.challenge == "replay" and self.last is not None:
+            return self.last
+        if step.challenge == "guess":
+            # A challenge the vendor never issued: the app (or an attacker) picked the digits.
+            issued = await self.engine.challenge(step.evidence.subject_id, policy=step.policy)
+            challenge = attrs.evolve(issued, value=_other(issued.value))
+        else:
+            challenge = await self.engine.challenge(step.evidence.subject_id, policy=step.policy)
+        read = challenge.value if step.reads_issued else _other(challenge.value)
+        evidence = attrs.evolve(
+            step.evidence, video=self._render(step.video, read), challenge=challenge
+        )
+        self.last = evidence
+        return evidence
+
+    def _render(self, name: str, digits: str) -> Path:
+        truth = self.demo.truths[name]
+        assert isinstance(truth, VideoTruth)
+        self.count += 1
+        path = self.demo.directory / f"challenge_{self.count:03d}.mp4"
+        return write_video(path, attrs.evolve(truth, digits_read=digits))
+
+
+def _other(digits: str) -> str:
+    return "".join(str((int(c) + 5) % 10) for c in digits)
 
 
 async def _tour(console: Console, box: Sandbox, engine: Engine, demo: DemoSet) -> Tour:
@@ -206,13 +266,15 @@ async def _tour(console: Console, box: Sandbox, engine: Engine, demo: DemoSet) -
     engine.on_breaker_transition(
         lambda vendor, old, new, at: tour.transitions.append(f"{vendor}: {old.value} → {new.value}")
     )
+    challenger = Challenger(engine, demo)
     with Live(tour.table({}), console=console, refresh_per_second=8, transient=False) as live:
         for step in steps(demo):
             if step.pause:
                 await asyncio.sleep(step.pause)
+            evidence = await challenger.evidence(step)  # asked before a scene's faults start
             if step.before is not None:
                 step.before(box)
-            decision = await engine.verify(step.evidence, policy=step.policy)
+            decision = await engine.verify(evidence, policy=step.policy)
             tour.rows.append((step.scene, decision))
             live.update(tour.table({v: engine.breaker(v).state.value for v in (LINKFACE, TENCENT)}))
     return tour

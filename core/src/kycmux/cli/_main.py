@@ -18,6 +18,7 @@ from kycmux._contract._host import PluginHost
 from kycmux._contract._vendor import CheckOffer, VendorSpec
 from kycmux._engine._engine import Decision, Engine
 from kycmux._model._evidence import Check, Consent, Evidence
+from kycmux.cli._challenge import challenge, read_challenge
 from kycmux.cli._compare import COMMANDS as COMPARE_COMMANDS
 from kycmux.exceptions import InvalidEvidenceError, KycmuxError
 from kycmux.simkit import run_sandbox
@@ -88,6 +89,14 @@ def _vendor_entry(host: PluginHost, spec: VendorSpec, config: Config | None) -> 
             {"name": f.name, "type": f.type.__name__, "required": f.required, "secret": f.secret}
             for f in spec.config_fields
         ],
+        "challenge": None
+        if spec.challenge is None
+        else {
+            "checks": sorted(c.value for c in spec.challenge.checks),
+            "kind": spec.challenge.kind.value,
+            "operation": spec.challenge.operation,
+            "ttl": spec.challenge.ttl,
+        },
         "simulator": spec.simulator is not None,
         "configured": config is not None and spec.name in config.vendors,
     }
@@ -173,6 +182,7 @@ _EVIDENCE_OPTIONS = {
     "id_number": "--id-number",
     "id_name": "--id-name",
     "subject_id": "--subject",
+    "challenge": "--challenge",
 }
 
 
@@ -190,7 +200,12 @@ _EVIDENCE_OPTIONS = {
 @click.option("--selfie", help="Selfie photo: a file path or an https URL.")
 @click.option("--card", help="Reference (ID card) photo: a file path.")
 @click.option("--video", help="Lip-reading liveness video: a file path.")
-@click.option("--digits", help="The digits read aloud in the video.")
+@click.option(
+    "--challenge",
+    "challenge_source",
+    help="The challenge from `kycmux challenge --json`: a file, - for stdin, or the JSON.",
+)
+@click.option("--digits", help="Digits you chose (vendors' opt-in only; prefer --challenge).")
 @click.option("--liveness-data", help="Liveness-SDK data file: a file path or an https URL.")
 @click.option("--id-number", help="PRC resident ID number (18 characters).")
 @click.option("--id-name", help="Name on the ID.")
@@ -210,9 +225,11 @@ def verify(
     checks: tuple[str, ...],
     consents: tuple[str, ...],
     as_json: bool,
+    challenge_source: str | None,
     **evidence_options: str | None,
 ) -> None:
     """Verify one person with the configured vendors and print the decision."""
+    issued = read_challenge(challenge_source) if challenge_source is not None else None
     try:
         evidence = Evidence(
             selfie=evidence_options["selfie"],
@@ -224,6 +241,7 @@ def verify(
             id_name=evidence_options["id_name"],
             subject_id=evidence_options["subject"],
             consents=consents,
+            challenge=issued,
         )
     except InvalidEvidenceError as exc:
         raise click.BadParameter(exc.rule, param_hint=_EVIDENCE_OPTIONS[exc.field]) from None
@@ -336,5 +354,6 @@ def new_vendor(name: str, directory: str) -> None:
     click.echo(f"wrote {root}: pip install -e '{root}[sim,test]' && pytest {root}")
 
 
+main.add_command(challenge)
 for command in COMPARE_COMMANDS:
     main.add_command(command)

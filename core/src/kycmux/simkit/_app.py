@@ -128,9 +128,14 @@ class SimulatorApp:
     Attributes:
         max_body: Largest request body read, in bytes; a bigger one gets
             ``too_large_response()``. Override as a class attribute or pass to ``__init__``.
+        accept_unissued_challenges: A simulator of a vendor that issues challenges takes
+            challenge values it never issued (an account still on the old flow), for the
+            vendor's caller-supplied opt-in (``ChallengeSpec.opt_in``): offline comparisons
+            of recorded captures, migrations. Values it did issue keep their rules.
     """
 
     max_body: int = 8 * 1024 * 1024
+    accept_unissued_challenges: bool = False
     _simkit_state: _AppState
 
     def __init__(

@@ -12,6 +12,7 @@ import attrs
 from kycmux._config._config import Config
 from kycmux._contract._host import PluginHost
 from kycmux._model._secret import Secret
+from kycmux.simkit._app import SimulatorApp
 from kycmux.simkit._serve import RunningSimulator, serve_many
 
 __all__ = ["Sandbox", "run_sandbox"]
@@ -76,14 +77,25 @@ def _toml_value(value: Any) -> str:
 
 
 @contextlib.contextmanager
-def run_sandbox(host: PluginHost, vendors: Iterable[str] | None = None) -> Iterator[Sandbox]:
-    """Serve the simulators of ``vendors`` (default: every vendor that ships one)."""
+def run_sandbox(
+    host: PluginHost, vendors: Iterable[str] | None = None, *, caller_challenges: bool = False
+) -> Iterator[Sandbox]:
+    """Serve the simulators of ``vendors`` (default: every vendor that ships one).
+
+    ``caller_challenges``: challenge values the caller chose are taken (recorded captures:
+    offline comparisons, tests of the old flow): each simulator accepts values it never
+    issued, and each vendor's table sets its ``ChallengeSpec.opt_in`` key."""
     names = list(vendors) if vendors is not None else list(host.vendors)
     apps = {}
+    opt_ins: dict[str, str] = {}
     for name in names:
-        factory = host.vendor(name).simulator
-        if factory is not None:
-            apps[name] = factory()
+        spec = host.vendor(name)
+        if spec.simulator is not None:
+            app = apps[name] = spec.simulator()
+            if isinstance(app, SimulatorApp):
+                app.accept_unissued_challenges = caller_challenges
+        if caller_challenges and spec.challenge is not None and spec.challenge.opt_in:
+            opt_ins[name] = spec.challenge.opt_in
     with serve_many(apps) as running:
         tables: dict[str, dict[str, Any]] = {}
         env: dict[str, str] = {}
@@ -96,5 +108,7 @@ def run_sandbox(host: PluginHost, vendors: Iterable[str] | None = None) -> Itera
                     table[key] = f"${{{var}}}"
                 else:
                     table[key] = value
+            if name in opt_ins:
+                table[opt_ins[name]] = True
             tables[name] = table
         yield Sandbox(running, tables, env)

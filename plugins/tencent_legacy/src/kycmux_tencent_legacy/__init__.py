@@ -2,7 +2,8 @@
 
 Serves ``liveness`` and ``face_match`` through ``POST /face/livedetectfour`` (a lip-reading
 video, optionally compared with a card photo in the same call) and ``id_registry_match``
-through ``POST /face/idcardcompare``. This module is the plugin (entry point
+through ``POST /face/idcardcompare``; the digits read in the video are a challenge issued by
+``POST /face/livegetfour``. This module is the plugin (entry point
 ``kycmux: tencent_legacy``); its hook implementations only ever see this vendor's calls.
 A faithful simulator of the wire protocol ships with it (``TencentSimulator``).
 """
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from kycmux import (
     AttemptContext,
+    Challenge,
     Check,
     Classification,
     Evidence,
@@ -35,9 +37,11 @@ __all__ = [
     "Account",
     "AccountStatus",
     "TencentSimulator",
+    "build_challenge_request",
     "build_request",
     "classify_error",
     "parse",
+    "parse_challenge",
     "register_vendors",
     "sign",
     "simulator",
@@ -83,6 +87,18 @@ def sign(request: VendorRequest, config: VendorConfig, context: AttemptContext) 
 @hookimpl
 def parse(request: VendorRequest, response: VendorResponse) -> VendorResult:
     return _parse.parse_response(request, response)
+
+
+@hookimpl
+def build_challenge_request(config: VendorConfig, context: AttemptContext) -> VendorRequest:
+    return _build.build_challenge(config, context)
+
+
+@hookimpl
+def parse_challenge(
+    vendor: VendorSpec, request: VendorRequest, response: VendorResponse, issued_at: float
+) -> Challenge | VendorResult:
+    return _parse.parse_challenge(request, response, issued_at, vendor.name)
 
 
 @hookimpl

@@ -2,7 +2,11 @@
 
 Exactly the documented fields: livedetectfour is multipart (``appid``, ``validate_data``,
 ``compare_flag``, ``video``, ``card``, ``seq``); idcardcompare is multipart with the ``image``
-part, or JSON with ``url`` when the photo is a URL. Files are referenced by path and streamed.
+part, or JSON with ``url`` when the photo is a URL; livegetfour is JSON (``appid``, ``bucket``,
+``seq``). Files are referenced by path and streamed.
+
+``validate_data`` is the challenge livegetfour issued (``Evidence.challenge``); digits the
+caller chose (``Evidence.digits``) go only under ``allow_caller_digits = true``.
 """
 
 from __future__ import annotations
@@ -29,13 +33,14 @@ from kycmux_tencent_legacy._spec import (
     DEFAULT_MAX_VIDEO_BYTES,
     IDCARDCOMPARE,
     LIVEDETECTFOUR,
+    LIVEGETFOUR,
     MIB,
     OFFERS,
     PATHS,
     VENDOR,
 )
 
-__all__ = ["build", "estimated_body_size", "operation_for"]
+__all__ = ["build", "build_challenge", "estimated_body_size", "operation_for"]
 
 _VIDEO_TYPES: Mapping[VideoFormat, tuple[str, str]] = {
     VideoFormat.MP4: ("video.mp4", "video/mp4"),
@@ -148,10 +153,37 @@ def _url(config: VendorConfig, operation: str) -> str:
     return f"{config.base_url.rstrip('/')}{PATHS[operation]}"
 
 
+def _validate_data(evidence: Evidence, config: VendorConfig, now: float) -> str:
+    """The digits for ``validate_data``: the livegetfour challenge's, or (opt-in only) the
+    caller's own."""
+    challenge = evidence.challenge
+    if challenge is not None:
+        if challenge.expired(now):
+            raise InvalidEvidenceError(
+                "challenge", "expired: ask livegetfour for new digits and record again",
+                vendor=VENDOR,
+            )  # fmt: skip
+        return challenge.value
+    if evidence.digits is None:
+        raise InvalidEvidenceError(
+            "challenge", "required: the digits livegetfour issued (Engine.challenge)",
+            vendor=VENDOR,
+        )  # fmt: skip
+    if config.get("allow_caller_digits", False) is not True:
+        raise InvalidEvidenceError(
+            "digits",
+            "digits the caller chose are refused: validate_data must come from livegetfour "
+            f"(Engine.challenge), or set vendors.{VENDOR}.allow_caller_digits = true to migrate",
+            vendor=VENDOR,
+        )
+    return evidence.digits
+
+
 def _livedetectfour(
-    checks: frozenset[Check], evidence: Evidence, config: VendorConfig, request_id: str
+    checks: frozenset[Check], evidence: Evidence, config: VendorConfig, context: AttemptContext
 ) -> VendorRequest:
-    digits = _require_text(evidence.digits, "digits", "the digits read aloud (validate_data)")
+    request_id = context.request_id
+    digits = _validate_data(evidence, config, context.now())
     video = _local_file(evidence.video, "video", "the lip-reading video")
     files = [_video_part(video, _limit(config, "max_video_bytes", DEFAULT_MAX_VIDEO_BYTES))]
     compare = Check.FACE_MATCH in checks
@@ -208,5 +240,22 @@ def build(
 ) -> VendorRequest:
     """The unsigned request serving ``checks``; ``InvalidEvidenceError`` for what won't do."""
     if operation_for(checks) == LIVEDETECTFOUR:
-        return _livedetectfour(checks, evidence, config, context.request_id)
+        return _livedetectfour(checks, evidence, config, context)
     return _idcardcompare(checks, evidence, config, context.request_id)
+
+
+def build_challenge(config: VendorConfig, context: AttemptContext) -> VendorRequest:
+    """The unsigned livegetfour request: JSON, as the vendor's SDKs send it."""
+    body = {
+        "appid": str(config["appid"]),
+        "bucket": str(config.get("bucket", "")),
+        "seq": context.request_id,
+    }
+    return VendorRequest(
+        vendor=VENDOR,
+        operation=LIVEGETFOUR,
+        checks=frozenset(),
+        method="POST",
+        url=_url(config, LIVEGETFOUR),
+        json=body,
+    )

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from kycmux import (
+    Challenge,
+    ChallengeKind,
     Check,
     CheckAnswer,
     RawScore,
@@ -26,9 +28,15 @@ from kycmux import (
 )
 from kycmux.exceptions import ProtocolError
 from kycmux_tencent_legacy._errors import HTTP_CODE_PREFIX, LIVE_STATUS
-from kycmux_tencent_legacy._spec import LIVEDETECTFOUR, SIM_SCORE, SIMILARITY_SCORE, VENDOR
+from kycmux_tencent_legacy._spec import (
+    CHALLENGE,
+    LIVEDETECTFOUR,
+    SIM_SCORE,
+    SIMILARITY_SCORE,
+    VENDOR,
+)
 
-__all__ = ["loads_lenient", "parse_response"]
+__all__ = ["loads_lenient", "parse_challenge", "parse_response"]
 
 # A JSON string (skipped unchanged), or a comma followed only by JSON whitespace and a closer.
 # The string's closing quote is optional, so a string that never ends is consumed to the end
@@ -201,4 +209,42 @@ def parse_response(request: VendorRequest, response: VendorResponse) -> VendorRe
         message=message,
         answers=answers,
         extras=extras,
+    )
+
+
+def _digits(data: Mapping[str, Any], response: VendorResponse) -> str:
+    value = data.get("validate_data")
+    # The documents show four digits ("9532"); any short run of ASCII digits is read.
+    if not isinstance(value, str) or not (value.isascii() and value.isdigit()):
+        _fail("validate_data is missing or not digits", response)
+    if not 1 <= len(value) <= 16:
+        _fail("validate_data is not 1-16 digits", response)
+    return value
+
+
+def parse_challenge(
+    request: VendorRequest, response: VendorResponse, issued_at: float, vendor: str = VENDOR
+) -> Challenge | VendorResult:
+    """livegetfour's answer: the digits as a ``Challenge`` living ``CHALLENGE.ttl`` seconds
+    from ``issued_at``, or the failed call's code; ``ProtocolError`` for anything malformed."""
+    doc = _document(response)
+    if doc is None:
+        return _without_body(request, response)
+    code = _int(doc, "code", response)
+    message = _text(doc, "message", response)
+    if code != 0:
+        return VendorResult(
+            VENDOR, request.operation, response.status_code, False, str(code), message
+        )
+    if not 200 <= response.status_code < 300:
+        _fail(f"code 0 with HTTP status {response.status_code}", response)
+    data = doc.get("data")
+    if not isinstance(data, Mapping):
+        _fail("data is missing or not an object", response)
+    return Challenge(
+        vendor=vendor,
+        kind=ChallengeKind.DIGITS,
+        value=_digits(data, response),
+        issued_at=issued_at,
+        expires_at=issued_at + CHALLENGE.ttl,
     )

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from kycmux import (
+    ChallengeKind,
+    ChallengeSpec,
     Check,
     CheckOffer,
     CodeTable,
@@ -24,13 +26,16 @@ if TYPE_CHECKING:
     from kycmux.simkit import Simulator
 
 __all__ = [
+    "CHALLENGE",
     "DEFAULT_BASE_URL",
+    "DEFAULT_CHALLENGE_TTL",
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_MAX_VIDEO_BYTES",
     "DEFAULT_SIGNATURE_TTL",
     "DISPLAY_NAME",
     "IDCARDCOMPARE",
     "LIVEDETECTFOUR",
+    "LIVEGETFOUR",
     "PATHS",
     "SIMILARITY_SCORE",
     "SIM_SCORE",
@@ -45,7 +50,15 @@ DOCS_URL = "https://cloud.tencent.com/document/product/868"
 
 LIVEDETECTFOUR = "livedetectfour"
 IDCARDCOMPARE = "idcardcompare"
-PATHS = {LIVEDETECTFOUR: "/face/livedetectfour", IDCARDCOMPARE: "/face/idcardcompare"}
+LIVEGETFOUR = "livegetfour"
+PATHS = {
+    LIVEDETECTFOUR: "/face/livedetectfour",
+    IDCARDCOMPARE: "/face/idcardcompare",
+    LIVEGETFOUR: "/face/livegetfour",
+}
+# How long issued digits stay usable is not published ("treat them as single-use and
+# short-lived, minutes"): five minutes, here and in the simulator.
+DEFAULT_CHALLENGE_TTL = 300
 
 MIB = 1024 * 1024
 DEFAULT_SIGNATURE_TTL = 60
@@ -72,7 +85,19 @@ CONFIG_FIELDS = (
                 default=DEFAULT_MAX_VIDEO_BYTES),
     ConfigField("max_body_bytes", int, "Largest request body (doc: 6 MB for idcardcompare)",
                 default=DEFAULT_MAX_BODY_BYTES),
+    ConfigField("allow_caller_digits", bool,
+                "Migration only: send digits the caller chose (Evidence.digits) instead of a "
+                "livegetfour challenge; recorded as such", default=False),
 )  # fmt: skip
+
+# livedetectfour's validate_data comes from livegetfour, for either check it serves.
+CHALLENGE = ChallengeSpec(
+    checks=(Check.LIVENESS, Check.FACE_MATCH),
+    kind=ChallengeKind.DIGITS,
+    operation=LIVEGETFOUR,
+    ttl=DEFAULT_CHALLENGE_TTL,
+    opt_in="allow_caller_digits",
+)
 
 OFFERS = (
     CheckOffer(
@@ -147,4 +172,5 @@ def make_spec(
         simulator=simulator,
         docs_url=DOCS_URL,
         codes=codes,
+        challenge=CHALLENGE,
     )

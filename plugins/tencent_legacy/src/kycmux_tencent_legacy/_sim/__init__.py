@@ -1,10 +1,12 @@
 """A local simulator of the Tencent legacy face API, faithful on the wire.
 
-``POST /face/livedetectfour`` and ``POST /face/idcardcompare`` verify the legacy signature
-exactly as the vendor documents it, validate the documented fields, decide outcomes from the
-uploaded content (``kycmux.synthetic`` truths) and answer in the vendor's JSON layout, trailing
-comma included. Faults, the body cap and the control endpoints come from
-``kycmux.simkit.SimulatorApp``; see ``docs/vendors/tencent_legacy.md``.
+``POST /face/livegetfour``, ``POST /face/livedetectfour`` and ``POST /face/idcardcompare``
+verify the legacy signature exactly as the vendor documents it, validate the documented fields,
+decide outcomes from the uploaded content (``kycmux.synthetic`` truths) and answer in the
+vendor's JSON layout, trailing comma included. livegetfour issues random digits, which
+livedetectfour accepts once and for a bounded time (``_challenges``). Faults, the body cap
+and the control endpoints come from ``kycmux.simkit.SimulatorApp``; see
+``docs/vendors/tencent_legacy.md``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from kycmux_tencent_legacy._sim._auth import (
     Authenticator,
     Rejected,
 )
+from kycmux_tencent_legacy._sim._challenges import Ledger, Redeemed
 from kycmux_tencent_legacy._sim._judge import (
     judge_card,
     judge_photo,
@@ -45,7 +48,14 @@ from kycmux_tencent_legacy._sim._judge import (
     similarity_for,
 )
 from kycmux_tencent_legacy._sim._render import Member, render, render_error
-from kycmux_tencent_legacy._spec import DEFAULT_MAX_BODY_BYTES, IDCARDCOMPARE, LIVEDETECTFOUR, PATHS
+from kycmux_tencent_legacy._spec import (
+    DEFAULT_CHALLENGE_TTL,
+    DEFAULT_MAX_BODY_BYTES,
+    IDCARDCOMPARE,
+    LIVEDETECTFOUR,
+    LIVEGETFOUR,
+    PATHS,
+)
 
 __all__ = ["DEFAULT_ACCOUNTS", "Account", "AccountStatus", "TencentSimulator"]
 
@@ -53,7 +63,10 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
-_LIVE_PATH, _ID_PATH = PATHS[LIVEDETECTFOUR], PATHS[IDCARDCOMPARE]
+_LIVE_PATH, _ID_PATH, _FOUR_PATH = PATHS[LIVEDETECTFOUR], PATHS[IDCARDCOMPARE], PATHS[LIVEGETFOUR]
+# Redeeming validate_data: digits never issued or expired cannot be lip-read against any
+# challenge (-5002); digits used before are a replayed capture (-5016).
+_REDEEM_CODES = {Redeemed.UNKNOWN: -5002, Redeemed.EXPIRED: -5002, Redeemed.REUSED: -5016}
 _LEVELS = frozenset({"0", "1", "2", "3"})
 _FETCH_TIMEOUT = 5.0
 # The request being served, so fault answers can use the layout of the endpoint asked.
@@ -75,6 +88,10 @@ class TencentSimulator(SimulatorApp):
     Attributes:
         population: The national ID registry idcardcompare looks numbers up in.
         max_body: Request bodies over this get code 23 (the documented 6 MB).
+        challenges: The digits livegetfour issued, redeemed by livedetectfour.
+        accept_unissued_challenges: Take validate_data livegetfour never issued (an account
+            still on the old flow), for kycmux's ``allow_caller_digits``; issued digits are
+            still held to their expiry and single use.
     """
 
     max_body = DEFAULT_MAX_BODY_BYTES
@@ -87,9 +104,13 @@ class TencentSimulator(SimulatorApp):
         clock: Callable[[], float] = time.time,
         rate: tuple[float, int] | None = None,
         max_body: int | None = None,
+        challenge_ttl: float = DEFAULT_CHALLENGE_TTL,
+        challenge_capacity: int = 4096,
+        accept_unissued_challenges: bool = False,
     ) -> None:
-        """``clock`` is the wall clock signatures are checked against; ``rate`` is
-        ``(requests per second, burst)`` per AppID (code 15 beyond it), ``None`` for none."""
+        """``clock`` is the wall clock signatures and challenges are checked against; ``rate``
+        is ``(requests per second, burst)`` per AppID (code 15 beyond it), ``None`` for none;
+        issued digits live ``challenge_ttl`` seconds, at most ``challenge_capacity`` at once."""
         super().__init__(max_body=max_body)
         self._accounts = tuple(accounts)
         if not self._accounts:
@@ -97,6 +118,8 @@ class TencentSimulator(SimulatorApp):
         self.population = Population.default() if population is None else population
         self._auth = Authenticator.from_accounts(self._accounts, clock=clock, rate=rate)
         self._media: dict[str, bytes] = {}
+        self.challenges = Ledger(clock, challenge_ttl, challenge_capacity)
+        self.accept_unissued_challenges = accept_unissued_challenges
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -115,7 +138,11 @@ class TencentSimulator(SimulatorApp):
     # -- SimulatorApp hooks --------------------------------------------------------------------
 
     def routes(self) -> Mapping[tuple[str, str], Any]:
-        return {("POST", _LIVE_PATH): self.livedetectfour, ("POST", _ID_PATH): self.idcardcompare}
+        return {
+            ("POST", _LIVE_PATH): self.livedetectfour,
+            ("POST", _ID_PATH): self.idcardcompare,
+            ("POST", _FOUR_PATH): self.livegetfour,
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         token = _PATH.set(str(scope.get("path", "")))
@@ -149,6 +176,12 @@ class TencentSimulator(SimulatorApp):
 
     # -- endpoints -----------------------------------------------------------------------------
 
+    async def livegetfour(self, request: SimRequest) -> SimResponse:
+        try:
+            return self._livegetfour(request)
+        except Rejected as rejected:
+            return render_error(rejected.code, rejected.message or meaning(str(rejected.code)))
+
     async def livedetectfour(self, request: SimRequest) -> SimResponse:
         try:
             return self._livedetectfour(request)
@@ -160,6 +193,21 @@ class TencentSimulator(SimulatorApp):
             return await self._idcardcompare(request)
         except Rejected as rejected:
             return render_error(rejected.code, rejected.message or meaning(str(rejected.code)))
+
+    def _livegetfour(self, request: SimRequest) -> SimResponse:
+        values, _ = _idcard_body(request)  # JSON as the SDKs send it (a form is read too)
+        appid = values.get("appid")
+        self._auth.authorize(request.header("authorization"), appid)
+        if not appid:
+            raise Rejected(21, f"{meaning('21')}: appid")
+        return render(0, "OK", [("validate_data", self.challenges.issue(appid))])
+
+    def _redeem(self, appid: str, digits: str) -> int:
+        """0 when ``digits`` may be judged, else the live_status refusing them."""
+        found = self.challenges.redeem(appid, digits)
+        if found is Redeemed.UNKNOWN and self.accept_unissued_challenges:
+            return 0
+        return _REDEEM_CODES.get(found, 0)
 
     def _livedetectfour(self, request: SimRequest) -> SimResponse:
         form = _form(request)
@@ -176,6 +224,9 @@ class TencentSimulator(SimulatorApp):
         level = _text_field(form, "level")
         if level is not None and level not in _LEVELS:
             return render(0, "OK", [("live_status", -5014), ("live_msg", meaning("-5014"))])
+        refused = self._redeem(appid, digits)
+        if refused:
+            return render(0, "OK", [("live_status", refused), ("live_msg", meaning(str(refused)))])
         live = judge_video(video.data, digits)
         data: list[Member] = [("live_status", live.status), ("live_msg", _ok(live.status))]
         if compare and card is not None and live.value is not None:
