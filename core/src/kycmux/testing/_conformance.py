@@ -9,41 +9,37 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-from collections.abc import Iterable, Iterator
-from typing import Any, ClassVar
+from collections.abc import Iterator
+from typing import Any
 
-import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kycmux import (
-    AttemptContext,
-    Check,
-    CheckAnswer,
-    Classification,
-    Evidence,
     Outcome,
     PluginHost,
     RawScore,
     ScoreKind,
     Secret,
-    VendorConfig,
     VendorRequest,
     VendorResponse,
     VendorResult,
     VendorSpec,
 )
-from kycmux.exceptions import InvalidEvidenceError, ProtocolError
+from kycmux.exceptions import ChallengeUnavailableError, InvalidEvidenceError, ProtocolError
 from kycmux.simkit import RunningSimulator
 from kycmux.synthetic import DemoSet
 from kycmux.testing._crash import CRASH_MESSAGE, crashing, implemented_hooks
 from kycmux.testing._fuzz import assert_trustworthy, mangled
+from kycmux.testing._harness import (
+    ConformanceHarness,
+    hook_context,
+    revealed,
+    secret_canaries,
+)
 from kycmux.testing._samples import (
-    RefusalSample,
     declared_forms,
-    genuine_evidence,
-    undeclared_forms,
 )
 from kycmux.testing.pytest_plugin import EngineFactory
 
@@ -53,20 +49,11 @@ UNDOCUMENTED_CODE = "kycmux-undocumented-7321"
 SUBJECT_CANARY = "kycmux-subject-canary-5d1b"
 # Every hook a vendor call runs; classify_error is reached through a vendor error answer.
 _CRASHABLE = ("build_request", "sign", "parse", "classify_error", "normalize_score")
+# The hooks issuing a challenge (a vendor whose spec declares one).
+_CHALLENGE_HOOKS = ("build_challenge_request", "parse_challenge")
 
 
-def _context(nonces: Iterator[int] | None = None) -> AttemptContext:
-    if nonces is None:
-        return AttemptContext("kit-0001")
-    return AttemptContext("kit-0001", randbelow=lambda n: next(nonces) % n)
-
-
-def _revealed(request: VendorRequest) -> list[tuple[str, str]]:
-    values = [*request.params, *request.fields, *request.headers]
-    return [(k, v.reveal() if isinstance(v, Secret) else v) for k, v in values]
-
-
-class VendorConformance:
+class VendorConformance(ConformanceHarness):
     """Subclass it in your plugin's tests, naming the vendor::
 
         from kycmux.testing import VendorConformance
@@ -78,51 +65,6 @@ class VendorConformance:
     ``refusals`` (evidence your limits refuse), or the ``kycmux_plugin`` fixture (a plugin that
     is not installed). Every check is one method, so a new one is one more method.
     """
-
-    vendor: ClassVar[str]
-    #: Examples Hypothesis tries per fuzzed answer test.
-    fuzz_examples: ClassVar[int] = 200
-
-    @pytest.fixture(scope="class")
-    @classmethod
-    def kycmux_vendor(cls) -> str:
-        return cls.vendor
-
-    # -- what a subclass may override ------------------------------------------------------
-
-    def genuine_evidence(self, demo: DemoSet) -> Evidence:
-        """A capture every check of the vendor passes on (default: the demo subject's)."""
-        return genuine_evidence(demo)
-
-    def refusals(self, spec: VendorSpec, demo: DemoSet) -> Iterable[RefusalSample]:
-        """Evidence ``build_request`` must refuse: by default media in a form the spec does
-        not declare, and another vendor's media id; add your own limits here."""
-        return undeclared_forms(spec, demo)
-
-    # -- helpers ---------------------------------------------------------------------------
-
-    @staticmethod
-    def _vendor_config(config: Any, vendor: str) -> VendorConfig:
-        resolved: VendorConfig = config.vendors[vendor]
-        return resolved
-
-    def _build(
-        self,
-        host: PluginHost,
-        spec: VendorSpec,
-        config: VendorConfig,
-        checks: Iterable[Check],
-        evidence: Evidence,
-    ) -> VendorRequest:
-        request = host.hooks_for(spec.name).build_request(
-            vendor=spec,
-            checks=frozenset(checks),
-            evidence=evidence,
-            config=config,
-            context=_context(),
-        )
-        assert isinstance(request, VendorRequest), f"build_request returned {request!r}"
-        return request
 
     # -- the spec --------------------------------------------------------------------------
 
@@ -194,15 +136,17 @@ class VendorConformance:
         for offer in kycmux_spec.offers:
             request = self._build(kycmux_host, kycmux_spec, config, {offer.check}, evidence)
             once = sign(
-                vendor=kycmux_spec, request=request, config=config, context=_context(source)
+                vendor=kycmux_spec, request=request, config=config, context=hook_context(source)
             )
-            twice = sign(vendor=kycmux_spec, request=once, config=config, context=_context(source))
+            twice = sign(
+                vendor=kycmux_spec, request=once, config=config, context=hook_context(source)
+            )
             assert isinstance(once, VendorRequest), f"sign returned {once!r}"
             assert isinstance(twice, VendorRequest), f"sign returned {twice!r}"
-            names = sorted(k for k, _ in _revealed(once))
-            assert sorted(k for k, _ in _revealed(twice)) == names, "re-signing must replace"
+            names = sorted(k for k, _ in revealed(once))
+            assert sorted(k for k, _ in revealed(twice)) == names, "re-signing must replace"
             if asked:
-                assert _revealed(once) != _revealed(twice), "a new nonce gives a new signature"
+                assert revealed(once) != revealed(twice), "a new nonce gives a new signature"
             plain = {
                 v for _, v in [*once.params, *once.fields, *once.headers] if isinstance(v, str)
             }
@@ -211,23 +155,6 @@ class VendorConformance:
                     assert value.reveal() not in plain, "credentials travel as Secret values"
 
     # -- classify --------------------------------------------------------------------------
-
-    def _classify(self, host: PluginHost, spec: VendorSpec, **kwargs: Any) -> Classification:
-        classification = host.hooks_for(spec.name).classify_error(
-            vendor=spec, **{"result": None, "check": None, "error": None, **kwargs}
-        )
-        assert isinstance(classification, Classification), f"unclassified: {kwargs}"
-        return classification
-
-    def _failed(
-        self, spec: VendorSpec, code: str, check: Check | None, http_status: int, message: str
-    ) -> VendorResult:
-        offer = spec.offer(check) if check is not None else spec.offers[0]
-        operation = offer.operation if offer is not None else spec.offers[0].operation
-        if check is None:
-            return VendorResult(spec.name, operation, http_status, False, code, message)
-        answer = CheckAnswer(check, False, code, message)
-        return VendorResult(spec.name, operation, http_status, True, "0", answers={check: answer})
 
     def test_every_documented_code_is_classified(
         self, kycmux_host: PluginHost, kycmux_spec: VendorSpec
@@ -256,26 +183,6 @@ class VendorConformance:
 
     # -- parse -----------------------------------------------------------------------------
 
-    def _exchange(
-        self,
-        host: PluginHost,
-        spec: VendorSpec,
-        config: VendorConfig,
-        evidence: Evidence,
-    ) -> tuple[VendorRequest, VendorResponse]:
-        import httpx
-
-        from kycmux import HttpClient
-
-        request = self._build(host, spec, config, _one_operation(spec), evidence)
-        signed = host.hooks_for(spec.name).sign(
-            vendor=spec, request=request, config=config, context=_context()
-        )
-        with httpx.Client() as client:
-            sent = HttpClient.wrap(client).send(signed, 30.0)
-        assert sent.response is not None, f"the simulator did not answer: {sent.error!r}"
-        return signed, sent.response
-
     def test_malformed_answer_is_never_a_pass(
         self,
         kycmux_host: PluginHost,
@@ -286,7 +193,7 @@ class VendorConformance:
     ) -> None:
         config = self._vendor_config(kycmux_config, self.vendor)
         evidence = self.genuine_evidence(kycmux_demo)
-        request, genuine = self._exchange(kycmux_host, kycmux_spec, config, evidence)
+        request, genuine = self._exchange(kycmux_host, kycmux_spec, config, evidence, kycmux_demo)
         parse = kycmux_host.hooks_for(self.vendor).parse
         # A plugin refusing every answer would pass the fuzzing: the genuine one must read.
         read = parse(vendor=kycmux_spec, request=request, response=genuine, config=config)
@@ -355,8 +262,49 @@ class VendorConformance:
         self, kycmux_engine: EngineFactory, kycmux_demo: DemoSet
     ) -> None:
         async with kycmux_engine() as engine:
-            decision = await engine.verify(self.genuine_evidence(kycmux_demo))
+            decision = await engine.verify(await self._captured(engine, kycmux_demo))
         assert decision.outcome is Outcome.ACCEPT, decision.record.explanation
+
+    # -- challenges (a vendor whose spec declares one) -------------------------------------
+
+    @pytest.mark.anyio
+    async def test_challenge_is_issued_recorded_and_single_use(
+        self, kycmux_engine: EngineFactory, kycmux_demo: DemoSet, kycmux_spec: VendorSpec
+    ) -> None:
+        if kycmux_spec.challenge is None:
+            pytest.skip("the vendor declares no challenge")
+        async with kycmux_engine() as engine:
+            evidence = await self._captured(engine, kycmux_demo)
+            first = await engine.verify(evidence)
+            replayed = await engine.verify(evidence)
+        assert first.outcome is Outcome.ACCEPT, first.record.explanation
+        audit = first.record.to_dict()["challenge"]
+        assert audit["source"] == "vendor", audit
+        assert audit["vendor"] == self.vendor, audit
+        assert "value" not in audit, "a record never keeps what was performed"
+        assert replayed.outcome is not Outcome.ACCEPT, "a challenge is honoured once"
+
+    def test_caller_chosen_values_need_the_opt_in(
+        self,
+        kycmux_host: PluginHost,
+        kycmux_spec: VendorSpec,
+        kycmux_config: Any,
+        kycmux_demo: DemoSet,
+    ) -> None:
+        if kycmux_spec.challenge is None:
+            pytest.skip("the vendor declares no challenge")
+        config = self._vendor_config(kycmux_config, self.vendor)
+        evidence = self.genuine_evidence(kycmux_demo)
+        assert evidence.digits is not None, "the genuine capture carries the digits it read"
+        checks = frozenset(kycmux_spec.challenge.checks)
+        with pytest.raises(InvalidEvidenceError):
+            kycmux_host.hooks_for(self.vendor).build_request(
+                vendor=kycmux_spec,
+                checks=checks,
+                evidence=evidence,
+                config=config,
+                context=hook_context(),
+            )
 
     @pytest.mark.anyio
     async def test_no_secret_or_personal_value_in_records(
@@ -367,14 +315,15 @@ class VendorConformance:
         kycmux_faults: Any,
         caplog: pytest.LogCaptureFixture,
     ) -> None:
-        evidence = attrs.evolve(self.genuine_evidence(kycmux_demo), subject_id=SUBJECT_CANARY)
         caplog.set_level(logging.DEBUG)
         async with kycmux_engine() as engine:
+            evidence = await self._captured(engine, kycmux_demo, subject_id=SUBJECT_CANARY)
             decisions = [await engine.verify(evidence)]
             # The failure path too: the vendor's own error answer, classified and recorded.
+            evidence = await self._captured(engine, kycmux_demo, subject_id=SUBJECT_CANARY)
             kycmux_faults.inject("vendor_error")
             decisions.append(await engine.verify(evidence))
-        canaries = _canaries(evidence, self._vendor_config(kycmux_config, self.vendor))
+        canaries = secret_canaries(evidence, self._vendor_config(kycmux_config, self.vendor))
         canaries["evidence folder"] = str(kycmux_demo.directory)
         seen = "\n".join(
             [
@@ -404,10 +353,12 @@ class VendorConformance:
             pytest.skip("the vendor declares no scores")
         host = PluginHost()
         assert host.register(crashing(kycmux_plugin, hook), self.vendor), host.failures
+        async with kycmux_engine() as issuing:  # the crash is in the decision, not the issuing
+            evidence = await self._captured(issuing, kycmux_demo)
         if hook == "classify_error":
             kycmux_faults.inject("vendor_error")  # classify_error is asked about failures only
         async with kycmux_engine(host=host) as engine:
-            decision = await engine.verify(self.genuine_evidence(kycmux_demo))
+            decision = await engine.verify(evidence)
             stats = await engine.breaker_stats(self.vendor)
         record = decision.record.to_dict()
         attempts = [a for a in record["attempts"] if a["vendor"] == self.vendor]
@@ -420,20 +371,25 @@ class VendorConformance:
         assert stats.failures == 0, "a plugin's bug is never held against the vendor"
         assert CRASH_MESSAGE not in json.dumps(decision.record.to_dict())
 
-
-def _one_operation(spec: VendorSpec) -> frozenset[Check]:
-    """Every check served by the first offer's operation (one request serves them all)."""
-    operation = spec.offers[0].operation
-    return frozenset(o.check for o in spec.offers if o.operation == operation)
-
-
-def _canaries(evidence: Evidence, config: VendorConfig) -> dict[str, str]:
-    found = {
-        "id_number": evidence.id_number,
-        "id_name": evidence.id_name,
-        "subject_id": evidence.subject_id,
-    }
-    for value in config.values.values():
-        if isinstance(value, Secret):
-            found[f"secret:{len(found)}"] = value.reveal()
-    return {k: v for k, v in found.items() if v}
+    @pytest.mark.anyio
+    @pytest.mark.parametrize("hook", _CHALLENGE_HOOKS)
+    async def test_crash_in_a_challenge_hook_is_a_plugin_error(
+        self,
+        hook: str,
+        kycmux_engine: EngineFactory,
+        kycmux_plugin: object,
+        kycmux_spec: VendorSpec,
+    ) -> None:
+        if kycmux_spec.challenge is None:
+            pytest.skip("the vendor declares no challenge")
+        host = PluginHost()
+        assert host.register(crashing(kycmux_plugin, hook), self.vendor), host.failures
+        async with kycmux_engine(host=host) as engine:
+            with pytest.raises(ChallengeUnavailableError) as refused:
+                await engine.challenge()
+            stats = await engine.breaker_stats(self.vendor)
+        attempts = [a.to_dict() for a in refused.value.attempts]
+        assert [a["error_class"] for a in attempts] == ["plugin_error"], attempts
+        assert all(a["plugin"] and a["plugin"]["hook"] == hook for a in attempts), attempts
+        assert stats.failures == 0, "a plugin's bug is never held against the vendor"
+        assert CRASH_MESSAGE not in str(refused.value)

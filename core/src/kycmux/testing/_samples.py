@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 import attrs
 
 from kycmux._contract._vendor import CheckOffer, Need, VendorSpec
+from kycmux._model._challenge import Challenge, ChallengeKind
 from kycmux._model._evidence import (
     Check,
     Evidence,
@@ -21,7 +22,7 @@ from kycmux._model._evidence import (
     UrlMedia,
     VendorMediaId,
 )
-from kycmux.synthetic import DemoSet
+from kycmux.synthetic import DemoSet, VideoTruth, write_video
 
 __all__ = [
     "DEMO_FILES",
@@ -29,7 +30,9 @@ __all__ = [
     "RefusalSample",
     "declared_forms",
     "genuine_evidence",
+    "local_challenge",
     "media_in_form",
+    "perform_challenge",
     "undeclared_forms",
 ]
 
@@ -50,6 +53,29 @@ def genuine_evidence(demo: DemoSet, **overrides: object) -> Evidence:
     values.update(digits=demo.digits, id_number=demo.subject.id_number, id_name=demo.subject.name)
     values.update(overrides)
     return Evidence(**values)  # type: ignore[arg-type]
+
+
+def local_challenge(spec: VendorSpec, evidence: Evidence, now: float) -> Evidence:
+    """``evidence`` with its caller-chosen digits turned into a challenge as if ``spec``'s
+    vendor had issued them, for hook tests that send nothing (a simulator would refuse it)."""
+    if spec.challenge is None or evidence.digits is None:
+        return evidence
+    challenge = Challenge(
+        spec.name, spec.challenge.kind, evidence.digits, now, now + spec.challenge.ttl
+    )
+    return attrs.evolve(evidence, digits=None, challenge=challenge)
+
+
+def perform_challenge(evidence: Evidence, challenge: Challenge, demo: DemoSet) -> Evidence:
+    """``evidence`` performing ``challenge``: for digits, the demo subject's live video
+    re-recorded reading the issued digits (``kycmux.synthetic``), carrying the challenge."""
+    if challenge.kind is not ChallengeKind.DIGITS:
+        raise NotImplementedError(f"the kit cannot perform a {challenge.kind} challenge")
+    truth = demo.truths["live_video"]
+    assert isinstance(truth, VideoTruth)
+    name = f"challenge-{challenge.issued_at:.6f}-{challenge.value}.mp4"
+    video = write_video(demo.directory / name, attrs.evolve(truth, digits_read=challenge.value))
+    return attrs.evolve(evidence, video=FileMedia(video), digits=None, challenge=challenge)
 
 
 def media_in_form(vendor: str, kind: EvidenceKind, form: MediaForm, demo: DemoSet) -> Media:
