@@ -19,6 +19,7 @@ import attrs
 
 from kycmux._config._config import Config, VendorConfig
 from kycmux._contract._host import PluginHost
+from kycmux._contract._vendor import VendorSpec
 from kycmux._decision._machine import ineligible
 from kycmux._decision._policy import Policy
 from kycmux._decision._verdict import Outcome
@@ -104,8 +105,11 @@ class Engine:
     _observers: Observers = attrs.field(init=False)
     _client: VendorClient = attrs.field(init=False)
     _lab: Lab = attrs.field(init=False)
+    _specs: Mapping[str, VendorSpec] = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
+        # Policies name instances: each configured instance is its plugin's spec, renamed.
+        self._specs = self._config.specs(self._host.vendors)
         self._client = VendorClient(
             self._host, self._config.vendors, self._http, self._clock.time, clock=self._clock
         )
@@ -165,13 +169,13 @@ class Engine:
     def add_policy(self, policy: Policy) -> None:
         """Validate and add a policy (its old-style per-vendor breaker or rate limit, if any,
         moves to the vendor, with a warning; it must agree with every other policy's)."""
-        policy.validate(self._host.vendors)
+        policy.validate(self._specs)
         self._guards.adopt(policy)
         self._policies[policy.name] = policy
 
     def add_experiment(self, experiment: SplitExperiment | ShadowExperiment) -> None:
         """Validate and add a live experiment on one of the engine's policies."""
-        used = self._lab.add(experiment, self._policies, self._host.vendors, self._config.vendors)
+        used = self._lab.add(experiment, self._policies, self._specs, self._config.vendors)
         for policy in used:  # derived from policies added (and warned about) already
             self._guards.adopt(policy, warn=False)
 
@@ -206,7 +210,15 @@ class Engine:
 
     @property
     def vendor_configs(self) -> Mapping[str, VendorConfig]:
+        """The configured vendors by instance name (``VendorConfig.plugin`` names the vendor
+        serving each)."""
         return self._config.vendors
+
+    @property
+    def vendor_specs(self) -> Mapping[str, VendorSpec]:
+        """Every vendor a policy may name: the installed ones, and each configured instance
+        of another vendor as that vendor's spec under the instance's name."""
+        return dict(self._specs)
 
     # the vendors' guards ----------------------------------------------------------------
 
@@ -359,12 +371,12 @@ class Engine:
         if checks is None and policy.checks_from_evidence:
             checks = self._servable(policy, evidence) or None
         if checks is not None or vendor is not None:
-            return policy.only(checks, vendor).validate(self._host.vendors)
+            return policy.only(checks, vendor).validate(self._specs)
         return policy
 
     def _servable(self, policy: Policy, evidence: Evidence) -> list[Check]:
         """The policy's checks that some configured vendor can serve from ``evidence``."""
-        cannot = ineligible(policy, self._host.vendors, self._config.vendors, evidence)
+        cannot = ineligible(policy, self._specs, self._config.vendors, evidence)
         return [
             check
             for check, rule in policy.checks.items()

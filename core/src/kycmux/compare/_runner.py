@@ -116,7 +116,7 @@ class _Plan:
 
     @classmethod
     def build(cls, engine: Engine, settings: CompareSettings) -> _Plan:
-        specs = engine.host.vendors
+        specs = engine.vendor_specs  # instances of a vendor included
         for vendor in settings.vendors:
             spec = spec_of(specs, vendor)
             if vendor not in engine.vendor_configs:
