@@ -26,8 +26,9 @@ class Sandbox:
     """Running simulators and the configuration that reaches them.
 
     Attributes:
-        running: The running simulators, by vendor name.
-        tables: The ``[vendors.<name>]`` tables, secrets as ``${VAR}`` references.
+        running: The running simulators, by vendor (or instance) name.
+        tables: The ``[vendors.<name>]`` tables, secrets as ``${VAR}`` references (an
+            instance's with its ``plugin``).
         env: The values of those variables (the simulators' own, fake credentials).
     """
 
@@ -76,19 +77,30 @@ def _toml_value(value: Any) -> str:
 
 
 @contextlib.contextmanager
-def run_sandbox(host: PluginHost, vendors: Iterable[str] | None = None) -> Iterator[Sandbox]:
-    """Serve the simulators of ``vendors`` (default: every vendor that ships one)."""
+def run_sandbox(
+    host: PluginHost,
+    vendors: Iterable[str] | None = None,
+    *,
+    instances: Mapping[str, str] | None = None,
+) -> Iterator[Sandbox]:
+    """Serve the simulators of ``vendors`` (default: every vendor that ships one).
+
+    ``instances`` (instance name -> vendor) adds, for each, another simulator of that vendor,
+    its own account on its own port, reached by a ``[vendors.<instance>] plugin = "<vendor>"``
+    table: two accounts or regions of one vendor, each failing on its own.
+    """
     names = list(vendors) if vendors is not None else list(host.vendors)
+    plugins = {name: name for name in names} | dict(instances or {})
     apps = {}
-    for name in names:
-        factory = host.vendor(name).simulator
+    for name, vendor in plugins.items():
+        factory = host.vendor(vendor).simulator
         if factory is not None:
             apps[name] = factory()
     with serve_many(apps) as running:
         tables: dict[str, dict[str, Any]] = {}
         env: dict[str, str] = {}
         for name, sim in running.items():
-            table: dict[str, Any] = {}
+            table: dict[str, Any] = {} if plugins[name] == name else {"plugin": plugins[name]}
             for key, value in sim.client_settings().items():
                 if isinstance(value, Secret):
                     var = _env_name(name, key)

@@ -1,0 +1,192 @@
+"""Two accounts of one vendor end to end: ``linkface`` and ``linkface_b`` (``plugin =
+"linkface"``), each on its own Linkface simulator on loopback, over real HTTP.
+
+Faults are injected into one simulator only; the engine sees them on the wire.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from engine.e2e_support import LINKFACE, both_captures, parse_exports
+from kycmux import Config, Engine, Outcome, PluginHost
+from kycmux.cli._main import main
+from kycmux.resilience import BreakerState
+from kycmux.simkit import Sandbox, run_sandbox
+from kycmux.state import RedisState
+from kycmux.synthetic import DemoSet
+from support.redis_server import RedisServer
+
+pytestmark = pytest.mark.anyio
+
+SECOND = "linkface_b"
+OUTAGE = {"breaker": {"window": 30.0, "failure_ratio": 0.5, "min_calls": 2, "open_seconds": 60.0}}
+
+
+@pytest.fixture(scope="module")
+def pair(sim_host: PluginHost) -> Iterator[Sandbox]:
+    """Linkface's simulator, and a second one for the ``linkface_b`` account."""
+    with run_sandbox(sim_host, [LINKFACE], instances={SECOND: LINKFACE}) as box:
+        yield box
+
+
+@pytest.fixture
+def sims(pair: Sandbox) -> Iterator[Sandbox]:
+    for name in (LINKFACE, SECOND):
+        pair.app(name).faults.clear()
+    yield pair
+    for name in (LINKFACE, SECOND):
+        pair.app(name).faults.clear()
+
+
+def engine_over(box: Sandbox, host: PluginHost, **options: Any) -> Engine:
+    order = [LINKFACE, SECOND]
+    sight = {"vendors": order}
+    policy = {
+        "deadline": 5.0,
+        "liveness": sight,
+        "face_match": {**sight, "max_far": 1e-4},
+        "vendors": {name: {"retry": {"max_attempts": 1}} for name in order},
+    }
+    resilience = dict.fromkeys(order, OUTAGE)
+    config = box.config(host, resilience=resilience, policies={"accounts": policy})
+    return Engine.from_config(config, host=host, **options)
+
+
+def served(box: Sandbox, name: str) -> int:
+    return sum(box.app(name).stats.requests.values())
+
+
+def test_the_sandbox_gives_the_instance_its_own_simulator_and_table(
+    sims: Sandbox, sim_host: PluginHost
+) -> None:
+    assert sims.tables[SECOND]["plugin"] == LINKFACE
+    assert "plugin" not in sims.tables[LINKFACE]
+    assert sims.tables[SECOND]["base_url"] != sims.tables[LINKFACE]["base_url"]
+    assert f'[vendors.{SECOND}]\nplugin = "{LINKFACE}"' in sims.toml()
+    config = sims.config(sim_host)
+    assert (config.vendors[SECOND].vendor, config.vendors[SECOND].plugin) == (SECOND, LINKFACE)
+
+
+async def test_one_account_down_fails_over_to_the_other_and_opens_only_its_breaker(
+    sims: Sandbox, sim_host: PluginHost, demo: DemoSet
+) -> None:
+    sims.app(LINKFACE).faults.inject("http_5xx=503", duration=60)
+    first, second = served(sims, LINKFACE), served(sims, SECOND)
+    async with engine_over(sims, sim_host) as engine:
+        for i in range(2):
+            decision = await engine.verify(both_captures(demo, subject_id=f"down-{i}"))
+            assert decision.outcome is Outcome.ACCEPT, decision.record.explanation
+            attempts = [
+                (a.vendor, a.instance_of, a.role, a.error_class, a.http_status)
+                for a in decision.record.attempts
+            ]
+            assert attempts == [
+                (LINKFACE, None, "primary", "vendor_unavailable", 503),
+                (SECOND, LINKFACE, "failover", None, 200),
+            ]
+            assert decision.record.to_dict()["attempts"][1]["instance_of"] == LINKFACE
+        assert (await engine.breaker_stats(LINKFACE)).state is BreakerState.OPEN
+        assert (await engine.breaker_stats(SECOND)).state is BreakerState.CLOSED
+
+        # Open: the first account is skipped without a call; the second answers.
+        skipped = await engine.verify(both_captures(demo, subject_id="open"))
+    assert skipped.outcome is Outcome.ACCEPT
+    assert {(s.vendor, s.reason) for s in skipped.record.skipped} == {(LINKFACE, "circuit_open")}
+    assert [a.vendor for a in skipped.record.attempts] == [SECOND]
+    assert (served(sims, LINKFACE) - first, served(sims, SECOND) - second) == (2, 3)
+
+
+@pytest.mark.parametrize(
+    ("captures", "reason"),
+    [
+        ({"liveness_data": "attack_liveness_data"}, "liveness:linkface:vendor_verdict"),
+        ({"selfie": "impostor_selfie"}, "face_match:linkface:score_below_threshold"),
+    ],
+)
+async def test_a_definitive_negative_from_one_account_is_not_asked_of_the_other(
+    sims: Sandbox, sim_host: PluginHost, demo: DemoSet, captures: dict[str, str], reason: str
+) -> None:
+    """Shopping for a lenient answer across accounts of one vendor is shopping all the same."""
+    second = served(sims, SECOND)
+    async with engine_over(sims, sim_host) as engine:
+        decision = await engine.verify(both_captures(demo, subject_id="attacker", **captures))
+    assert decision.outcome is Outcome.REJECT
+    assert decision.reasons == (reason,)
+    assert [a.vendor for a in decision.record.attempts] == [LINKFACE]
+    assert served(sims, SECOND) == second
+
+
+async def test_the_second_accounts_own_negative_names_it(
+    sims: Sandbox, sim_host: PluginHost, demo: DemoSet
+) -> None:
+    sims.app(LINKFACE).faults.inject("http_5xx=503", count=1)
+    async with engine_over(sims, sim_host) as engine:
+        evidence = both_captures(demo, liveness_data="attack_liveness_data", subject_id="a2")
+        decision = await engine.verify(evidence)
+    assert decision.outcome is Outcome.REJECT
+    assert decision.reasons == (f"liveness:{SECOND}:vendor_verdict",)
+    liveness = next(c for c in decision.record.checks if c.check == "liveness")
+    assert liveness.vendors == (SECOND,)
+
+
+async def test_shared_state_keys_each_account_apart(
+    sims: Sandbox, sim_host: PluginHost, demo: DemoSet
+) -> None:
+    sims.app(LINKFACE).faults.inject("http_5xx=503", duration=60)
+    namespace = f"t{uuid.uuid4().hex[:10]}"
+    with RedisServer() as server:
+        state = RedisState.from_url(server.url, namespace=namespace, timeout=2.0)
+        engine = engine_over(sims, sim_host, state=state, record_key=b"k" * 32)
+        async with engine:
+            for i in range(2):
+                decision = await engine.verify(both_captures(demo, subject_id=f"r{i}"))
+                assert decision.outcome is Outcome.ACCEPT
+            assert (await engine.breaker_stats(LINKFACE)).state is BreakerState.OPEN
+            assert (await engine.breaker_stats(SECOND)).state is BreakerState.CLOSED
+        keys = {k.decode() for k in server.client().keys(f"{namespace}:v:*")}
+    assert any(k.startswith(f"{namespace}:v:{{{SECOND}}}:") for k in keys), keys
+    assert any(k.startswith(f"{namespace}:v:{{{LINKFACE}}}:") for k in keys), keys
+    assert not any("{linkface}" in k and SECOND in k for k in keys)
+
+
+def test_cli_sandbox_serves_an_instance_and_vendors_lists_it(
+    tmp_path: Path, sim_host: PluginHost
+) -> None:
+    folder = tmp_path / "sandbox"
+    args = [
+        "sandbox",
+        "--seconds",
+        "0.1",
+        "--write",
+        str(folder),
+        "--instance",
+        f"{SECOND}=linkface",
+    ]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    env = parse_exports(result.stdout)
+    config = Config.from_file(folder / "kycmux.toml", sim_host.vendors, env)
+    assert config.vendors[SECOND].plugin == LINKFACE
+    assert config.vendors[SECOND].base_url != config.vendors[LINKFACE].base_url
+
+    listed = CliRunner().invoke(
+        main, ["vendors", "--json", "--config", str(folder / "kycmux.toml")], env=env
+    )
+    assert listed.exit_code == 0, listed.output
+    entries = {e["name"]: e for e in json.loads(listed.stdout)}
+    assert entries[LINKFACE]["instances"] == [LINKFACE, SECOND]
+    assert entries[LINKFACE]["configured"] is True
+    table = CliRunner().invoke(main, ["vendors", "--config", str(folder / "kycmux.toml")], env=env)
+    assert SECOND in table.output  # the configured column names the instances
+
+    wrong = CliRunner().invoke(main, ["sandbox", "--seconds", "0", "--instance", "x=nobody"])
+    assert wrong.exit_code == 2
+    assert "NAME=VENDOR" in wrong.output
