@@ -116,7 +116,7 @@ class CompareSettings:
     @classmethod
     def from_host(
         cls,
-        host: PluginHost,
+        host: PluginHost | Mapping[str, VendorSpec],
         *,
         study: str,
         vendors: Iterable[str],
@@ -140,15 +140,20 @@ def spec_of(specs: Mapping[str, VendorSpec], vendor: str) -> VendorSpec:
     return spec
 
 
-def common_checks(host: PluginHost, vendors: Iterable[str]) -> tuple[Check, ...]:
+def common_checks(
+    host: PluginHost | Mapping[str, VendorSpec], vendors: Iterable[str]
+) -> tuple[Check, ...]:
     """The checks every one of ``vendors`` offers, in ``Check`` order: what they compare on.
+
+    ``host`` is a plugin host, or the vendors by name (``Config.specs``: instances included).
 
     ``ConfigError`` (key ``vendors``) for an unknown vendor, or when they share no check.
     """
     names = vendor_names(vendors)
     if not names:
         raise ConfigError("vendors", "choose at least one vendor")
-    specs = [spec_of(host.vendors, name) for name in names]
+    known = host.vendors if isinstance(host, PluginHost) else host
+    specs = [spec_of(known, name) for name in names]
     common = tuple(check for check in Check if all(spec.offer(check) for spec in specs))
     if not common:
         offered = "; ".join(
