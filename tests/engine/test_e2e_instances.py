@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from engine.e2e_support import LINKFACE, both_captures, parse_exports
-from kycmux import Config, Engine, Outcome, PluginHost
+from engine.e2e_support import LINKFACE, TENCENT, both_captures, parse_exports, video_capture
+from kycmux import Check, Config, Engine, Outcome, PluginHost
 from kycmux.cli._main import main
 from kycmux.resilience import BreakerState
 from kycmux.simkit import Sandbox, run_sandbox
@@ -27,6 +27,7 @@ from support.redis_server import RedisServer
 pytestmark = pytest.mark.anyio
 
 SECOND = "linkface_b"
+OLD_HOST = "tencent_service_host"
 OUTAGE = {"breaker": {"window": 30.0, "failure_ratio": 0.5, "min_calls": 2, "open_seconds": 60.0}}
 
 
@@ -190,3 +191,35 @@ def test_cli_sandbox_serves_an_instance_and_vendors_lists_it(
     wrong = CliRunner().invoke(main, ["sandbox", "--seconds", "0", "--instance", "x=nobody"])
     assert wrong.exit_code == 2
     assert "NAME=VENDOR" in wrong.output
+
+
+@pytest.fixture(scope="module")
+def tencent_pair(sim_host: PluginHost) -> Iterator[Sandbox]:
+    """Tencent's simulator as the current host, and another standing in for the older one."""
+    with run_sandbox(sim_host, [TENCENT], instances={OLD_HOST: TENCENT}) as box:
+        yield box
+
+
+async def test_tencents_two_hosts_as_two_instances(
+    tencent_pair: Sandbox, sim_host: PluginHost, demo: DemoSet
+) -> None:
+    """The bundled Tencent plugin signs, sends and reads for an instance unchanged."""
+    tencent_pair.app(TENCENT).faults.inject("http_5xx=502", count=1)
+    order = [TENCENT, OLD_HOST]
+    policy = {
+        "deadline": 5.0,
+        "liveness": {"vendors": order},
+        "id_registry_match": {"vendors": order, "raw_thresholds": dict.fromkeys(order, 75.0)},
+        "vendors": {name: {"retry": {"max_attempts": 1}} for name in order},
+    }
+    config = tencent_pair.config(sim_host, policies={"hosts": policy})
+    evidence = video_capture(
+        demo, id_number=demo.subject.id_number, id_name=demo.subject.name, subject_id="t"
+    )
+    async with Engine.from_config(config, host=sim_host) as engine:
+        decision = await engine.verify(evidence, checks=[Check.LIVENESS])
+    assert decision.outcome is Outcome.ACCEPT, decision.record.explanation
+    assert [(a.vendor, a.instance_of, a.error_class) for a in decision.record.attempts] == [
+        (TENCENT, None, "vendor_unavailable"),
+        (OLD_HOST, TENCENT, None),
+    ]
