@@ -108,8 +108,7 @@ class Engine:
     _specs: Mapping[str, VendorSpec] = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        # Policies name instances: each configured instance is its plugin's spec, renamed.
-        self._specs = self._config.specs(self._host.vendors)
+        self._specs = self._config.specs(self._host.vendors)  # policies name instances
         self._client = VendorClient(
             self._host, self._config.vendors, self._http, self._clock.time, clock=self._clock
         )
@@ -210,14 +209,11 @@ class Engine:
 
     @property
     def vendor_configs(self) -> Mapping[str, VendorConfig]:
-        """The configured vendors by instance name (``VendorConfig.plugin`` names the vendor
-        serving each)."""
         return self._config.vendors
 
     @property
     def vendor_specs(self) -> Mapping[str, VendorSpec]:
-        """Every vendor a policy may name: the installed ones, and each configured instance
-        of another vendor as that vendor's spec under the instance's name."""
+        """What policies may name: installed vendors and configured instances (``Config.specs``)."""
         return dict(self._specs)
 
     # the vendors' guards ----------------------------------------------------------------
