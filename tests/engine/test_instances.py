@@ -3,14 +3,16 @@ dispatched to the one plugin, kept apart everywhere else (breakers, limits, reco
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from kycmux import Check, Decision, Engine, Evidence, HttpClient, Outcome
-from kycmux.exceptions import InvalidEvidenceError, PolicyError
+from kycmux import Check, Decision, Engine, Evidence, HttpClient, Outcome, VendorResponse
+from kycmux._transport._hooks import HookCalls
+from kycmux.exceptions import InvalidEvidenceError, PolicyError, ProtocolError
 from kycmux.resilience import BreakerState
 from support.engine_rig import answer
 from support.instance_rig import InstanceRig, instance_policy
@@ -171,3 +173,44 @@ async def test_policies_name_instances_and_the_default_policy_has_them_all(
     async with Engine.from_config(config, host=rig.host(), http=http, clock=rig.clock) as engine:
         default = engine.policy()
     assert default.checks[Check.LIVENESS].vendors == ("alpha", "alpha_eu")
+
+
+def test_hook_calls_for_an_instance_reach_the_plugin_under_its_own_name() -> None:
+    rig = InstanceRig()
+    hooks = HookCalls(rig.host(), rig.config().vendors)
+    assert hooks.plugin("alpha_eu") == "alpha"
+    assert hooks.plugin("alpha") == "alpha"
+    assert hooks.spec("alpha_eu").name == "alpha_eu"
+    request = hooks.build("alpha_eu", frozenset({Check.LIVENESS}), Evidence(), "r1")
+    assert (request.vendor, request.url) == ("alpha_eu", "https://alpha-eu.example.com/verify")
+    signed = hooks.sign(request, "r1", 1)
+    assert signed.vendor == "alpha_eu"
+    # The plugin raises ProtocolError("alpha", ...) on a body that is not JSON.
+    with pytest.raises(ProtocolError) as caught:
+        hooks.parse(signed, VendorResponse(200, body=b"<html>"))
+    assert caught.value.vendor == "alpha_eu"
+    result = hooks.parse(signed, VendorResponse(200, body=b'{"code": "DOWN", "live": true}'))
+    assert result.vendor == "alpha_eu"
+    found = hooks.classify("alpha_eu", result=result)
+    assert found.reason == "alpha_eu:DOWN"
+    # Core's own error about the instance goes in under the plugin's name, and comes back.
+    missing = ProtocolError("alpha_eu", "no answer")
+    assert hooks.classify("alpha_eu", error=missing).reason == "malformed_response"
+    assert missing.vendor == "alpha_eu"
+    assert rig.plugin.calls == [
+        ("build_request", "alpha"),
+        ("sign", "alpha"),
+        ("parse", "alpha"),
+        ("parse", "alpha"),
+        ("classify_error", "alpha"),
+        ("classify_error", "alpha"),
+    ]
+
+
+async def test_each_instance_has_its_own_hook_lane(evidence: Evidence) -> None:
+    rig = InstanceRig()
+    rig.script("alpha", answer("DOWN"))
+    async with rig.engine() as engine:
+        await decide(rig, engine, evidence)
+        lanes = {t.name.rsplit("-", 1)[0] for t in threading.enumerate()}
+    assert {"kycmux-alpha", "kycmux-alpha_eu"} <= lanes
