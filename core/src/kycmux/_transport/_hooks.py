@@ -167,23 +167,42 @@ class HookCalls:
         self, vendor: str, hook: str, expected: tuple[type[Exception], ...], **kwargs: Any
     ) -> Any:
         plugin = self.plugin(vendor)
-        inward, outward = Labels(vendor, plugin), Labels(plugin, vendor)
         if plugin != vendor:
-            kwargs = {k: _inward(v, inward) for k, v in kwargs.items()}
+            return self._call_instance(vendor, plugin, hook, expected, **kwargs)
+        caller = getattr(self._host.hooks_for(vendor), hook)
+        try:
+            return caller(vendor=self._host.vendor(vendor), **kwargs)
+        except expected:
+            raise
+        except Exception as exc:
+            error = exc
+        # Raised outside the handler, so the original (whose message may quote personal
+        # data) is not chained to what leaves here.
+        raise self._fault(vendor, hook, error)
+
+    def _call_instance(
+        self,
+        vendor: str,
+        plugin: str,
+        hook: str,
+        expected: tuple[type[Exception], ...],
+        **kwargs: Any,
+    ) -> Any:
+        """``_call`` for an instance of ``plugin``'s vendor: what goes in under the plugin's
+        name, what comes out (or is raised on purpose) under the instance's."""
+        outward = Labels(plugin, vendor)
+        given = {k: _inward(v, Labels(vendor, plugin)) for k, v in kwargs.items()}
         caller = getattr(self._host.hooks_for(plugin), hook)
         try:
-            return relabel(caller(vendor=self._host.vendor(plugin), **kwargs), outward)
+            return relabel(caller(vendor=self._host.vendor(plugin), **given), outward)
         except expected as exc:
             relabel_error(exc, outward)
             raise
         except Exception as exc:
             error = exc
         finally:
-            given = kwargs.get("error")
-            if plugin != vendor and given is not None:  # it is core's again, under its name
-                relabel_error(given, outward)
-        # Raised outside the handler, so the original (whose message may quote personal
-        # data) is not chained to what leaves here.
+            if given.get("error") is not None:  # core's error again, under the instance's name
+                relabel_error(given["error"], outward)
         raise self._fault(vendor, hook, error)
 
     def _fault(self, vendor: str, hook: str, error: BaseException) -> PluginError:
