@@ -10,7 +10,17 @@ from typing import Any
 import httpx
 import pytest
 
-from kycmux import Check, Decision, Engine, Evidence, HttpClient, Outcome, VendorResponse
+from kycmux import (
+    Check,
+    Consent,
+    Decision,
+    Engine,
+    Evidence,
+    HttpClient,
+    Outcome,
+    ShadowExperiment,
+    VendorResponse,
+)
 from kycmux._transport._hooks import HookCalls
 from kycmux.exceptions import InvalidEvidenceError, PolicyError, ProtocolError
 from kycmux.resilience import BreakerState
@@ -214,3 +224,16 @@ async def test_each_instance_has_its_own_hook_lane(evidence: Evidence) -> None:
         await decide(rig, engine, evidence)
         lanes = {t.name.rsplit("-", 1)[0] for t in threading.enumerate()}
     assert {"kycmux-alpha", "kycmux-alpha_eu"} <= lanes
+
+
+async def test_an_instance_can_be_a_shadow_candidate_beside_its_vendor(png_file: Path) -> None:
+    rig = InstanceRig()
+    candidate = ShadowExperiment(name="try_eu", policy="p", vendor="alpha_eu", max_delay=1.0)
+    evidence = Evidence(selfie=png_file, subject_id="s1", consents=[Consent.SHADOW_EVALUATION])
+    async with rig.engine(instance_policy(("alpha",)), experiments=[candidate]) as engine:
+        decision = await decide(rig, engine, evidence)
+    assert decision.outcome is Outcome.ACCEPT
+    (shadowed,) = decision.record.shadow
+    assert (shadowed.vendor, shadowed.status) == ("alpha_eu", "answered")
+    assert [(a.vendor, a.instance_of) for a in shadowed.attempts] == [("alpha_eu", "alpha")]
+    assert rig.calls == {"alpha": 1, "alpha_eu": 1}
