@@ -90,11 +90,12 @@ def build_request(
 ) -> VendorRequest | None:
     """Build the unsigned request serving ``checks`` for ``vendor`` from ``evidence``.
 
-    :param vendor: The vendor being called.
+    :param vendor: The vendor being called: the plugin's own spec, also when the call is for
+        another account or region of it (a vendor instance, named by ``context.instance``).
     :param checks: The checks this one request must serve (all offered through one operation).
     :param evidence: The validated evidence; files are referenced, not read.
-    :param config: The vendor's resolved configuration.
-    :param context: Request id (for ``seq`` / ``session_id``) and attempt number.
+    :param config: The resolved configuration of the instance being called.
+    :param context: Request id (for ``seq`` / ``session_id``), attempt number and instance.
     :return: The request, as a pure value. Raise ``InvalidEvidenceError`` (naming the field and
         the vendor's limit) for evidence this vendor cannot take; nothing is sent then.
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -34,6 +35,7 @@ __all__ = [
     "VendorConfig",
     "VendorResilience",
     "check_base_url",
+    "instance_specs",
     "is_loopback_host",
 ]
 
@@ -54,7 +56,9 @@ class VendorResilience:
 
 
 # Keys of every ``[vendors.<name>]`` table that core reads, besides the vendor's own fields.
-_CORE_KEYS = frozenset({"base_url", "max_response_bytes", "resilience"})
+_CORE_KEYS = frozenset({"base_url", "max_response_bytes", "plugin", "resilience"})
+# What an instance's name must be: a vendor name's rule (it keys records, breakers, reasons).
+_INSTANCE_NAME = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 
 
 def is_loopback_host(host: str) -> bool:
@@ -88,10 +92,18 @@ def _strip_slash(url: Any) -> Any:
 
 @attrs.frozen(repr=False)
 class VendorConfig:
-    """One vendor's resolved configuration. Secret values stay wrapped in ``Secret``.
+    """One vendor instance's resolved configuration. Secret values stay wrapped in ``Secret``.
+
+    An *instance* is one ``[vendors.<name>]`` table: usually the vendor itself, or another
+    account or region of a vendor (``plugin = "<vendor>"``), with its own credentials,
+    base URL, limits, breaker and records.
 
     Attributes:
-        vendor: The vendor name.
+        vendor: The instance name (the table's name): what policies list, and what keys its
+            breaker, limits, records and reasons. The vendor's own name unless ``plugin``
+            names another.
+        plugin: The name of the vendor (the plugin's ``VendorSpec``) that serves it; its
+            hooks answer every call of the instance. Default: ``vendor``.
         base_url: Where requests go (``https://``, or ``http://`` to a loopback simulator).
         values: Every configured or defaulted key except the core ones (``base_url``,
             ``max_response_bytes``).
@@ -107,12 +119,17 @@ class VendorConfig:
     vendor: str
     base_url: str = attrs.field(converter=_strip_slash)
     values: Mapping[str, Any] = attrs.field(factory=dict)
+    plugin: str = attrs.field(kw_only=True)
     max_response_bytes: int = attrs.field(default=DEFAULT_MAX_RESPONSE_BYTES, kw_only=True)
     resilience: VendorResilience = attrs.field(factory=lambda: VendorResilience(), kw_only=True)
     resilience_given: frozenset[str] = attrs.field(kw_only=True, eq=False, converter=_names)
     # Keys given as ``${VAR}``, by variable: the repr shows the reference, never the value
     # (someone may point any key at a variable that holds a secret).
     references: Mapping[str, str] = attrs.field(factory=dict, kw_only=True, eq=False)
+
+    @plugin.default
+    def _own_vendor(self) -> str:
+        return self.vendor
 
     @resilience_given.default
     def _changed(self) -> frozenset[str]:
@@ -136,7 +153,13 @@ class VendorConfig:
 
     def __repr__(self) -> str:
         shown = {k: self._shown(k, v) for k, v in self.values.items()}
-        return f"VendorConfig({self.vendor}, base_url={self.base_url!r}, values={shown})"
+        of = "" if self.plugin == self.vendor else f", plugin={self.plugin}"
+        return f"VendorConfig({self.vendor}{of}, base_url={self.base_url!r}, values={shown})"
+
+    @property
+    def is_instance(self) -> bool:
+        """Configured under a name of its own (``plugin`` names another vendor)."""
+        return self.plugin != self.vendor
 
     def _shown(self, key: str, value: Any) -> Any:
         if key in self.references:
@@ -165,15 +188,25 @@ class VendorConfig:
 
     @classmethod
     def from_table(
-        cls, spec: VendorSpec, table: Mapping[str, Any], env: Mapping[str, str] | None = None
+        cls,
+        spec: VendorSpec,
+        table: Mapping[str, Any],
+        env: Mapping[str, str] | None = None,
+        *,
+        name: str | None = None,
     ) -> VendorConfig:
         """Validate a ``[vendors.<name>]`` table against the vendor's declared fields.
 
-        ``env`` resolves ``${VAR}`` references (default: the process environment); a table
-        from ``Config.from_mapping`` has them resolved already.
+        ``name`` is the instance's name (default: the vendor's own); the table's ``plugin``
+        key, if any, must be ``spec``'s name. ``env`` resolves ``${VAR}`` references
+        (default: the process environment); a table from ``Config.from_mapping`` has them
+        resolved already.
         """
-        prefix = f"vendors.{spec.name}"
+        name = spec.name if name is None else name
+        prefix = f"vendors.{name}"
         table = resolve(table, os.environ if env is None else env, prefix)
+        if "plugin" in table and structure(table["plugin"], str, f"{prefix}.plugin") != spec.name:
+            raise ConfigError(f"{prefix}.plugin", f"must be {spec.name!r} for this vendor's table")
         fields = spec.config_field_map
         for key in table:
             if key not in _CORE_KEYS and key not in fields:
@@ -185,7 +218,7 @@ class VendorConfig:
             name: _field_value(f"{prefix}.{name}", field, table) for name, field in fields.items()
         }
         return cls(
-            spec.name,
+            name,
             structure(table.get("base_url", spec.default_base_url), str, f"{prefix}.base_url"),
             {k: v for k, v in values.items() if v is not None},
             max_response_bytes=structure(
@@ -198,7 +231,47 @@ class VendorConfig:
             ),
             resilience_given=_keys(table.get("resilience")),
             references={k: v.variable for k, v in table.items() if isinstance(v, Reference)},
+            plugin=spec.name,
         )
+
+
+def instance_specs(
+    installed: Mapping[str, VendorSpec], configs: Mapping[str, VendorConfig]
+) -> Mapping[str, VendorSpec]:
+    """``Config.specs`` for any mapping of vendor configurations."""
+    found = dict(installed)
+    for name, config in configs.items():
+        if config.is_instance and config.plugin in installed:
+            found[name] = attrs.evolve(installed[config.plugin], name=name)
+    return found
+
+
+def _plugin_of(name: str, table: Mapping[str, Any], specs: Mapping[str, VendorSpec]) -> VendorSpec:
+    """The spec serving instance ``name`` (``plugin``, or the name itself), checked."""
+    known = ", ".join(sorted(specs)) or "none"
+    if "plugin" not in table:
+        if name not in specs:
+            raise ConfigError(
+                f"vendors.{name}",
+                f"no loaded plugin provides this vendor (loaded: {known}); another account or "
+                'region of one is configured with plugin = "<vendor>"',
+            )
+        return specs[name]
+    plugin = structure(table["plugin"], str, f"vendors.{name}.plugin")
+    if plugin not in specs:
+        raise ConfigError(
+            f"vendors.{name}.plugin",
+            f"no loaded plugin provides vendor {plugin!r} (loaded: {known})",
+        )
+    if name in specs and plugin != name:
+        raise ConfigError(
+            f"vendors.{name}.plugin",
+            f"{name!r} is an installed vendor's name, so it cannot name an instance of {plugin!r}",
+        )
+    if not _INSTANCE_NAME.match(name):
+        rule = f"an instance name must match {_INSTANCE_NAME.pattern}"
+        raise ConfigError(f"vendors.{name}", rule)
+    return specs[plugin]
 
 
 def _keys(table: Any) -> frozenset[str]:
@@ -298,6 +371,12 @@ class Config:
     def __repr__(self) -> str:
         return f"Config(vendors={sorted(self.vendors)}, policies={sorted(self.policies)})"
 
+    def specs(self, installed: Mapping[str, VendorSpec]) -> Mapping[str, VendorSpec]:
+        """Every vendor a policy may name, by name: the ``installed`` vendors, and each
+        configured instance as its plugin's spec under the instance's name (what core keys
+        its state, records and reasons by; hooks still receive the plugin's own spec)."""
+        return instance_specs(installed, self.vendors)
+
     @classmethod
     def from_file(
         cls,
@@ -329,14 +408,10 @@ class Config:
                 raise ConfigError(key, f"unknown top-level table (valid: {valid})")
         resolved = resolve(data, os.environ if env is None else env)
         document = structure(resolved, _Document, "")
-        vendors = {}
-        for name, table in document.vendors.items():
-            if name not in specs:
-                known = ", ".join(sorted(specs)) or "none"
-                raise ConfigError(
-                    f"vendors.{name}", f"no loaded plugin provides this vendor (loaded: {known})"
-                )
-            vendors[name] = VendorConfig.from_table(specs[name], table, {})
+        vendors = {
+            name: VendorConfig.from_table(_plugin_of(name, table, specs), table, {}, name=name)
+            for name, table in document.vendors.items()
+        }
         return cls(
             vendors=vendors,
             policies={n: policy_from_table(n, t) for n, t in document.policies.items()},

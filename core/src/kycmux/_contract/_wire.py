@@ -194,12 +194,17 @@ class AttemptContext:
         attempt: 1 for the first attempt at a vendor, 2 for its first retry...
         now: Wall clock (UNIX seconds) for signatures; tests pass a fixed one.
         randbelow: Nonce source; defaults to the ``secrets`` CSPRNG.
+        instance: The configured instance the call is for (``[vendors.<instance>]``): the
+            vendor's own name, or another account's or region's (``plugin = "<vendor>"``),
+            whose configuration is the ``config`` the hook receives. ``None`` outside an
+            engine. Values the plugin returns carry its own vendor name; core relabels them.
     """
 
     request_id: str
     attempt: int = 1
     now: Callable[[], float] = time.time
     randbelow: Callable[[int], int] = secrets.randbelow
+    instance: str | None = attrs.field(default=None, kw_only=True)
 
 
 @attrs.frozen

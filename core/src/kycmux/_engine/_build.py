@@ -68,7 +68,7 @@ def assemble(
     for policy in (*config.policies.values(), *policies):
         engine.add_policy(policy)
     if not engine.policies:
-        engine.add_policy(Policy.default(host.vendors, config.vendors))
+        engine.add_policy(Policy.default(config.specs(host.vendors), config.vendors))
     engine.set_default_policy(config.engine.policy or next(iter(engine.policies)))
     for experiment in (*config.experiments.values(), *experiments):
         engine.add_experiment(experiment)

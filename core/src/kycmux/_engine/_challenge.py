@@ -8,12 +8,12 @@ every vendor call, and leaves an attempt record (role ``challenge``) for the obs
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 import attrs
 
-from kycmux._contract._host import PluginHost
 from kycmux._contract._taxonomy import Classification
+from kycmux._contract._vendor import VendorSpec
 from kycmux._decision._machine import Group
 from kycmux._decision._policy import Policy
 from kycmux._engine._guards import VendorGuards
@@ -23,7 +23,7 @@ from kycmux._records._builder import attempt_record
 from kycmux._records._record import AttemptRecord
 from kycmux._resilience import Clock, ClockTimeout, Deadline, clock_timeout
 from kycmux._transport._call import VendorClient
-from kycmux.exceptions import ChallengeUnavailableError, InvalidEvidenceError, UnknownVendorError
+from kycmux.exceptions import ChallengeUnavailableError, InvalidEvidenceError
 
 __all__ = ["ChallengeIssuer", "check_challenge"]
 
@@ -113,16 +113,16 @@ class ChallengeIssuer:
         return clock_timeout(self.clock, seconds)
 
 
-def check_challenge(host: PluginHost, clock: Clock, evidence: Evidence) -> None:
+def check_challenge(specs: Mapping[str, VendorSpec], clock: Clock, evidence: Evidence) -> None:
     """Refuse, before anything is sent, a challenge no vendor here can verify, or one that
-    expired on the engine's clock (``InvalidEvidenceError`` naming ``challenge``)."""
+    expired on the engine's clock (``InvalidEvidenceError`` naming ``challenge``). ``specs``:
+    the vendors and instances by name (an instance issues under its own)."""
     challenge = evidence.challenge
     if challenge is None:
         return
-    try:
-        spec = host.vendor(challenge.vendor)
-    except UnknownVendorError:
-        raise InvalidEvidenceError("challenge", "issued by a vendor not loaded here") from None
+    spec = specs.get(challenge.vendor)
+    if spec is None:
+        raise InvalidEvidenceError("challenge", "issued by a vendor not loaded here")
     if spec.challenge is None or spec.challenge.kind is not challenge.kind:
         raise InvalidEvidenceError(
             "challenge", f"{challenge.vendor} issues no {challenge.kind.value} challenges"

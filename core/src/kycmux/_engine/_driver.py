@@ -278,6 +278,9 @@ class DecisionRun:
     # ----------------------------------------------------------------------------------
 
     def _record(self, record: AttemptRecord) -> None:
+        plugin = self.client.plugin(record.vendor)
+        if plugin != record.vendor:  # an instance: audits must see which plugin answered
+            record = attrs.evolve(record, instance_of=plugin)
         self.attempts.append(record)
         self.on_attempt(record)
 

@@ -19,6 +19,7 @@ import attrs
 
 from kycmux._config._config import Config, VendorConfig
 from kycmux._contract._host import PluginHost
+from kycmux._contract._vendor import VendorSpec
 from kycmux._decision._machine import ineligible
 from kycmux._decision._policy import Policy
 from kycmux._decision._verdict import Outcome
@@ -106,8 +107,10 @@ class Engine:
     _observers: Observers = attrs.field(init=False)
     _client: VendorClient = attrs.field(init=False)
     _lab: Lab = attrs.field(init=False)
+    _specs: Mapping[str, VendorSpec] = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
+        self._specs = self._config.specs(self._host.vendors)  # policies name instances
         self._client = VendorClient(
             self._host, self._config.vendors, self._http, self._clock.time, clock=self._clock
         )
@@ -167,13 +170,13 @@ class Engine:
     def add_policy(self, policy: Policy) -> None:
         """Validate and add a policy (its old-style per-vendor breaker or rate limit, if any,
         moves to the vendor, with a warning; it must agree with every other policy's)."""
-        policy.validate(self._host.vendors)
+        policy.validate(self._specs)
         self._guards.adopt(policy)
         self._policies[policy.name] = policy
 
     def add_experiment(self, experiment: SplitExperiment | ShadowExperiment) -> None:
         """Validate and add a live experiment on one of the engine's policies."""
-        used = self._lab.add(experiment, self._policies, self._host.vendors, self._config.vendors)
+        used = self._lab.add(experiment, self._policies, self._specs, self._config.vendors)
         for policy in used:  # derived from policies added (and warned about) already
             self._guards.adopt(policy, warn=False)
 
@@ -209,6 +212,11 @@ class Engine:
     @property
     def vendor_configs(self) -> Mapping[str, VendorConfig]:
         return self._config.vendors
+
+    @property
+    def vendor_specs(self) -> Mapping[str, VendorSpec]:
+        """What policies may name: installed vendors and configured instances (``Config.specs``)."""
+        return dict(self._specs)
 
     # the vendors' guards ----------------------------------------------------------------
 
@@ -282,7 +290,7 @@ class Engine:
 
         Experiments on the policy apply unless ``vendor`` is given (the caller chose already).
         """
-        check_challenge(self._host, self._clock, evidence)
+        check_challenge(self._specs, self._clock, evidence)
         base = policy if isinstance(policy, Policy) else self.policy(policy)
         request_id = request_id or uuid.uuid4().hex
         subject = evidence.subject_id or evidence.id_number
@@ -366,7 +374,7 @@ class Engine:
                 conclusion=conclusion,
                 attempts=run.attempts,
                 skipped=run.skipped,
-                challenge=challenge_audit(run.evidence, run.attempts, self._host.vendor),
+                challenge=challenge_audit(run.evidence, run.attempts, self._specs.__getitem__),
             )
             on_done = functools.partial(self._lab.shadow_done, run.request_id, record)
             answers = await settle(shadows, self._clock, on_done=on_done, keep=self._lab.keep)
@@ -389,12 +397,12 @@ class Engine:
         if checks is None and policy.checks_from_evidence:
             checks = self._servable(policy, evidence) or None
         if checks is not None or vendor is not None:
-            return policy.only(checks, vendor).validate(self._host.vendors)
+            return policy.only(checks, vendor).validate(self._specs)
         return policy
 
     def _servable(self, policy: Policy, evidence: Evidence) -> list[Check]:
         """The policy's checks that some configured vendor can serve from ``evidence``."""
-        cannot = ineligible(policy, self._host.vendors, self._config.vendors, evidence)
+        cannot = ineligible(policy, self._specs, self._config.vendors, evidence)
         return [
             check
             for check, rule in policy.checks.items()

@@ -69,6 +69,9 @@ class AttemptRecord:
         plugin: For ``plugin_error``: the failing ``hook``, the ``plugin`` and its
             ``distribution``, the ``exception`` type (never its message) and kycmux's
             ``detail``.
+        instance_of: When ``vendor`` is an instance of another vendor (``[vendors.<vendor>]
+            plugin = "<name>"``): that vendor, whose plugin answered. ``None``: ``vendor`` is
+            the vendor's own name.
     """
 
     vendor: str
@@ -89,6 +92,7 @@ class AttemptRecord:
     scores: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
     capture_issue: str | None = None
     plugin: Mapping[str, str | None] | None = None
+    instance_of: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         result: dict[str, Any] = to_plain(self)

@@ -69,10 +69,15 @@ class VendorClient:
         self._hooks = HookCalls(self._host, self._configs, self._wall)
 
     def spec(self, vendor: str) -> VendorSpec:
-        return self._host.vendor(vendor)
+        """``vendor``'s spec under its own name (an instance's: its plugin's, renamed)."""
+        return self._hooks.spec(vendor)
 
     def config(self, vendor: str) -> VendorConfig:
         return self._hooks.config(vendor)
+
+    def plugin(self, vendor: str) -> str:
+        """The vendor whose plugin serves ``vendor`` (an instance's ``plugin``, or itself)."""
+        return self._hooks.plugin(vendor)
 
     def is_configured(self, vendor: str) -> bool:
         return vendor in self._configs

@@ -5,6 +5,11 @@ What a hook raises on purpose keeps its meaning: ``ProtocolError`` (a malformed 
 sent). Anything else, a firstresult hook answering nothing, or a hook overrunning its time is
 the plugin's own bug: a ``PluginFault`` naming the plugin (the innermost hook implementation on
 the traceback), raised as ``PluginError`` without the original chained to it, logged by type.
+
+Calls are made by instance name (``[vendors.<instance>]``); an instance of another vendor
+(``plugin = "<vendor>"``) is dispatched to that vendor's plugin with its own ``VendorSpec``,
+what goes in labelled with the plugin's name and what comes out with the instance's
+(``_relabel``).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from kycmux._contract._wire import AttemptContext, VendorRequest, VendorResponse
 from kycmux._model._challenge import Challenge
 from kycmux._model._evidence import Check, Evidence
 from kycmux._transport._outcome import PluginFault
+from kycmux._transport._relabel import Labels, relabel, relabel_error, relabel_evidence
 from kycmux.exceptions import ConfigError, InvalidEvidenceError, PluginError, ProtocolError
 
 __all__ = ["HookCalls", "Stage"]
@@ -52,9 +58,23 @@ class HookCalls:
     _configs: Mapping[str, VendorConfig]
     _wall: Callable[[], float] = time.time
     _secrets: dict[str, tuple[str, ...]] = attrs.field(init=False, factory=dict, repr=False)
+    _specs: dict[str, VendorSpec] = attrs.field(init=False, factory=dict, repr=False)
+
+    def plugin(self, vendor: str) -> str:
+        """The name of the vendor whose plugin serves ``vendor`` (itself, or an instance's
+        ``plugin``)."""
+        config = self._configs.get(vendor)
+        return vendor if config is None else config.plugin
 
     def spec(self, vendor: str) -> VendorSpec:
-        return self._host.vendor(vendor)
+        """``vendor``'s spec under its own name (an instance's: its plugin's, renamed)."""
+        found = self._specs.get(vendor)
+        if found is None:
+            found = self._host.vendor(self.plugin(vendor))
+            if found.name != vendor:
+                found = attrs.evolve(found, name=vendor)
+            self._specs[vendor] = found
+        return found
 
     def config(self, vendor: str) -> VendorConfig:
         try:
@@ -79,7 +99,7 @@ class HookCalls:
             checks=checks,
             evidence=evidence,
             config=self.config(vendor),
-            context=AttemptContext(request_id, now=self._wall),
+            context=AttemptContext(request_id, now=self._wall, instance=vendor),
         )
         if request is None:
             raise self._blank(vendor, "build_request", "no build_request implementation answered")
@@ -91,7 +111,7 @@ class HookCalls:
             "build_challenge_request",
             (ConfigError,),
             config=self.config(vendor),
-            context=AttemptContext(request_id, now=self._wall),
+            context=AttemptContext(request_id, now=self._wall, instance=vendor),
         )
         if request is None:
             raise self._blank(
@@ -127,7 +147,9 @@ class HookCalls:
             (ConfigError,),
             request=request,
             config=self.config(request.vendor),
-            context=AttemptContext(request_id, attempt=attempt, now=self._wall),
+            context=AttemptContext(
+                request_id, attempt=attempt, now=self._wall, instance=request.vendor
+            ),
         )
         return request if signed is None else signed
 
@@ -173,7 +195,7 @@ class HookCalls:
 
     def overrun(self, vendor: str, hook: str, seconds: float) -> PluginFault:
         """The fault of a hook still running after ``seconds``."""
-        plugin, distribution = self._host.blame(vendor, hook, RuntimeError())
+        plugin, distribution = self._host.blame(self.plugin(vendor), hook, RuntimeError())
         detail = f"{hook} still running after {seconds:g} s"
         fault = PluginFault(hook, plugin, distribution, "Timeout", detail)
         _log_fault(vendor, fault, None)
@@ -182,9 +204,12 @@ class HookCalls:
     def _call(
         self, vendor: str, hook: str, expected: tuple[type[Exception], ...], **kwargs: Any
     ) -> Any:
+        plugin = self.plugin(vendor)
+        if plugin != vendor:
+            return self._call_instance(vendor, plugin, hook, expected, **kwargs)
         caller = getattr(self._host.hooks_for(vendor), hook)
         try:
-            return caller(vendor=self.spec(vendor), **kwargs)
+            return caller(vendor=self._host.vendor(vendor), **kwargs)
         except expected:
             raise
         except Exception as exc:
@@ -193,8 +218,33 @@ class HookCalls:
         # data) is not chained to what leaves here.
         raise self._fault(vendor, hook, error)
 
+    def _call_instance(
+        self,
+        vendor: str,
+        plugin: str,
+        hook: str,
+        expected: tuple[type[Exception], ...],
+        **kwargs: Any,
+    ) -> Any:
+        """``_call`` for an instance of ``plugin``'s vendor: what goes in under the plugin's
+        name, what comes out (or is raised on purpose) under the instance's."""
+        outward = Labels(plugin, vendor)
+        given = {k: _inward(v, Labels(vendor, plugin)) for k, v in kwargs.items()}
+        caller = getattr(self._host.hooks_for(plugin), hook)
+        try:
+            return relabel(caller(vendor=self._host.vendor(plugin), **given), outward)
+        except expected as exc:
+            relabel_error(exc, outward)
+            raise
+        except Exception as exc:
+            error = exc
+        finally:
+            if given.get("error") is not None:  # core's error again, under the instance's name
+                relabel_error(given["error"], outward)
+        raise self._fault(vendor, hook, error)
+
     def _fault(self, vendor: str, hook: str, error: BaseException) -> PluginError:
-        plugin, distribution = self._host.blame(vendor, hook, error)
+        plugin, distribution = self._host.blame(self.plugin(vendor), hook, error)
         # kycmux's own wording (core noticed the fault) is kept; a plugin's never is.
         detail = error.problem if isinstance(error, PluginError) and _from_core(error) else None
         fault = PluginFault(hook, plugin, distribution, type(error).__name__, detail)
@@ -202,10 +252,19 @@ class HookCalls:
         return fault.error()
 
     def _blank(self, vendor: str, hook: str, detail: str) -> PluginError:
-        plugin, distribution = self._host.blame(vendor, hook, RuntimeError())
+        plugin, distribution = self._host.blame(self.plugin(vendor), hook, RuntimeError())
         fault = PluginFault(hook, plugin, distribution, "NoResult", detail)
         _log_fault(vendor, fault, None)
         return fault.error()
+
+
+def _inward(value: Any, labels: Labels) -> Any:
+    """A hook argument as the plugin knows it: its vendor under the plugin's own name."""
+    if isinstance(value, Evidence):
+        return relabel_evidence(value, labels)
+    if isinstance(value, BaseException):
+        return relabel_error(value, labels)
+    return relabel(value, labels)
 
 
 def _from_core(error: BaseException) -> bool:

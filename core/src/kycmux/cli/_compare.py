@@ -410,7 +410,7 @@ def compare(
     with _vendor_config(host, config_path, sandbox) as config:
         try:
             settings = CompareSettings.from_host(
-                host,
+                config.specs(host.vendors),  # instances of a vendor compare as vendors do
                 study=run_name or Path(manifest_path).stem,
                 vendors=vendors or tuple(config.vendors),
                 checks=checks,

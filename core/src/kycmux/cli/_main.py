@@ -57,6 +57,8 @@ def _roles(offer: CheckOffer) -> dict[str, Any]:
 
 def _vendor_entry(host: PluginHost, spec: VendorSpec, config: Config | None) -> dict[str, Any]:
     origin = host.origin(spec.name)
+    configured = config.vendors.values() if config is not None else ()
+    instances = [c.vendor for c in configured if c.plugin == spec.name]
     return {
         "name": spec.name,
         "display_name": spec.display_name,
@@ -98,7 +100,9 @@ def _vendor_entry(host: PluginHost, spec: VendorSpec, config: Config | None) -> 
             "ttl": spec.challenge.ttl,
         },
         "simulator": spec.simulator is not None,
-        "configured": config is not None and spec.name in config.vendors,
+        "configured": bool(instances),
+        # The [vendors.<instance>] tables this vendor serves (its own name, other accounts).
+        "instances": instances,
     }
 
 
@@ -162,7 +166,7 @@ def _print_vendors(entries: list[dict[str, Any]], failures: list[dict[str, Any]]
             f"{e['distribution']} {e['version']}",
             checks,
             scores or "-",
-            "yes" if e["configured"] else "no",
+            _configured(e),
         )
     console.print(table)
     if not entries:
@@ -171,6 +175,12 @@ def _print_vendors(entries: list[dict[str, Any]], failures: list[dict[str, Any]]
         console.print(
             f"[red]plugin {f['name']} ({f['distribution']}) failed to load:[/] {f['error']}"
         )
+
+
+def _configured(entry: dict[str, Any]) -> str:
+    if entry["instances"] in ([], [entry["name"]]):
+        return "yes" if entry["configured"] else "no"
+    return "as " + ", ".join(entry["instances"])
 
 
 _EVIDENCE_OPTIONS = {
@@ -299,10 +309,18 @@ def print_decision(console: Console, decision: Decision) -> None:
     help="Also write kycmux.toml and sandbox.env here.",
 )
 @click.option("--seconds", type=float, help="Stop after this many seconds (default: until Ctrl-C).")
-def sandbox(write_dir: str | None, seconds: float | None) -> None:
+@click.option(
+    "--instance",
+    "instances",
+    multiple=True,
+    metavar="NAME=VENDOR",
+    help="Also serve another account of VENDOR as instance NAME, on its own simulator.",
+)
+def sandbox(write_dir: str | None, seconds: float | None, instances: tuple[str, ...]) -> None:
     """Serve every installed vendor's simulator on loopback and print a ready config."""
     host = PluginHost.from_entry_points()
-    with run_sandbox(host) as box:
+    named = dict(_instance_option(i, host) for i in instances)
+    with run_sandbox(host, instances=named) as box:
         click.echo(box.toml())
         click.echo("# Export the simulators' (fake) credentials the config refers to:")
         click.echo(box.exports())
@@ -315,6 +333,14 @@ def sandbox(write_dir: str | None, seconds: float | None) -> None:
         click.echo("# Simulators running; press Ctrl-C to stop.", err=True)
         with contextlib.suppress(KeyboardInterrupt):
             time.sleep(seconds if seconds is not None else 10**9)
+
+
+def _instance_option(text: str, host: PluginHost) -> tuple[str, str]:
+    name, _, vendor = text.partition("=")
+    if not name or vendor not in host.vendors:
+        known = ", ".join(sorted(host.vendors)) or "none"
+        raise click.BadParameter(f"{text!r}: give NAME=VENDOR, VENDOR one of {known}")
+    return name, vendor
 
 
 @main.command()

@@ -125,7 +125,8 @@ class _Plan:
 
     @classmethod
     def build(cls, engine: Engine, settings: CompareSettings) -> _Plan:
-        specs = {vendor: spec_of(engine.host.vendors, vendor) for vendor in settings.vendors}
+        known = engine.vendor_specs  # instances of a vendor included
+        specs = {vendor: spec_of(known, vendor) for vendor in settings.vendors}
         for vendor in settings.vendors:
             if vendor not in engine.vendor_configs:
                 raise ConfigError("vendors", f"{vendor} is not configured in this engine")

@@ -129,7 +129,7 @@ class CompareSettings:
     @classmethod
     def from_host(
         cls,
-        host: PluginHost,
+        host: PluginHost | Mapping[str, VendorSpec],
         *,
         study: str,
         vendors: Iterable[str],
@@ -155,7 +155,7 @@ def spec_of(specs: Mapping[str, VendorSpec], vendor: str) -> VendorSpec:
 
 
 def offered_checks(
-    host: PluginHost, vendors: Iterable[str], *, by_at_least: int = 1
+    host: PluginHost | Mapping[str, VendorSpec], vendors: Iterable[str], *, by_at_least: int = 1
 ) -> tuple[Check, ...]:
     """The checks offered by at least ``by_at_least`` of ``vendors`` (at most all of them),
     in ``Check`` order. ``CompareSettings.from_host`` defaults to those two vendors offer:
@@ -168,7 +168,8 @@ def offered_checks(
     names = vendor_names(vendors)
     if not names:
         raise ConfigError("vendors", "choose at least one vendor")
-    specs = [spec_of(host.vendors, name) for name in names]
+    known = host.vendors if isinstance(host, PluginHost) else host
+    specs = [spec_of(known, name) for name in names]
     least = min(by_at_least, len(specs))
     chosen = tuple(
         check for check in Check if sum(spec.offer(check) is not None for spec in specs) >= least
@@ -178,16 +179,21 @@ def offered_checks(
     return chosen
 
 
-def common_checks(host: PluginHost, vendors: Iterable[str]) -> tuple[Check, ...]:
+def common_checks(
+    host: PluginHost | Mapping[str, VendorSpec], vendors: Iterable[str]
+) -> tuple[Check, ...]:
     """The checks every one of ``vendors`` offers, in ``Check`` order (the whole-decision
     comparison's checks; ``compare`` no longer narrows to them).
+
+    ``host`` is a plugin host, or the vendors by name (``Config.specs``: instances included).
 
     ``ConfigError`` (key ``vendors``) for an unknown vendor, or when they share no check.
     """
     names = vendor_names(vendors)
     if not names:
         raise ConfigError("vendors", "choose at least one vendor")
-    specs = [spec_of(host.vendors, name) for name in names]
+    known = host.vendors if isinstance(host, PluginHost) else host
+    specs = [spec_of(known, name) for name in names]
     common = tuple(check for check in Check if all(spec.offer(check) for spec in specs))
     if not common:
         offered = "; ".join(

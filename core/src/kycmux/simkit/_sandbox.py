@@ -27,8 +27,9 @@ class Sandbox:
     """Running simulators and the configuration that reaches them.
 
     Attributes:
-        running: The running simulators, by vendor name.
-        tables: The ``[vendors.<name>]`` tables, secrets as ``${VAR}`` references.
+        running: The running simulators, by vendor (or instance) name.
+        tables: The ``[vendors.<name>]`` tables, secrets as ``${VAR}`` references (an
+            instance's with its ``plugin``).
         env: The values of those variables (the simulators' own, fake credentials).
     """
 
@@ -78,18 +79,28 @@ def _toml_value(value: Any) -> str:
 
 @contextlib.contextmanager
 def run_sandbox(
-    host: PluginHost, vendors: Iterable[str] | None = None, *, caller_challenges: bool = False
+    host: PluginHost,
+    vendors: Iterable[str] | None = None,
+    *,
+    instances: Mapping[str, str] | None = None,
+    caller_challenges: bool = False,
 ) -> Iterator[Sandbox]:
     """Serve the simulators of ``vendors`` (default: every vendor that ships one).
 
+    ``instances`` (instance name -> vendor) adds, for each, another simulator of that vendor,
+    its own account on its own port, reached by a ``[vendors.<instance>] plugin = "<vendor>"``
+    table: two accounts or regions of one vendor, each failing on its own.
+
     ``caller_challenges``: challenge values the caller chose are taken (recorded captures:
     offline comparisons, tests of the old flow): each simulator accepts values it never
-    issued, and each vendor's table sets its ``ChallengeSpec.opt_in`` key."""
+    issued, and each vendor's table sets its ``ChallengeSpec.opt_in`` key.
+    """
     names = list(vendors) if vendors is not None else list(host.vendors)
+    plugins = {name: name for name in names} | dict(instances or {})
     apps = {}
     opt_ins: dict[str, str] = {}
-    for name in names:
-        spec = host.vendor(name)
+    for name, vendor in plugins.items():
+        spec = host.vendor(vendor)
         if spec.simulator is not None:
             app = apps[name] = spec.simulator()
             if isinstance(app, SimulatorApp):
@@ -100,7 +111,7 @@ def run_sandbox(
         tables: dict[str, dict[str, Any]] = {}
         env: dict[str, str] = {}
         for name, sim in running.items():
-            table: dict[str, Any] = {}
+            table: dict[str, Any] = {} if plugins[name] == name else {"plugin": plugins[name]}
             for key, value in sim.client_settings().items():
                 if isinstance(value, Secret):
                     var = _env_name(name, key)

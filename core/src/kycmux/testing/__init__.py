@@ -31,6 +31,8 @@ if TYPE_CHECKING:
         RefusalSample,
         declared_forms,
         genuine_evidence,
+        local_challenge,
+        perform_challenge,
         undeclared_forms,
     )
 
@@ -58,6 +60,8 @@ _EXPORTS: dict[str, str] = {
     "RefusalSample": "kycmux.testing._samples",
     "declared_forms": "kycmux.testing._samples",
     "genuine_evidence": "kycmux.testing._samples",
+    "local_challenge": "kycmux.testing._samples",
+    "perform_challenge": "kycmux.testing._samples",
     "undeclared_forms": "kycmux.testing._samples",
 }
 
@@ -81,7 +85,9 @@ __all__ = [
     "genuine_evidence",
     "hang",
     "implemented_hooks",
+    "local_challenge",
     "make_rig",
+    "perform_challenge",
     "policy",
     "single_vendor_policy",
     "tiny_png",
