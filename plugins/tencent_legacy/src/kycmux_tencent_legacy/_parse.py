@@ -180,8 +180,11 @@ def _without_body(request: VendorRequest, response: VendorResponse) -> VendorRes
     )
 
 
-def parse_response(request: VendorRequest, response: VendorResponse) -> VendorResult:
-    """The typed result of one Tencent answer; ``ProtocolError`` for anything malformed."""
+def _success(
+    request: VendorRequest, response: VendorResponse
+) -> tuple[Mapping[str, Any], str] | VendorResult:
+    """A successful answer's ``data`` object and message, or the failed call's result (its
+    code and message); ``ProtocolError`` for anything malformed. Every operation reads so."""
     doc = _document(response)
     if doc is None:
         return _without_body(request, response)
@@ -196,6 +199,15 @@ def parse_response(request: VendorRequest, response: VendorResponse) -> VendorRe
     data = doc.get("data")
     if not isinstance(data, Mapping):
         _fail("data is missing or not an object", response)
+    return data, message
+
+
+def parse_response(request: VendorRequest, response: VendorResponse) -> VendorResult:
+    """The typed result of one Tencent answer; ``ProtocolError`` for anything malformed."""
+    read = _success(request, response)
+    if isinstance(read, VendorResult):
+        return read
+    data, message = read
     if request.operation == LIVEDETECTFOUR:
         answers, extras = _livedetectfour(request, data, response)
     else:
@@ -227,20 +239,10 @@ def parse_challenge(
 ) -> Challenge | VendorResult:
     """livegetfour's answer: the digits as a ``Challenge`` living ``CHALLENGE.ttl`` seconds
     from ``issued_at``, or the failed call's code; ``ProtocolError`` for anything malformed."""
-    doc = _document(response)
-    if doc is None:
-        return _without_body(request, response)
-    code = _int(doc, "code", response)
-    message = _text(doc, "message", response)
-    if code != 0:
-        return VendorResult(
-            VENDOR, request.operation, response.status_code, False, str(code), message
-        )
-    if not 200 <= response.status_code < 300:
-        _fail(f"code 0 with HTTP status {response.status_code}", response)
-    data = doc.get("data")
-    if not isinstance(data, Mapping):
-        _fail("data is missing or not an object", response)
+    read = _success(request, response)
+    if isinstance(read, VendorResult):
+        return read
+    data, _message = read
     return Challenge(
         vendor=vendor,
         kind=ChallengeKind.DIGITS,
