@@ -62,7 +62,8 @@ if TYPE_CHECKING:
         VendorSettings,
     )
     from kycmux._decision._verdict import Outcome, Verdict
-    from kycmux._engine._engine import Decision, Engine
+    from kycmux._engine._answer import Decision
+    from kycmux._engine._engine import Engine
     from kycmux._experiments._experiment import (
         Arm,
         LateShadow,
@@ -120,7 +121,7 @@ _EXPORTS: dict[str, str] = {
     "VendorConfig": "kycmux._config._config",
     "check_base_url": "kycmux._config._config",
     "is_loopback_host": "kycmux._config._config",
-    "Decision": "kycmux._engine._engine",
+    "Decision": "kycmux._engine._answer",
     "Engine": "kycmux._engine._engine",
     "Challenge": "kycmux._model._challenge",
     "ChallengeKind": "kycmux._model._challenge",

@@ -23,6 +23,7 @@ from kycmux._contract._vendor import VendorSpec
 from kycmux._decision._machine import ineligible
 from kycmux._decision._policy import Policy
 from kycmux._decision._verdict import Outcome
+from kycmux._engine._answer import Decision
 from kycmux._engine._build import assemble
 from kycmux._engine._challenge import ChallengeIssuer, check_challenge
 from kycmux._engine._driver import DecisionRun
@@ -35,9 +36,14 @@ from kycmux._experiments._shadow import PendingShadow, cancel_all, settle
 from kycmux._model._challenge import Challenge
 from kycmux._model._evidence import Check, Consent, Evidence
 from kycmux._model._privacy import keyed_hash
-from kycmux._records._builder import challenge_audit, decision_record, degraded_record
+from kycmux._records._builder import (
+    challenge_audit,
+    decision_record,
+    degraded_record,
+    with_experiments,
+)
 from kycmux._records._observers import OBSERVER_DRAIN, Observers
-from kycmux._records._record import AttemptRecord, DecisionRecord, ShadowRecord
+from kycmux._records._record import AttemptRecord
 from kycmux._records._sink import RecordSink
 from kycmux._resilience import (
     BreakerStats,
@@ -60,27 +66,6 @@ __all__ = ["OBSERVER_DRAIN", "Decision", "Engine"]
 
 
 log = logging.getLogger("kycmux.engine")
-
-
-@attrs.frozen
-class Decision:
-    """The answer to one verification.
-
-    Attributes:
-        outcome: accept / reject / retry_capture / review / error.
-        reasons: Machine-readable reasons (``"liveness:linkface:score_below_threshold"``).
-        hint: For ``retry_capture``: what to tell the user, in plain language.
-        record: The full decision record (masked; safe to store and log).
-    """
-
-    outcome: Outcome
-    reasons: tuple[str, ...]
-    hint: str | None
-    record: DecisionRecord
-
-    @property
-    def request_id(self) -> str:
-        return self.record.request_id
 
 
 @attrs.define
@@ -381,7 +366,7 @@ class Engine:
         except BaseException:
             cancel_all(shadows, self._lab.keep)
             raise
-        record = _with_experiments(record, assignment, answers)
+        record = with_experiments(record, assignment, answers)
         return Decision(conclusion.outcome, conclusion.reasons, conclusion.hint, record), shadows
 
     def verify_sync(self, evidence: Evidence, **kwargs: Any) -> Decision:
@@ -518,13 +503,3 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _with_experiments(
-    record: DecisionRecord, assignment: Assignment | None, shadowed: tuple[ShadowRecord, ...]
-) -> DecisionRecord:
-    if assignment is None and not shadowed:
-        return record
-    return attrs.evolve(
-        record, experiment=assignment.as_record() if assignment else None, shadow=shadowed
-    )

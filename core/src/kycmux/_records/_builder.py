@@ -7,7 +7,7 @@ forms, vendor messages scrubbed of what we sent (``kycmux._transport``), plugin 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -26,6 +26,9 @@ from kycmux._records._record import (
 from kycmux._resilience import Lock, LockoutSettings, LockReason
 from kycmux._transport._outcome import CallOutcome
 
+if TYPE_CHECKING:
+    from kycmux._experiments._experiment import Assignment
+
 __all__ = [
     "attempt_record",
     "cancelled_attempt",
@@ -35,6 +38,7 @@ __all__ = [
     "refused_record",
     "shadow_record",
     "skip_records",
+    "with_experiments",
 ]
 
 
@@ -274,3 +278,14 @@ def _first_non_pass(verdicts: Iterable[VendorVerdict]) -> str | None:
 
 def _first_issue(verdicts: Iterable[VendorVerdict]) -> str | None:
     return next((v.capture_issue.value for v in verdicts if v.capture_issue), None)
+
+
+def with_experiments(
+    record: DecisionRecord, assignment: Assignment | None, shadowed: tuple[ShadowRecord, ...]
+) -> DecisionRecord:
+    """``record`` with the experiment arm it was decided under and its shadows' answers."""
+    if assignment is None and not shadowed:
+        return record
+    return attrs.evolve(
+        record, experiment=assignment.as_record() if assignment else None, shadow=shadowed
+    )
