@@ -62,6 +62,12 @@ class ConformanceHarness:
     def kycmux_vendor(cls) -> str:
         return cls.vendor
 
+    @pytest.fixture
+    def anyio_backend(self) -> str:
+        # The engine runs on asyncio; older anyio releases parametrize async tests over every
+        # backend they know, trio included, whether it is installed or not.
+        return "asyncio"
+
     # -- what a subclass may override ------------------------------------------------------
 
     def genuine_evidence(self, demo: DemoSet) -> Evidence:
