@@ -26,6 +26,7 @@ import attrs
 
 from kycmux._decision._policy import Policy
 from kycmux._engine._engine import Engine
+from kycmux._model._evidence import EvidenceKind, FileMedia
 from kycmux.compare._manifest import Manifest, ManifestRow
 from kycmux.compare._settings import (
     BUSY_WAIT,
@@ -36,6 +37,7 @@ from kycmux.compare._settings import (
 )
 from kycmux.exceptions import ConfigError
 from kycmux.results._model import Result, Role
+from kycmux.results._provenance import AnswerSource, DataSource, answer_source, source_meta
 from kycmux.results._store import Claim, ResultStore, StudyInfo
 
 __all__ = [
@@ -55,6 +57,8 @@ BUSY_POLL = 0.5
 """Seconds between two looks at the pairs other workers hold."""
 
 _KIND = "offline"
+# A manifest is judged synthetic or not by its first rows with a file: a mix is not made.
+_SNIFFED_ROWS = 20
 
 
 @attrs.frozen
@@ -113,6 +117,7 @@ class _Plan:
     settings: CompareSettings
     base: Policy
     policies: Mapping[str, Policy]
+    sources: Mapping[str, AnswerSource] = attrs.field(factory=dict)
 
     @classmethod
     def build(cls, engine: Engine, settings: CompareSettings) -> _Plan:
@@ -130,7 +135,8 @@ class _Plan:
             vendor: base.only(settings.checks, vendor).validate(specs)
             for vendor in settings.vendors
         }
-        return cls(settings, base, policies)
+        sources = {v: answer_source(engine.vendor_configs[v].base_url) for v in settings.vendors}
+        return cls(settings, base, policies, sources)
 
     def meta(self, manifest: Manifest) -> dict[str, Any]:
         return {
@@ -142,6 +148,7 @@ class _Plan:
             "policy": self.base.name,
             "policy_hash": self.base.digest(),
             "policy_hashes": {v: p.digest() for v, p in self.policies.items()},
+            "source": source_meta(self.sources, data_source(manifest)),
         }
 
     def open(self, store: ResultStore, manifest: Manifest) -> StudyInfo:
@@ -149,6 +156,23 @@ class _Plan:
         info = store.open_study(self.settings.study, kind=_KIND, meta=meta)
         _check_same_study(info, meta)
         return info
+
+
+def data_source(manifest: Manifest) -> DataSource:
+    """``synthetic`` when the first rows' files carry a synthetic truth (as every file
+    ``kycmux synthetic-manifest`` writes does), else ``manifest``: the user's own captures."""
+    from kycmux.synthetic import read_truth_file  # stdlib only; read just the first bytes
+
+    for row in manifest.rows[:_SNIFFED_ROWS]:
+        for kind in (EvidenceKind.SELFIE, EvidenceKind.REFERENCE_PHOTO, EvidenceKind.VIDEO):
+            media = row.evidence.get(kind)
+            if isinstance(media, FileMedia):
+                return (
+                    DataSource.SYNTHETIC
+                    if read_truth_file(media.path) is not None
+                    else DataSource.MANIFEST
+                )
+    return DataSource.MANIFEST
 
 
 def _check_same_study(info: StudyInfo, meta: Mapping[str, Any]) -> None:
