@@ -19,6 +19,7 @@ from kycmux._contract._vendor import VendorSpec
 from kycmux._engine._engine import Decision, Engine
 from kycmux._model._evidence import Check, Consent, Evidence
 from kycmux.cli._compare import COMMANDS as COMPARE_COMMANDS
+from kycmux.cli._truth import COMMANDS as TRUTH_COMMANDS
 from kycmux.exceptions import InvalidEvidenceError, KycmuxError
 from kycmux.simkit import run_sandbox
 
@@ -295,5 +296,5 @@ def demo(records: str | None) -> None:
     run_demo(_console(), copy_records_to=records)
 
 
-for command in COMPARE_COMMANDS:
+for command in (*COMPARE_COMMANDS, *TRUTH_COMMANDS):
     main.add_command(command)

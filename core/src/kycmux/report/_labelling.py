@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kycmux.report._data import StudyData
-from kycmux.results._provenance import AnswerSource, Provenance
+from kycmux.results._provenance import Provenance
 
 __all__ = ["HTER_DEFINITION", "labelled"]
 
@@ -35,7 +35,7 @@ def labelled(verdict: dict[str, Any], study: dict[str, Any], data: StudyData) ->
             "label": provenance.label,
             "answers": {s: a.value for s, a in provenance.answers.items()},
             "data": provenance.data.value if provenance.data else None,
-            "simulated": AnswerSource.SIMULATOR in provenance.kinds(data.systems),
+            "simulated": provenance.simulated(data.systems),
             "statement": statement or None,
         },
     }

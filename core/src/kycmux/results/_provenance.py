@@ -4,7 +4,8 @@ A study records ``meta["source"]``: ``answers`` (per system: ``simulator`` — a
 simulator on a loopback address —, ``vendor`` — the vendor's own service — or ``replay`` —
 recorded answers re-decided offline), ``data`` (``synthetic``: generated captures carrying
 their truth; ``manifest``: captures supplied by the user; ``traffic``: live requests) and,
-for a replay, ``replay_of`` (the study replayed) and ``policy``. Studies written before this
+for a replay, ``replay_of`` (the study replayed), ``policy`` and ``recorded`` (the
+replayed study's own ``answers``). Studies written before this
 existed have no ``source``: their provenance is ``unknown`` and said to be.
 """
 
@@ -89,12 +90,14 @@ class Provenance:
         data: What was judged (``None``: not recorded).
         replay_of: For a replay, the study whose recorded answers were re-decided.
         policy: For a replay, the policy they were re-decided under.
+        recorded: For a replay, where the replayed study's answers came from, per system.
     """
 
     answers: Mapping[str, AnswerSource] = attrs.field(factory=dict)
     data: DataSource | None = None
     replay_of: str | None = None
     policy: str | None = None
+    recorded: Mapping[str, AnswerSource] = attrs.field(factory=dict)
 
     @classmethod
     def of(cls, meta: Mapping[str, Any] | None) -> Provenance:
@@ -109,6 +112,7 @@ class Provenance:
             data,
             replay_of if isinstance(replay_of, str) else None,
             policy if isinstance(policy, str) else None,
+            _answers(source.get("recorded")),
         )
 
     @property
@@ -119,6 +123,13 @@ class Provenance:
         """The answer sources of ``systems`` (default: all recorded)."""
         chosen = self.answers if systems is None else [s for s in systems if s in self.answers]
         return {self.answers[s] for s in chosen}
+
+    def simulated(self, systems: Iterable[str]) -> bool:
+        """Whether a simulator produced (or, for a replay, recorded) any of these systems'
+        answers."""
+        chosen = list(systems)
+        recorded = {self.recorded[s] for s in chosen if s in self.recorded}
+        return AnswerSource.SIMULATOR in self.kinds(chosen) | recorded
 
     @property
     def label(self) -> str:
@@ -144,9 +155,16 @@ class Provenance:
                 "recorded it): check the study before reading the numbers as vendors'."
             )
         if kinds == {AnswerSource.REPLAY}:
+            from_simulators = AnswerSource.SIMULATOR in set(self.recorded.values())
             return (
                 f"Replayed answers: vendor answers recorded in {self.replay_of or 'another study'}"
-                f" re-decided offline under policy {self.policy or '?'}, no vendor called."
+                f" re-decided offline under policy {self.policy or '?'}, no vendor called"
+                + (
+                    "; the recorded answers came from simulators, so this ranks the simulators, "
+                    "not the vendors."
+                    if from_simulators
+                    else "."
+                )
             )
         if AnswerSource.SIMULATOR in kinds:
             simulated = sorted(s for s, k in self.answers.items() if k is AnswerSource.SIMULATOR)
