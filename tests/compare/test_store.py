@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from kycmux.exceptions import ConfigError, KycmuxError
-from kycmux.results._sqlite import SCHEMA_VERSION
 from kycmux.results import (
     CheckResult,
     Claim,
@@ -19,6 +18,7 @@ from kycmux.results import (
     Role,
     SqliteResultStore,
 )
+from kycmux.results._sqlite import SCHEMA_VERSION
 from support.results import STUDY, result
 
 
