@@ -19,6 +19,7 @@ from kycmux.results import (
     Role,
     SqliteResultStore,
 )
+from kycmux.results._sqlite import SCHEMA_VERSION
 from support.results import STUDY, result
 
 
@@ -226,7 +227,7 @@ def test_uses_wal_and_a_schema_version(store: SqliteResultStore, path: Path) -> 
     conn = sqlite3.connect(path)
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
     finally:
         conn.close()
 

@@ -46,10 +46,15 @@ def test_creates_its_versioned_tables_in_the_urls_schema(
     store: PostgresResultStore, pg_server: PgServer, pg_schema: str
 ) -> None:
     assert isinstance(store, ResultStore)
-    assert tables(pg_server, pg_schema) == {"kycmux_schema", "kycmux_studies", "kycmux_results"}
+    assert tables(pg_server, pg_schema) == {
+        "kycmux_schema",
+        "kycmux_studies",
+        "kycmux_results",
+        "kycmux_labels",
+    }
     with pg_server.admin(pg_schema) as conn:
         versions = conn.execute("SELECT component, version FROM kycmux_schema")
-        assert versions.fetchall() == [("results", 1)]
+        assert versions.fetchall() == [("results", 2)]
         # Nothing went to public: the URL's search_path chose the schema.
         assert not conn.execute("SELECT to_regclass('public.kycmux_results')").fetchone()[0]
 

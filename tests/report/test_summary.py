@@ -12,6 +12,7 @@ import attrs
 import pytest
 
 from kycmux.report import cohen_kappa, equal_error_rate, summarize
+from kycmux.report._labelling import HTER_DEFINITION
 from kycmux.results._model import CheckResult, Label, Result, Role
 from kycmux.results._store import StudyInfo
 from report.report_support import row, scored
@@ -277,7 +278,7 @@ def test_a_clearly_better_system_with_enough_data_is_named_the_winner() -> None:
     assert hter["significant"]
     assert hter["ci"][0] > 0
     assert hter["items_needed"] is None
-    assert verdict["statement"].startswith("good is more accurate than bad: HTER")
+    assert verdict["statement"].startswith(f"good is more accurate than bad: {HTER_DEFINITION}")
     assert "excludes 0" in verdict["statement"]
 
 
@@ -340,7 +341,7 @@ def test_equal_hters_are_called_equal() -> None:
     verdict = summarize(rows, bootstrap=50)["verdict"]
     assert verdict["winner"] is None
     assert verdict["comparisons"][0]["difference"] == 0
-    assert verdict["statement"].startswith("a and copy have the same HTER (30.00%;")
+    assert verdict["statement"].startswith(f"a and copy have the same {HTER_DEFINITION} (30.00%;")
 
 
 def test_arms_of_an_experiment_are_unpaired() -> None:
@@ -389,7 +390,7 @@ def test_single_system_and_empty_studies() -> None:
     assert single["agreement"] == []
     assert single["verdict"]["basis"] == "single_system"
     assert single["verdict"]["statement"].startswith("Only one system (a) answered")
-    assert "Its HTER is 30.00%" in single["verdict"]["statement"]
+    assert f"Its {HTER_DEFINITION} is 30.00%" in single["verdict"]["statement"]
     empty = summarize([], bootstrap=50)
     assert empty["overview"]["n_items"] == 0
     assert empty["verdict"]["basis"] == "none"

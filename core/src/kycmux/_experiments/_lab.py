@@ -20,6 +20,7 @@ from kycmux._experiments._shadow import PendingShadow
 from kycmux._records._record import DecisionRecord, ShadowRecord
 from kycmux.exceptions import PolicyError
 from kycmux.results import Result, ResultStore
+from kycmux.results._provenance import AnswerSource, DataSource, answer_source, source_meta
 
 __all__ = ["LIVE_SYSTEM", "Lab"]
 
@@ -51,6 +52,7 @@ class Lab:
     )
     _names: set[str] = attrs.field(init=False, factory=set)
     _opened: set[str] = attrs.field(init=False, factory=set)
+    _sources: dict[str, dict[str, Any]] = attrs.field(init=False, factory=dict)
     _background: set[asyncio.Future[Any]] = attrs.field(init=False, factory=set)
 
     def add(
@@ -75,12 +77,18 @@ class Lab:
             self._splits[experiment.policy] = experiment
             self._arms[experiment.name] = arms
             used = list(arms.values())
+            systems = {arm: _source(p, configured) for arm, p in arms.items()}
         else:
             if experiment.vendor not in configured:
                 raise PolicyError(f"{key}.shadow", f"{experiment.vendor} is not configured")
             shadow = experiment.shadow_policy(base, specs)
             self._shadows.setdefault(experiment.policy, []).append((experiment, shadow))
             used = [shadow]
+            systems = {
+                LIVE_SYSTEM: _source(base, configured),
+                experiment.vendor: _source(shadow, configured),
+            }
+        self._sources[experiment.name] = source_meta(systems, DataSource.TRAFFIC)
         self._names.add(experiment.name)
         return used
 
@@ -133,7 +141,8 @@ class Lab:
     def _store_now(self, store: ResultStore, experiment: Experiment, result: Result) -> None:
         try:
             if experiment.name not in self._opened:
-                store.open_study(experiment.name, kind="experiment", meta=study_meta(experiment))
+                meta = {**study_meta(experiment), "source": self._sources[experiment.name]}
+                store.open_study(experiment.name, kind="experiment", meta=meta)
                 self._opened.add(experiment.name)
             store.add(result)
         except Exception:
@@ -161,6 +170,17 @@ class Lab:
 
 def _live(record: DecisionRecord, study: str, system: str) -> Result:
     return Result.from_record(record, study=study, item=record.request_id, system=system)
+
+
+def _source(policy: Policy, configured: Mapping[str, Any]) -> AnswerSource:
+    """A system is its simulators' if any vendor it may call is reached on loopback: a
+    simulated answer is never passed off as a vendor's."""
+    sources = {
+        answer_source(str(getattr(configured[v], "base_url", "")))
+        for v in policy.used_vendors()
+        if v in configured
+    }
+    return AnswerSource.SIMULATOR if AnswerSource.SIMULATOR in sources else AnswerSource.VENDOR
 
 
 def study_meta(experiment: Experiment) -> dict[str, Any]:

@@ -27,7 +27,7 @@ import attrs
 from kycmux._contract._vendor import VendorSpec
 from kycmux._decision._policy import Policy
 from kycmux._engine._engine import Engine
-from kycmux._model._evidence import Check, Evidence, EvidenceKind
+from kycmux._model._evidence import Check, Evidence, EvidenceKind, FileMedia
 from kycmux.compare._manifest import Manifest, ManifestRow
 from kycmux.compare._settings import (
     BUSY_WAIT,
@@ -39,6 +39,7 @@ from kycmux.compare._settings import (
 )
 from kycmux.exceptions import ConfigError
 from kycmux.results._model import Result, Role
+from kycmux.results._provenance import AnswerSource, DataSource, answer_source, source_meta
 from kycmux.results._store import Claim, ResultStore, StudyInfo
 
 __all__ = [
@@ -60,6 +61,8 @@ BUSY_POLL = 0.5
 """Seconds between two looks at the pairs other workers hold."""
 
 _KIND = "offline"
+# A manifest is judged synthetic or not by its first rows with a file: a mix is not made.
+_SNIFFED_ROWS = 20
 
 
 @attrs.frozen
@@ -122,6 +125,7 @@ class _Plan:
     specs: Mapping[str, VendorSpec]
     checks: Mapping[str, tuple[Check, ...]]
     policies: Mapping[str, Policy]
+    sources: Mapping[str, AnswerSource] = attrs.field(factory=dict)
 
     @classmethod
     def build(cls, engine: Engine, settings: CompareSettings) -> _Plan:
@@ -147,10 +151,10 @@ class _Plan:
         # A subject's many rows are not repeated attempts: lockout would refuse later ones.
         base = attrs.evolve(engine.policy(settings.policy), lockout=None)
         policies = {
-            vendor: base.only(checks[vendor], vendor).validate(engine.host.vendors)
-            for vendor in settings.vendors
+            vendor: base.only(checks[vendor], vendor).validate(known) for vendor in settings.vendors
         }
-        return cls(settings, base, specs, checks, policies)
+        sources = {v: answer_source(engine.vendor_configs[v].base_url) for v in settings.vendors}
+        return cls(settings, base, specs, checks, policies, sources)
 
     def evidence(self, row: ManifestRow, vendor: str) -> Evidence:
         """The row's evidence as ``vendor`` takes it (``evidence_for``)."""
@@ -167,6 +171,7 @@ class _Plan:
             "policy": self.base.name,
             "policy_hash": self.base.digest(),
             "policy_hashes": {v: p.digest() for v, p in self.policies.items()},
+            "source": source_meta(self.sources, data_source(manifest)),
         }
 
     def open(self, store: ResultStore, manifest: Manifest) -> StudyInfo:
@@ -194,6 +199,23 @@ def evidence_for(evidence: Evidence, spec: VendorSpec, checks: Iterable[Check]) 
             changes: dict[str, Any] = {roles.reference.value: photo}
             return attrs.evolve(evidence, **changes)
     return evidence
+
+
+def data_source(manifest: Manifest) -> DataSource:
+    """``synthetic`` when the first rows' files carry a synthetic truth (as every file
+    ``kycmux synthetic-manifest`` writes does), else ``manifest``: the user's own captures."""
+    from kycmux.synthetic import read_truth_file  # stdlib only; read just the first bytes
+
+    for row in manifest.rows[:_SNIFFED_ROWS]:
+        for kind in (EvidenceKind.SELFIE, EvidenceKind.REFERENCE_PHOTO, EvidenceKind.VIDEO):
+            media = row.evidence.get(kind)
+            if isinstance(media, FileMedia):
+                return (
+                    DataSource.SYNTHETIC
+                    if read_truth_file(media.path) is not None
+                    else DataSource.MANIFEST
+                )
+    return DataSource.MANIFEST
 
 
 def _check_same_study(info: StudyInfo, meta: Mapping[str, Any]) -> None:

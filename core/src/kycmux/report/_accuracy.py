@@ -26,7 +26,8 @@ import attrs
 import numpy as np
 
 from kycmux.report._data import Settings, StudyData, slug
-from kycmux.report._stats import FloatArray, eer_ci, equal_error_rate, hter_ci
+from kycmux.report._intervals import cluster_hter_ci, clusters
+from kycmux.report._stats import FloatArray, eer_ci, equal_error_rate
 from kycmux.results._model import CheckResult, Label, Result
 
 __all__ = ["ATTACKS_FOR_CHECK", "DetInput", "accuracy_section", "det_inputs", "det_plot_name"]
@@ -125,15 +126,7 @@ def _error_rates(data: StudyData, system: str, settings: Settings) -> dict[str, 
     not_accepted = sum(o != "accept" for o in genuine)
     n_a, n_g = len(attacks), len(genuine)
     hter = (accepted / n_a + not_accepted / n_g) / 2 if n_a and n_g else None
-    ci = hter_ci(
-        accepted,
-        n_a,
-        not_accepted,
-        n_g,
-        confidence=settings.confidence,
-        resamples=settings.bootstrap,
-        rng=settings.rng("hter", system),
-    )
+    ci = _hter_ci(rows, settings, system)
 
     def rate(outcomes: Sequence[str], hit: frozenset[str], name: str) -> dict[str, Any]:
         return settings.rate(sum(o in hit for o in outcomes), len(outcomes), name, system)
@@ -149,6 +142,24 @@ def _error_rates(data: StudyData, system: str, settings: Settings) -> dict[str, 
         "fta": rate(genuine, _FAILURE_TO_ACQUIRE, "fta"),
         "hter": settings.stat(hter, ci),
     }
+
+
+def _hter_ci(
+    rows: list[tuple[Result, Label]], settings: Settings, system: str
+) -> tuple[float, float] | None:
+    """The HTER's interval, resampling subjects (not attempts) within genuine and attack."""
+    strata = []
+    for genuine in (False, True):
+        chosen = [r for r, label in rows if (label is Label.GENUINE) == genuine]
+        errors = [(r.outcome == "accept") != genuine for r in chosen]
+        strata.append(clusters([r.subject for r in chosen], [[1] * len(chosen), errors]))
+    return cluster_hter_ci(
+        strata[0],
+        strata[1],
+        confidence=settings.confidence,
+        resamples=settings.bootstrap,
+        rng=settings.rng("hter", system),
+    )
 
 
 def det_inputs(data: StudyData, check: str) -> tuple[dict[str, DetInput], list[str]]:

@@ -11,7 +11,8 @@ from typing import Any
 import attrs
 import numpy as np
 
-from kycmux.report._stats import derive_rng, proportion_ci
+from kycmux.report._intervals import wilson_ci
+from kycmux.report._stats import derive_rng
 from kycmux.results._model import CHECK_TRUTHS, Label, Result, Role, implied_truth
 
 __all__ = ["OUTCOMES", "Settings", "StudyData", "rounded", "slug"]
@@ -67,10 +68,13 @@ class Settings:
         return derive_rng(self.seed, *names)
 
     def rate(self, count: int, n: int, *names: str) -> dict[str, Any]:
-        """A rate with its count, denominator and bootstrap CI (``value`` None when n is 0)."""
-        ci = proportion_ci(
-            count, n, confidence=self.confidence, resamples=self.bootstrap, rng=self.rng(*names)
-        )
+        """A rate with its count, denominator and Wilson CI (``value`` None when n is 0).
+
+        ``names`` are kept for callers; a Wilson interval draws nothing at random. With the
+        bootstrap off (0 resamples) no interval is given, as for every other statistic.
+        """
+        del names
+        ci = wilson_ci(count, n, confidence=self.confidence) if self.bootstrap else None
         return {
             "value": rounded(count / n) if n else None,
             "count": count,

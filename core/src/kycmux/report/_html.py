@@ -27,6 +27,7 @@ from kycmux.report._cells import (
     stat_td,
 )
 from kycmux.report._data import OUTCOMES
+from kycmux.report._facts import study_facts
 from kycmux.report._html_checks import checks_html
 
 __all__ = ["DISAGREEMENTS_SHOWN", "render_html"]
@@ -49,6 +50,7 @@ def render_html(summary: Mapping[str, Any], plots: Mapping[str, str]) -> str:
         _accuracy(summary, plots),
         _comparisons(summary),
         _methods(summary),
+        _appendix(summary),
     ]
     return (
         "<!DOCTYPE html>\n"
@@ -73,6 +75,12 @@ def _when(timestamp: float | None) -> str:
 def _verdict_box(verdict: Mapping[str, Any]) -> str:
     css = "win" if verdict["winner"] else "open"
     tag = f"Winner: {verdict['winner']}" if verdict["winner"] else "No winner called"
+    provenance = verdict.get("provenance") or {}
+    if provenance.get("simulated"):
+        # The banner is what people quote: it must not read as a vendor ranking.
+        tag += " (simulated vendors: ranks the simulators)"
+    elif provenance.get("label") in ("unknown", "replay"):
+        tag += f" ({provenance['label']} answers)"
     paragraphs = "".join(f"<p>{esc(p)}</p>" for p in verdict["paragraphs"])
     return (
         f'<section class="verdict {css}" id="verdict"><div class="tag">{esc(tag)}</div>'
@@ -93,9 +101,7 @@ def _study(summary: Mapping[str, Any]) -> str:
             + ("" if overview["labelled"] else " (no ground truth)"),
         ),
     ]
-    facts += [
-        (f"meta: {k}", v if isinstance(v, str) else json.dumps(v)) for k, v in study["meta"].items()
-    ]
+    facts += study_facts(study["meta"], summary["verdict"].get("provenance"))
     if overview["replaced_rows"]:
         facts.append(("Rows replaced by a later answer", str(overview["replaced_rows"])))
     dl = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in facts)
@@ -107,6 +113,19 @@ def _study(summary: Mapping[str, Any]) -> str:
         ],
     )
     return f'<h2 id="study">1. Study</h2><dl>{dl}</dl>{systems}'
+
+
+def _appendix(summary: Mapping[str, Any]) -> str:
+    """The study's raw settings (digests, hashes), for matching a report to its run."""
+    rows = [
+        [cell(k), cell(v if isinstance(v, str) else json.dumps(v, sort_keys=True))]
+        for k, v in sorted(summary["study"]["meta"].items())
+    ]
+    if not rows:
+        return ""
+    return '<h2 id="appendix">Appendix: study settings as recorded</h2>' + html_table(
+        ["Key", "Value"], rows
+    )
 
 
 def _outcomes(summary: Mapping[str, Any]) -> str:

@@ -6,6 +6,13 @@
     Plain English, for people: the ``paragraphs`` joined by spaces.
 ``paragraphs``
     The statement in paragraphs (accuracy first, then what can be compared operationally).
+``provenance``
+    Where the answers came from (``kycmux.results._provenance``): ``label`` (``simulated``,
+    ``live``, ``mixed``, ``replay`` or ``unknown``), ``answers`` (per system), ``data``
+    (``synthetic``, ``manifest``, ``traffic`` or ``None``), ``simulated`` (a simulator
+    answered for some system compared) and ``statement`` (the sentence the verdict opens
+    with, e.g. "Simulated vendors, synthetic data: this ranks the simulators, not the
+    vendors."; ``None`` for real vendors on real data).
 ``basis``
     ``accuracy`` (labels: systems ranked by HTER), ``operational`` (no usable labels: error
     rate and p95 latency only), ``single_system`` or ``none`` (no results).
@@ -36,6 +43,8 @@ from typing import Any
 import numpy as np
 
 from kycmux.report._data import Settings, StudyData, rounded
+from kycmux.report._intervals import cluster_replicates, clusters
+from kycmux.report._labelling import labelled
 from kycmux.report._stats import (
     FloatArray,
     IntArray,
@@ -56,6 +65,11 @@ anything: with 2 items it can exclude 0 by the luck of the draw."""
 
 
 def verdict_section(data: StudyData, summary: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """The verdict, opening with where its answers came from (``provenance``)."""
+    return labelled(_decide(data, summary, settings), summary["study"], data)
+
+
+def _decide(data: StudyData, summary: dict[str, Any], settings: Settings) -> dict[str, Any]:
     if not data.systems:
         return _verdict("none", None, [], [], ["No results: nothing to compare."])
     if len(data.systems) == 1:
@@ -152,7 +166,9 @@ def _hter_comparison(
         groups, stat, values = _independent_hter(accuracy, best, other)
         n = (accuracy[best]["n_labelled"] + accuracy[other]["n_labelled"]) // 2
     rng = settings.rng("hter_difference", best, other)
-    return _comparison("hter", best, other, values, groups, stat, n, paired, rng, settings)
+    return _comparison(
+        "hter", best, other, values, groups, stat, n, paired, rng, settings, clustered=paired
+    )
 
 
 _Groups = list[Any]
@@ -161,21 +177,27 @@ _Groups = list[Any]
 def _paired_hter(
     data: StudyData, best: str, other: str, genuine: list[str], attacks: list[str]
 ) -> tuple[_Groups, _Stat, dict[str, float | None]]:
-    """Per stratum, items counted by (best erred, other erred); HTERs from the 4 cells."""
-    cells_g = _cells(_flags(data, best, genuine, False), _flags(data, other, genuine, False))
-    cells_a = _cells(_flags(data, best, attacks, True), _flags(data, other, attacks, True))
+    """Per stratum and subject: (items, best erred, other erred); HTERs from the sums.
 
-    def hters(g: IntArray, a: IntArray) -> tuple[FloatArray, FloatArray]:
-        far_b, far_o = _paired_rates(a)
-        frr_b, frr_o = _paired_rates(g)
-        return (far_b + frr_b) / 2, (far_o + frr_o) / 2
+    Subjects, not items, are resampled (``kycmux.report._intervals``): one person's repeated
+    attempts are one draw, so they cannot narrow the interval."""
+    strata = []
+    for items, attack in ((attacks, True), (genuine, False)):
+        subjects = [data.rows[best][i].subject or data.rows[other][i].subject for i in items]
+        flags = [_flags(data, s, items, attack) for s in (best, other)]
+        strata.append(clusters(subjects, [[1] * len(items), *flags]))
 
-    def difference(g: IntArray, a: IntArray) -> FloatArray:
-        hter_b, hter_o = hters(g, a)
+    def hters(a: FloatArray, g: FloatArray) -> tuple[FloatArray, FloatArray]:
+        return tuple(  # type: ignore[return-value]
+            (a[:, k] / a[:, 0] + g[:, k] / g[:, 0]) / 2 for k in (1, 2)
+        )
+
+    def difference(a: FloatArray, g: FloatArray) -> FloatArray:
+        hter_b, hter_o = hters(a, g)
         return hter_o - hter_b
 
-    hter_b, hter_o = hters(cells_g[None, :], cells_a[None, :])
-    return [cells_g, cells_a], difference, {best: float(hter_b[0]), other: float(hter_o[0])}
+    hter_b, hter_o = hters(strata[0].sum(axis=0)[None, :], strata[1].sum(axis=0)[None, :])
+    return strata, difference, {best: float(hter_b[0]), other: float(hter_o[0])}
 
 
 def _independent_hter(
@@ -221,11 +243,16 @@ def _comparison(
     paired: bool,
     rng: np.random.Generator,
     settings: Settings,
+    *,
+    clustered: bool = False,
 ) -> dict[str, Any]:
+    """One metric of ``best`` against ``other``; ``clustered``: ``groups`` are cluster strata
+    (``cluster_replicates``), else counts (``joint_replicates``)."""
     digits = 1 if metric.endswith("_ms") else 4
     vb, vo = values[best], values[other]
     difference = None if vb is None or vo is None else vo - vb
-    reps = joint_replicates(groups, statistic, resamples=settings.bootstrap, rng=rng)
+    replicate = cluster_replicates if clustered else joint_replicates
+    reps = replicate(groups, statistic, resamples=settings.bootstrap, rng=rng)
     ci = percentile_interval(reps, settings.confidence) if reps.size else None
     too_few = n < MIN_ITEMS
     significant = ci is not None and (ci[0] > 0 or ci[1] < 0) and not too_few
@@ -461,6 +488,8 @@ def _conf(settings: Settings) -> str:
 
 
 def _how(c: dict[str, Any]) -> str:
+    if c["paired"] and c["metric"] == "hter":
+        return f"paired bootstrap over {c['n']:,} items both judged, resampled by subject"
     if c["paired"]:
         return f"paired bootstrap over {c['n']:,} items both judged"
     return f"independent bootstrap, about {c['n']:,} items per system"

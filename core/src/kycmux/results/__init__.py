@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from kycmux.results._labels import GroundTruth, LabelReport, read_label_file
 from kycmux.results._model import CheckResult, Label, Result, Role
 from kycmux.results._open import open_result_store
+from kycmux.results._provenance import AnswerSource, DataSource, Provenance
 from kycmux.results._sqlite import SqliteResultStore
-from kycmux.results._store import Claim, ResultStore, StudyInfo
+from kycmux.results._store import Claim, LabelStore, ResultStore, StudyInfo
 
 if TYPE_CHECKING:
     from kycmux.results._postgres import PostgresResultStore
@@ -28,14 +30,21 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AnswerSource",
     "CheckResult",
     "Claim",
+    "DataSource",
+    "GroundTruth",
     "Label",
+    "LabelReport",
+    "LabelStore",
     "PostgresResultStore",
+    "Provenance",
     "Result",
     "ResultStore",
     "Role",
     "SqliteResultStore",
     "StudyInfo",
     "open_result_store",
+    "read_label_file",
 ]

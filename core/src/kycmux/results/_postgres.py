@@ -37,6 +37,7 @@ import attrs
 from kycmux._postgres._schema import Component, prepare
 from kycmux._postgres._target import PgTarget
 from kycmux.exceptions import ConfigError, KycmuxError
+from kycmux.results._labels import GroundTruth, LabelReport, label_report, overlay
 from kycmux.results._model import Result, Role
 from kycmux.results._open import DEFAULT_LEASE
 from kycmux.results._store import Claim, StudyInfo, opened_as
@@ -55,7 +56,7 @@ _WAIT_FOR_CONNECTION = 30.0
 SCHEMA = Component(
     name="results",
     what="result store",
-    tables=("kycmux_studies", "kycmux_results", "kycmux_results_stored"),
+    tables=("kycmux_studies", "kycmux_results", "kycmux_results_stored", "kycmux_labels"),
     migrations=(
         (
             """CREATE TABLE kycmux_studies (
@@ -88,6 +89,17 @@ SCHEMA = Component(
             "ALTER SEQUENCE kycmux_results_stored OWNED BY kycmux_results.stored",
             "CREATE INDEX kycmux_results_by_study ON kycmux_results (study, state, stored)",
             "CREATE INDEX kycmux_results_pending ON kycmux_results (owner) WHERE state = 'pending'",
+        ),
+        # 2: ground truth learnt after the fact (``kycmux label``), laid over results when read.
+        (
+            """CREATE TABLE kycmux_labels (
+                study text NOT NULL REFERENCES kycmux_studies (name),
+                item text NOT NULL,
+                truth jsonb NOT NULL,
+                source text NOT NULL,
+                labelled_at double precision NOT NULL,
+                PRIMARY KEY (study, item)
+            )""",
         ),
     ),
 )
@@ -315,7 +327,40 @@ class PostgresResultStore:
             params += (Role(role).value,)
         with self._connection("results") as conn:
             rows = conn.execute(query + " ORDER BY stored", params).fetchall()
-        return [Result.from_dict(_sorted_json(payload)) for (payload,) in rows]
+            truths = _labels(conn, study)
+        return overlay((Result.from_dict(_sorted_json(p)) for (p,) in rows), truths)
+
+    # ground truth ----------------------------------------------------------------------------
+
+    def set_labels(self, study: str, truths: Sequence[GroundTruth], *, source: str) -> LabelReport:
+        """Store each item's truth (replacing an earlier one); ids without a result are
+        reported as unknown and not stored. Idempotent: the same file twice changes nothing."""
+        with self._connection("set_labels") as conn, conn.transaction():
+            if _study(conn, study) is None:
+                raise _no_study(study)
+            known = {
+                str(item)
+                for (item,) in conn.execute(
+                    "SELECT DISTINCT item FROM kycmux_results WHERE study = %s AND state = 'done'",
+                    (study,),
+                )
+            }
+            before = _labels(conn, study)
+            fresh = [t for t in truths if t.item in known and before.get(t.item) != t]
+            with conn.cursor() as cursor:
+                cursor.executemany(
+                    "INSERT INTO kycmux_labels (study, item, truth, source, labelled_at)"
+                    " VALUES (%s, %s, %s::jsonb, %s, %s) ON CONFLICT (study, item) DO UPDATE"
+                    " SET truth = EXCLUDED.truth, source = EXCLUDED.source,"
+                    " labelled_at = EXCLUDED.labelled_at",
+                    [(study, t.item, json.dumps(t.to_plain()), source, time.time()) for t in fresh],
+                )
+        return label_report(truths, known, len(fresh))
+
+    def labels(self, study: str) -> dict[str, GroundTruth]:
+        """The ground truth stored for the study's items, by item."""
+        with self._connection("labels") as conn:
+            return _labels(conn, study)
 
     def done(self, study: str) -> set[tuple[str, str]]:
         """(item, system) pairs with a stored result."""
@@ -424,6 +469,11 @@ class PostgresResultStore:
             raise KycmuxError(
                 f"result store {self.url}: {operation} failed ({self._target.describe(exc)})"
             ) from None
+
+
+def _labels(conn: psycopg.Connection[Any], study: str) -> dict[str, GroundTruth]:
+    rows = conn.execute("SELECT item, truth::text FROM kycmux_labels WHERE study = %s", (study,))
+    return {item: GroundTruth.from_plain(item, json.loads(truth)) for item, truth in rows}
 
 
 def _no_study(name: str) -> ConfigError:

@@ -22,6 +22,7 @@ from typing import Any
 import attrs
 
 from kycmux.exceptions import ConfigError, KycmuxError
+from kycmux.results._labels import GroundTruth, LabelReport, label_report, overlay
 from kycmux.results._model import Result, Role
 from kycmux.results._store import Claim, StudyInfo, opened_as
 
@@ -30,7 +31,7 @@ __all__ = ["SCHEMA_VERSION", "SqliteResultStore"]
 # "kycx": marks the file as ours, so another application's database is never mistaken for an
 # empty store and written into.
 APPLICATION_ID = 0x6B796378
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # _MIGRATIONS[n] takes a store from schema n to n + 1 (0: a new, empty file). A future schema
 # appends a step; opening an older file replays the missing steps in one transaction.
@@ -59,6 +60,17 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX results_by_study_state ON results (study, state, seq);
     CREATE INDEX results_by_study_role ON results (study, role, seq);
+    """,
+    # 2: ground truth learnt after the fact (``kycmux label``), laid over results when read.
+    """
+    CREATE TABLE labels (
+        study TEXT NOT NULL REFERENCES studies (name),
+        item TEXT NOT NULL,
+        truth TEXT NOT NULL,
+        source TEXT NOT NULL,
+        labelled_at REAL NOT NULL,
+        PRIMARY KEY (study, item)
+    );
     """,
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
@@ -191,7 +203,39 @@ class SqliteResultStore:
             params += (Role(role).value,)
         with self._locked() as conn:
             rows = conn.execute(query + " ORDER BY seq", params).fetchall()
-        return [Result.from_dict(json.loads(payload)) for (payload,) in rows]
+            truths = _labels(conn, study)
+        return overlay((Result.from_dict(json.loads(payload)) for (payload,) in rows), truths)
+
+    # ground truth ----------------------------------------------------------------------------
+
+    def set_labels(self, study: str, truths: Sequence[GroundTruth], *, source: str) -> LabelReport:
+        """Store each item's truth (replacing an earlier one); ids without a result are
+        reported as unknown and not stored. Idempotent: the same file twice changes nothing."""
+        with self._transaction() as conn:
+            _require_study(conn, study)
+            known = {
+                item
+                for (item,) in conn.execute(
+                    "SELECT DISTINCT item FROM results WHERE study = ? AND state = ?",
+                    (study, _DONE),
+                )
+            }
+            before = _labels(conn, study)
+            fresh = [t for t in truths if t.item in known and before.get(t.item) != t]
+            conn.executemany(
+                "INSERT OR REPLACE INTO labels (study, item, truth, source, labelled_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [
+                    (study, t.item, json.dumps(t.to_plain(), sort_keys=True), source, time.time())
+                    for t in fresh
+                ],
+            )
+        return label_report(truths, known, len(fresh))
+
+    def labels(self, study: str) -> dict[str, GroundTruth]:
+        """The ground truth stored for the study's items, by item."""
+        with self._locked() as conn:
+            return _labels(conn, study)
 
     def interrupted(self, study: str) -> set[tuple[str, str]]:
         """(item, system) pairs claimed but without a result: in flight, or cut off."""
@@ -297,6 +341,11 @@ def _run_script(conn: sqlite3.Connection, script: str) -> None:
     for statement in script.split(";"):
         if statement.strip():
             conn.execute(statement)
+
+
+def _labels(conn: sqlite3.Connection, study: str) -> dict[str, GroundTruth]:
+    rows = conn.execute("SELECT item, truth FROM labels WHERE study = ?", (study,))
+    return {item: GroundTruth.from_plain(item, json.loads(truth)) for item, truth in rows}
 
 
 def _require_study(conn: sqlite3.Connection, name: str) -> None:

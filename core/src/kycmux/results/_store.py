@@ -9,9 +9,10 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 
 from kycmux.exceptions import ConfigError
+from kycmux.results._labels import GroundTruth, LabelReport
 from kycmux.results._model import Result, Role
 
-__all__ = ["Claim", "ResultStore", "StudyInfo", "opened_as"]
+__all__ = ["Claim", "LabelStore", "ResultStore", "StudyInfo", "opened_as"]
 
 
 class Claim(enum.StrEnum):
@@ -96,4 +97,23 @@ class ResultStore(Protocol):
 
     def close(self) -> None:
         """Release the connection; further calls fail."""
+        ...
+
+
+@runtime_checkable
+class LabelStore(Protocol):
+    """A result store that also keeps ground truth learnt after the fact (``kycmux label``).
+
+    Both bundled stores are; a ``ResultStore`` written before it existed still works
+    everywhere except ``kycmux label``. Stored truth is laid over ``results``: each
+    labelled item's results carry its label.
+    """
+
+    def set_labels(self, study: str, truths: Sequence[GroundTruth], *, source: str) -> LabelReport:
+        """Store each known item's truth (``source``: where it came from, e.g. the file
+        name); ids the study has no result for are reported, not stored."""
+        ...
+
+    def labels(self, study: str) -> Mapping[str, GroundTruth]:
+        """The ground truth stored for the study's items, by item."""
         ...
