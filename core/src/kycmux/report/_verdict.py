@@ -53,15 +53,12 @@ from kycmux.report._stats import (
     percentile_interval,
     percentiles_from_counts,
 )
+from kycmux.report._wording import MIN_ITEMS, ci_text, conf, how, millis, percent, too_few
 from kycmux.results._model import Label
 
 __all__ = ["verdict_section"]
 
 _Stat = Callable[..., FloatArray]
-
-MIN_ITEMS = 20
-"""Below this many items (per system) a bootstrap interval is itself too unreliable to call
-anything: with 2 items it can exclude 0 by the luck of the draw."""
 
 
 def verdict_section(data: StudyData, summary: dict[str, Any], settings: Settings) -> dict[str, Any]:
@@ -107,7 +104,7 @@ def _single(system: str, summary: dict[str, Any]) -> dict[str, Any]:
     text = f"Only one system ({system}) answered: there is nothing to compare it with."
     hter = summary["accuracy"]["systems"].get(system, {}).get("hter", {})
     if hter.get("value") is not None:
-        text += f" Its HTER is {_pct(hter['value'])}{_ci_text(hter['ci'], _pct)}."
+        text += f" Its HTER is {percent(hter['value'])}{ci_text(hter['ci'], percent)}."
     return _verdict("single_system", None, [], [], [text])
 
 
@@ -282,36 +279,36 @@ def _difference_text(c: dict[str, Any], settings: Settings) -> str:
     text = f"{c['difference'] * scale:,.{1 if ms else 2}f}{unit} ("
     if c["ci"] is not None:
         lo, hi = (v * scale for v in c["ci"])
-        text += f"{_conf(settings)} CI {lo:,.{1 if ms else 2}f} to {hi:,.{1 if ms else 2}f}; "
-    return text + _how(c) + ")"
+        text += f"{conf(settings)} CI {lo:,.{1 if ms else 2}f} to {hi:,.{1 if ms else 2}f}; "
+    return text + how(c) + ")"
 
 
 def _hter_sentence(c: dict[str, Any], settings: Settings) -> str:
     best, other = c["systems"]
     vb, vo = c["values"][best], c["values"][other]
     if c["difference"] == 0:
-        return f"{best} and {other} have the same HTER ({_pct(vb)}; {_how(c)}): no winner."
+        return f"{best} and {other} have the same HTER ({percent(vb)}; {how(c)}): no winner."
     if c["ci"] is None:
         return (
-            f"{best} has the lower HTER ({_pct(vb)} vs {_pct(vo)} for {other}), but no "
+            f"{best} has the lower HTER ({percent(vb)} vs {percent(vo)} for {other}), but no "
             "confidence interval was computed (bootstrap disabled), so no winner is called."
         )
     diff = _difference_text(c, settings)
     if c["significant"] and c["difference"] > 0:
         return (
-            f"{best} is more accurate than {other}: HTER {_pct(vb)} vs {_pct(vo)}, a difference "
-            f"of {diff}. "
+            f"{best} is more accurate than {other}: HTER {percent(vb)} vs {percent(vo)}, "
+            f"a difference of {diff}. "
             "The interval excludes 0."
         )
     if c["too_few"]:
         text = (
-            f"{best} has the lower HTER ({_pct(vb)} vs {_pct(vo)} for {other}), a difference of "
-            f"{diff}, but {_too_few(c)}, so no winner is called."
+            f"{best} has the lower HTER ({percent(vb)} vs {percent(vo)} for {other}), "
+            f"a difference of {diff}, but {too_few(c)}, so no winner is called."
         )
     else:
         text = (
-            f"{best} has the lower HTER ({_pct(vb)} vs {_pct(vo)} for {other}), but the data is "
-            f"not enough to call a winner: the difference, {diff}, could be 0."
+            f"{best} has the lower HTER ({percent(vb)} vs {percent(vo)} for {other}), "
+            f"but the data is not enough to call a winner: the difference, {diff}, could be 0."
         )
     if c["items_needed"]:
         text += (
@@ -424,7 +421,7 @@ def _operational_text(comparisons: list[dict[str, Any]], settings: Settings) -> 
     for c in comparisons:
         best, other = c["systems"]
         ms = c["metric"].endswith("_ms")
-        fmt = _ms if ms else _pct
+        fmt = millis if ms else percent
         text = (
             f"{'p95 latency' if ms else 'error rate'} {fmt(c['values'][best])} for {best} vs "
             f"{fmt(c['values'][other])} for {other}, a difference of "
@@ -433,7 +430,7 @@ def _operational_text(comparisons: list[dict[str, Any]], settings: Settings) -> 
         if c["significant"] and c["difference"] > 0:
             text += f"{best} is {'faster' if ms else 'less often in error'}"
         elif c["too_few"]:
-            text += _too_few(c)
+            text += too_few(c)
         elif c["difference"] == 0:
             text += "no difference"
         elif c["ci"] is None:
@@ -474,34 +471,3 @@ def _operational_winner(comparisons: list[dict[str, Any]]) -> str | None:
             metric_winners.add(rows[0]["systems"][0])
     candidates = (metric_winners & wins) - losers
     return candidates.pop() if len(candidates) == 1 else None
-
-
-# -- formatting -------------------------------------------------------------------------------
-
-
-def _too_few(c: dict[str, Any]) -> str:
-    return f"too few items to tell ({c['n']:,}; at least {MIN_ITEMS} per system needed)"
-
-
-def _conf(settings: Settings) -> str:
-    return f"{settings.confidence * 100:g}%"
-
-
-def _how(c: dict[str, Any]) -> str:
-    if c["paired"] and c["metric"] == "hter":
-        return f"paired bootstrap over {c['n']:,} items both judged, resampled by subject"
-    if c["paired"]:
-        return f"paired bootstrap over {c['n']:,} items both judged"
-    return f"independent bootstrap, about {c['n']:,} items per system"
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 100:.2f}%"
-
-
-def _ms(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:,.1f} ms"
-
-
-def _ci_text(ci: list[float] | None, fmt: Callable[[float], str]) -> str:
-    return "" if ci is None else f" (CI {fmt(ci[0])} to {fmt(ci[1])})"
