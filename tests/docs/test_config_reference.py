@@ -117,6 +117,13 @@ def test_the_page_lists_exactly_the_keys_the_loader_takes(heading: str) -> None:
     assert _page_keys()[heading] == valid
 
 
+def test_the_page_names_every_top_level_table_the_loader_takes() -> None:
+    valid = _valid_keys({"bogus": {}})
+    intro = PAGE.read_text(encoding="utf-8").split("\n## ")[0]
+    named = set(re.findall(r"`\[(\w+)(?:\.<name>)?\]`", intro))
+    assert named == valid
+
+
 def test_every_table_of_the_page_is_checked_against_the_loader() -> None:
     assert set(_page_keys()) - set(CASES) == {"`[vendors.<name>]`"}  # checked per vendor
 

@@ -18,7 +18,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import attrs
 
-from kycmux._config._config import EngineSettings, VendorConfig, VendorResilience
+from kycmux._config._config import EngineSettings, VendorConfig, VendorResilience, _Document
 from kycmux._config._tables import (
     _ArmTable,
     _Lockout,
@@ -126,9 +126,9 @@ def config_reference(specs: Iterable[VendorSpec]) -> str:
         "<!-- Generated from the schema by `python scripts/config_reference.py`; do not edit:",
         '     describe a key in its class\'s docstring ("Attributes:") and regenerate. -->',
         "",
-        "Every key of `kycmux.toml`, table by table. The file has four top-level tables:",
-        "`[engine]`, `[vendors.<name>]`, `[policies.<name>]` and `[experiments.<name>]`; any",
-        "other key is refused with its dotted path and the valid keys.",
+        "Every key of `kycmux.toml`, table by table. The file's top-level tables:",
+        f"{_top_level()}; any other key, at any level, is refused with its dotted path and",
+        "the valid keys.",
         "",
         f"**{_VAR}** says whether a value may be written as a `${{VARIABLE}}` reference to",
         "the environment, resolved once when the file loads (a missing variable is an error",
@@ -140,6 +140,16 @@ def config_reference(specs: Iterable[VendorSpec]) -> str:
     for table in tables(specs):
         lines += _render(table)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _top_level() -> str:
+    """The file's top-level tables, as headers: one ``<name>`` table per entry of a mapping."""
+    hints = get_type_hints(_Document)
+    shown = [
+        f"`[{f.name}]`" if attrs.has(hints[f.name]) else f"`[{f.name}.<name>]`"
+        for f in attrs.fields(_Document)
+    ]
+    return ", ".join(shown)
 
 
 def tables(specs: Iterable[VendorSpec]) -> Iterator[Table]:
