@@ -103,6 +103,7 @@ if TYPE_CHECKING:
         InMemoryStateStore,
         LockoutSettings,
         RateLimitSettings,
+        RetryBudgetSettings,
         RetryPolicy,
         StateStore,
         SystemClock,

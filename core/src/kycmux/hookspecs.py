@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from kycmux._records._record import AttemptRecord, DecisionRecord
 
 hookspec = pluggy.HookspecMarker("kycmux")
+"""Marks a function below as a hook specification (core's; plugins use ``hookimpl``)."""
 
 __all__ = [
     "build_challenge_request",

@@ -27,6 +27,8 @@ _HEAD = 64
 
 
 class ImageFormat(enum.StrEnum):
+    """An image container recognised by its header (the value is its usual name)."""
+
     JPEG = "jpeg"
     PNG = "png"
     GIF = "gif"
@@ -36,6 +38,8 @@ class ImageFormat(enum.StrEnum):
 
 
 class VideoFormat(enum.StrEnum):
+    """A video container recognised by its header (the value is its usual name)."""
+
     MP4 = "mp4"  # ISO base media: MP4 and QuickTime MOV share the "ftyp" box
     FLV = "flv"
     WEBM = "webm"  # Matroska / WebM share the EBML header

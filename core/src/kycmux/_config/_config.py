@@ -62,6 +62,7 @@ _INSTANCE_NAME = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 
 
 def is_loopback_host(host: str) -> bool:
+    """``host`` is ``localhost`` or a loopback IP address (where plain ``http://`` is allowed)."""
     if host == "localhost":
         return True
     try:

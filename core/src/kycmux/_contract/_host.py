@@ -24,6 +24,7 @@ from kycmux.exceptions import InvalidVendorError, PluginError, UnknownVendorErro
 __all__ = ["ENTRY_POINT_GROUP", "PluginFailure", "PluginHost", "VendorHooks"]
 
 ENTRY_POINT_GROUP = "kycmux"
+"""The entry-point group a plugin distribution registers its module under."""
 ALLOW_ENV = "KYCMUX_PLUGINS"
 DENY_ENV = "KYCMUX_DISABLE_PLUGINS"
 

@@ -7,3 +7,4 @@ import pluggy
 __all__ = ["hookimpl"]
 
 hookimpl = pluggy.HookimplMarker("kycmux")
+"""Marks a plugin's function as the implementation of the hook of the same name."""

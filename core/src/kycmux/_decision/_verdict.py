@@ -17,6 +17,16 @@ __all__ = ["CheckVerdict", "Outcome", "VendorVerdict", "Verdict", "combine", "ju
 
 
 class Verdict(enum.StrEnum):
+    """One vendor's, or one check's, answer under the policy.
+
+    Attributes:
+        PASS: Live, or the same person, under the policy's threshold.
+        FAIL: A definitive negative: not live, or not the same person.
+        RETRY_CAPTURE: The capture was unusable; the user should take it again.
+        REVIEW: A person must look (registry data unusable, vendors disagree).
+        ERROR: No usable answer (the vendor failed, or its answer could not be trusted).
+    """
+
     PASS = "pass"  # noqa: S105 - a verdict, not a password
     FAIL = "fail"
     RETRY_CAPTURE = "retry_capture"

@@ -130,6 +130,7 @@ class VendorMediaId:
 
 
 Media: TypeAlias = FileMedia | UrlMedia | VendorMediaId
+"""A piece of media evidence in any form: file bytes, a URL, or a vendor's own media id."""
 
 
 def as_media(value: Any) -> Media | None:

@@ -11,6 +11,7 @@ __all__ = ["CRASH_MESSAGE", "PluginCrash", "crashing", "implemented_hooks"]
 _MARKER = "kycmux_impl"
 # Planted in the crash's message: a record or log quoting exception messages would show it.
 CRASH_MESSAGE = "kycmux-conformance-crash-7f3e"
+"""The text of every crash ``crashing`` plants: no record or log may quote it."""
 
 
 class PluginCrash(RuntimeError):

@@ -129,3 +129,4 @@ CODES = {
     "AUTH": (ErrorClass.CREDENTIALS_REJECTED, None),
     "DOWN": (ErrorClass.VENDOR_UNAVAILABLE, None),
 }
+"""The fake vendor's answer codes: each one's error class and capture issue."""

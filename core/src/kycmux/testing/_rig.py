@@ -25,10 +25,13 @@ from kycmux.testing._clock import FakeClock
 from kycmux.testing._fakevendor import FakeVendor
 
 CANARY = "canary-secret-91c2"
+"""The fake vendors' secret token: it must never show in a record, a log or an error."""
 Reply = Callable[[FakeClock], Awaitable[httpx.Response]]
+"""A scripted vendor answer: awaited on the rig's clock, it returns the HTTP response."""
 
 
 def answer(code: str = "OK", live: bool = True, score: float = 0.9) -> httpx.Response:
+    """A fake vendor's JSON answer with this ``code``, liveness and score."""
     return httpx.Response(200, json={"code": code, "live": live, "score": score})
 
 
@@ -86,6 +89,7 @@ class Rig:
 
 
 def make_rig() -> Rig:
+    """A rig with two fake vendors, ``alpha`` and ``beta``, and no answers scripted yet."""
     return Rig(
         FakeClock(),
         {"alpha": [], "beta": []},
@@ -95,6 +99,7 @@ def make_rig() -> Rig:
 
 
 def policy(**overrides: Any) -> Policy:
+    """A liveness policy over ``alpha`` then ``beta``; ``overrides`` replace its fields."""
     checks = overrides.pop(
         "checks",
         {
@@ -106,6 +111,8 @@ def policy(**overrides: Any) -> Policy:
 
 
 def hang(seconds: float = 10_000) -> Reply:
+    """A reply that comes only after ``seconds`` on the rig's clock (a vendor that hangs)."""
+
     async def reply(clock: FakeClock) -> httpx.Response:
         await clock.sleep(seconds)
         return answer()
@@ -114,4 +121,5 @@ def hang(seconds: float = 10_000) -> Reply:
 
 
 def dumps(decision: Any) -> str:
+    """A decision's record as JSON text, to search it for what must not be there."""
     return json.dumps(decision.record.to_dict(), ensure_ascii=False)

@@ -43,6 +43,7 @@ DEMO_FILES: Mapping[EvidenceKind, str] = {
     EvidenceKind.VIDEO: "live_video",
     EvidenceKind.LIVENESS_DATA: "live_liveness_data",
 }
+"""The demo file (a simulator's sample name) standing for each media evidence kind."""
 # Not a vendor any spec can register (names are lower-case), so its ids are never acceptable.
 _FOREIGN_VENDOR = "Kycmux-Conformance-Other"
 
