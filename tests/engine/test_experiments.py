@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,28 @@ async def test_disabled_experiment_leaves_decisions_alone(selfie: Path) -> None:
     decision = await engine.verify(Evidence(selfie=selfie, subject_id="z"))
     assert decision.record.experiment is None
     assert decision.record.policy == "p"
+
+
+class _RefusingStore(SqliteResultStore):
+    """Refuses every result the way a database does: quoting the row in its message."""
+
+    def add(self, result: Any) -> None:
+        raise ValueError("duplicate key (subject)=(110101199003077777)")
+
+
+async def test_a_failing_result_store_is_logged_by_type_and_the_decision_stands(
+    selfie: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig = make_rig()
+    store = _RefusingStore.open(tmp_path / "results.sqlite")
+    engine = rig.engine(policy(), experiments=[split()], results=store)
+    with caplog.at_level(logging.ERROR, logger="kycmux"):
+        decision = await engine.verify(Evidence(selfie=selfie, subject_id="p1"))
+        await engine.aclose()
+    store.close()
+    assert decision.record.experiment is not None
+    assert "result store write for ab failed (ValueError)" in caplog.text
+    assert "110101199003077777" not in caplog.text
 
 
 async def test_arm_results_land_in_the_store(selfie: Path, tmp_path: Path) -> None:

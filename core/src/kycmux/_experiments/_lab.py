@@ -145,8 +145,13 @@ class Lab:
                 store.open_study(experiment.name, kind="experiment", meta=meta)
                 self._opened.add(experiment.name)
             store.add(result)
-        except Exception:
-            log.exception("result store write for %s failed; ignored", experiment.name)
+        except Exception as exc:
+            # By type only: a database error's detail can quote the row it refused.
+            log.error(
+                "result store write for %s failed (%s); ignored",
+                experiment.name,
+                type(exc).__name__,
+            )
 
     # background work -------------------------------------------------------------------
 

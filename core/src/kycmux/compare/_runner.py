@@ -385,11 +385,13 @@ class _Run:
         except Exception as exc:
             # The engine turns vendor failures into outcomes, so this is a fault in kycmux or
             # a plugin: one row must not end a long, paid-for run.
-            log.exception(
-                "study %s: row %s for %s raised (request %s); stored as an error",
+            # By type only: an exception's message may quote the evidence it choked on.
+            log.error(
+                "study %s: row %s for %s raised %s (request %s); stored as an error",
                 self._study,
                 row.id,
                 vendor,
+                type(exc).__name__,
                 request_id,
             )
             return Result(
