@@ -125,6 +125,8 @@ class DecisionRun:
                 if (group.vendor, group.checks) in seen:
                     continue
                 seen.add((group.vendor, group.checks))
+                if self.resilience.surely_refused(group.vendor) is not None:
+                    continue  # its breaker is open: nothing to build (``_call_vendor``)
                 prepared = await self._request(group)
                 if isinstance(prepared, Refusal):
                     fault = prepared.fault.as_dict() if prepared.fault else None
@@ -223,6 +225,11 @@ class DecisionRun:
         a request that cannot be built) comes back as error verdicts.
         """
         machine = self._machine()
+        if (group.vendor, group.checks) not in self._requests:
+            # The breaker before the build: failing over past an open breaker builds nothing.
+            refusal = self.resilience.surely_refused(group.vendor)
+            if refusal is not None:
+                return machine.refused(group, refusal)
         prepared = await self._request(group)
         if isinstance(prepared, Refusal):
             fault = prepared.fault.as_dict() if prepared.fault else None
