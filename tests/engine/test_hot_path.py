@@ -10,10 +10,21 @@ from pathlib import Path
 
 import pytest
 
-from kycmux import Evidence, Outcome, PluginHost, RetryPolicy, VendorSettings
+import kycmux
+from kycmux import (
+    Check,
+    Evidence,
+    Outcome,
+    PluginHost,
+    RetryPolicy,
+    VendorRequest,
+    VendorSettings,
+    VendorSpec,
+)
+from kycmux.exceptions import InvalidEvidenceError
 from kycmux._records._observers import Observers
 from kycmux._records._sink import JsonLinesSink
-from kycmux.testing import answer, make_rig, policy
+from kycmux.testing import FakeVendor, answer, make_rig, policy
 
 pytestmark = pytest.mark.anyio
 
@@ -47,6 +58,40 @@ async def test_failover_past_an_open_breaker_builds_nothing_for_it(evidence: Evi
     await engine.verify(evidence)
     assert _builds(rig, "alpha") == built + 1
     assert rig.calls["alpha"] == called + 1
+
+
+class _Picky(FakeVendor):
+    """A fake vendor whose local limits refuse the evidence once ``picky`` is set."""
+
+    picky = False
+
+    @kycmux.hookimpl
+    def build_request(self, vendor: VendorSpec, checks: frozenset[Check]) -> VendorRequest:
+        if self.picky:
+            raise InvalidEvidenceError("selfie", "too small for this test", vendor=vendor.name)
+        return super().build_request(vendor, checks)
+
+
+async def test_evidence_only_a_skipped_vendor_would_refuse_is_a_decision(
+    evidence: Evidence,
+) -> None:
+    """The documented trade-off: an open breaker's vendor is not asked its local limits."""
+    rig = make_rig()
+    rig.vendors = {n: _Picky(n, base_url=f"https://{n}.example.com") for n in ("alpha", "beta")}
+    no_retry = VendorSettings(retry=RetryPolicy(max_attempts=1))
+    engine = rig.engine(policy(vendors={"alpha": no_retry}))
+    for _ in range(5):
+        rig.script("alpha", answer("DOWN"))
+        await engine.verify(evidence)
+    for picky in rig.vendors.values():
+        picky.picky = True  # type: ignore[attr-defined]
+    decision = await engine.verify(evidence)  # alpha open: only beta's limits were asked
+    assert decision.outcome is Outcome.ERROR
+    reasons = {(s.vendor, s.reason.split(":")[0]) for s in decision.record.skipped}
+    assert reasons == {("alpha", "circuit_open"), ("beta", "local_validation")}
+    rig.clock.advance(16)  # alpha may be probed again: both are asked, both refuse
+    with pytest.raises(InvalidEvidenceError):
+        await engine.verify(evidence)
 
 
 class _Counting:
