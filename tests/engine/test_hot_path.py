@@ -21,9 +21,9 @@ from kycmux import (
     VendorSettings,
     VendorSpec,
 )
-from kycmux.exceptions import InvalidEvidenceError
 from kycmux._records._observers import Observers
 from kycmux._records._sink import JsonLinesSink
+from kycmux.exceptions import InvalidEvidenceError
 from kycmux.testing import FakeVendor, answer, make_rig, policy
 
 pytestmark = pytest.mark.anyio
