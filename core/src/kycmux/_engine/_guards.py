@@ -105,7 +105,7 @@ class VendorGuards:
         asking anyone: this process's own breaker is open and this process's state is the
         whole state (no shared store). Lets a decision skip building a request that could
         not be sent; ``admit`` still decides for every call that is built."""
-        if self._state.is_shared or self.breaker(vendor).retry_after() <= 0:
+        if self._state.is_shared or not self.breaker(vendor).refuses_now():
             return None
         return Classification(_REFUSED[Refusal.CIRCUIT_OPEN], Refusal.CIRCUIT_OPEN.value)
 
