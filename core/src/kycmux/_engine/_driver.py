@@ -172,21 +172,26 @@ class DecisionRun:
 
     async def _serve(self, group: Group) -> None:
         machine = self._machine()
-        try:
-            partner = machine.hedge_partner(group)
-            if partner is None:
-                verdicts = await self._call_vendor(group)
-            else:
-                verdicts = await self._race(group, partner)
-            if verdicts is None:
+        while True:
+            try:
+                partner = machine.hedge_partner(group)
+                if partner is None:
+                    verdicts = await self._call_vendor(group)
+                else:
+                    verdicts = await self._race(group, partner)
+                if verdicts is None:
+                    return
+                step = machine.absorb(group, verdicts)
+                if step.ended:
+                    raise _Ended
+            finally:
+                machine.done(group)
+            if len(step.calls) != 1:
+                for call in step.calls:
+                    self._spawn(call)
                 return
-            step = machine.absorb(group, verdicts)
-            if step.ended:
-                raise _Ended
-            for call in step.calls:
-                self._spawn(call)
-        finally:
-            machine.done(group)
+            # The one call that follows (a failover) goes on in this task: no new task.
+            group = step.calls[0]
 
     async def _race(self, group: Group, partner: tuple[str, str]) -> Verdicts | None:
         """Ask ``group``'s vendor; after ``hedge_after`` also the partner; the machine says
