@@ -334,3 +334,22 @@ def test_default_store_follows_the_breaker_clock(clock: FakeClock) -> None:
     assert breaker.acquire() is None
     clock.advance(15.0)
     assert breaker.acquire() is not None
+
+
+def test_refuses_now_says_what_acquire_would_without_claiming_the_probe(
+    breaker: CircuitBreaker, clock: FakeClock
+) -> None:
+    assert not breaker.refuses_now()  # never used
+    trip(breaker)
+    assert breaker.refuses_now()
+    assert breaker.acquire() is None
+    clock.advance(SETTINGS.open_seconds)
+    assert not breaker.refuses_now()  # the probe is due
+    assert not breaker.refuses_now()  # asking claimed nothing
+    probe = permit_of(breaker)
+    assert breaker.state is HALF_OPEN
+    assert breaker.refuses_now()  # the probe is out
+    assert breaker.acquire() is None
+    probe.record(Outcome.SUCCESS)
+    assert breaker.state is CLOSED
+    assert not breaker.refuses_now()  # closed, with a record

@@ -37,7 +37,7 @@ async def times_of(clock: FakeClock, limiter: RateLimiter, n: int) -> list[float
 
 def test_settings_defaults_and_validation() -> None:
     settings = RateLimitSettings()
-    assert (settings.rate, settings.max_in_flight, settings.pause_on_limit) == (None, 16, 1.0)
+    assert (settings.rate, settings.max_in_flight, settings.pause_on_limit) == (None, 64, 1.0)
     for bad in ({"rate": 0}, {"rate": float("inf")}, {"burst": 0}, {"max_in_flight": 0}):
         with pytest.raises((ValueError, TypeError)):
             RateLimitSettings(**bad)

@@ -313,3 +313,19 @@ def test_vendors_strict_fails_on_a_plugin_that_did_not_load(
 def test_vendors_strict_passes_when_every_plugin_loads() -> None:
     result = _run(["vendors", "--strict", "--json"])
     assert result.exit_code == 0, result.output
+
+
+def test_vendors_shows_each_instances_in_flight_cap(cli_config: Path, box: Sandbox) -> None:
+    """The cap on calls in flight is never a silent default (it was 16, now 64)."""
+    cli_config.write_text(
+        box.toml() + "\n[vendors.linkface.resilience]\nrate_limit = { max_in_flight = 7 }\n",
+        encoding="utf-8",
+    )
+    env = parse_exports(box.exports())
+    listed = _run(["vendors", "--json", "--config", str(cli_config)], env=env)
+    assert listed.exit_code == 0, listed.output
+    entries = {e["name"]: e for e in json.loads(listed.stdout)}
+    assert entries[LINKFACE]["limits"] == {LINKFACE: {"max_in_flight": 7, "rate": None}}
+    assert entries[TENCENT]["limits"] == {TENCENT: {"max_in_flight": 64, "rate": None}}
+    table = _run(["vendors", "--config", str(cli_config)], env={**env, "COLUMNS": "300"})
+    assert "≤ 7 in flight" in table.output

@@ -119,7 +119,7 @@ async def test_each_instance_has_its_own_limits(evidence: Evidence) -> None:
         alpha, eu = engine.limiter("alpha").settings, engine.limiter("alpha_eu").settings
         decision = await decide(rig, engine, evidence)
     assert (alpha.rate, alpha.burst, alpha.max_in_flight) == (5.0, 2, 3)
-    assert (eu.rate, eu.max_in_flight) == (None, 16)
+    assert (eu.rate, eu.max_in_flight) == (None, 64)
     assert decision.outcome is Outcome.ACCEPT
 
 

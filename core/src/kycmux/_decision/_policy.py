@@ -207,6 +207,8 @@ class Policy:
     vendors: Mapping[str, VendorSettings] = attrs.field(factory=dict)
     lockout: LockoutSettings | None = attrs.field(factory=LockoutSettings)
     checks_from_evidence: bool = False
+    # ``digest()``, once computed: a policy is frozen, and every decision's record names it.
+    _digest: str | None = attrs.field(init=False, default=None, eq=False, repr=False)
 
     def settings(self, vendor: str) -> VendorSettings:
         return self.vendors.get(vendor) or _DEFAULT_SETTINGS
@@ -233,8 +235,14 @@ class Policy:
 
     def digest(self) -> str:
         """A stable hash of the settings: equal hashes, equal rules."""
-        canonical = json.dumps(to_plain(self), sort_keys=True, separators=(",", ":"))
-        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:16]
+        digest = self._digest
+        if digest is None:
+            settings = to_plain(self)
+            del settings["_digest"]  # the cache is not a setting
+            canonical = json.dumps(settings, sort_keys=True, separators=(",", ":"))
+            digest = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:16]
+            object.__setattr__(self, "_digest", digest)  # frozen: set once, to the same value
+        return digest
 
     def threshold(self, spec: VendorSpec, check: Check, score_spec: ScoreSpec | None) -> Threshold:
         """The threshold for a vendor's score on a check (see ``validate`` for the rules)."""

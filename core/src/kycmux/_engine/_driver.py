@@ -125,6 +125,8 @@ class DecisionRun:
                 if (group.vendor, group.checks) in seen:
                     continue
                 seen.add((group.vendor, group.checks))
+                if self.resilience.surely_refused(group.vendor) is not None:
+                    continue  # its breaker is open: nothing to build (``_call_vendor``)
                 prepared = await self._request(group)
                 if isinstance(prepared, Refusal):
                     fault = prepared.fault.as_dict() if prepared.fault else None
@@ -170,21 +172,26 @@ class DecisionRun:
 
     async def _serve(self, group: Group) -> None:
         machine = self._machine()
-        try:
-            partner = machine.hedge_partner(group)
-            if partner is None:
-                verdicts = await self._call_vendor(group)
-            else:
-                verdicts = await self._race(group, partner)
-            if verdicts is None:
+        while True:
+            try:
+                partner = machine.hedge_partner(group)
+                if partner is None:
+                    verdicts = await self._call_vendor(group)
+                else:
+                    verdicts = await self._race(group, partner)
+                if verdicts is None:
+                    return
+                step = machine.absorb(group, verdicts)
+                if step.ended:
+                    raise _Ended
+            finally:
+                machine.done(group)
+            if len(step.calls) != 1:
+                for call in step.calls:
+                    self._spawn(call)
                 return
-            step = machine.absorb(group, verdicts)
-            if step.ended:
-                raise _Ended
-            for call in step.calls:
-                self._spawn(call)
-        finally:
-            machine.done(group)
+            # The one call that follows (a failover) goes on in this task: no new task.
+            group = step.calls[0]
 
     async def _race(self, group: Group, partner: tuple[str, str]) -> Verdicts | None:
         """Ask ``group``'s vendor; after ``hedge_after`` also the partner; the machine says
@@ -223,6 +230,11 @@ class DecisionRun:
         a request that cannot be built) comes back as error verdicts.
         """
         machine = self._machine()
+        if (group.vendor, group.checks) not in self._requests:
+            # The breaker before the build: failing over past an open breaker builds nothing.
+            refusal = self.resilience.surely_refused(group.vendor)
+            if refusal is not None:
+                return machine.refused(group, refusal)
         prepared = await self._request(group)
         if isinstance(prepared, Refusal):
             fault = prepared.fault.as_dict() if prepared.fault else None

@@ -100,6 +100,15 @@ class VendorGuards:
         optional traffic: shadows)."""
         return self.limiter(vendor).has_capacity()
 
+    def surely_refused(self, vendor: str) -> Classification | None:
+        """Why ``admit`` would refuse a call to ``vendor`` now, if that is known without
+        asking anyone: this process's own breaker is open and this process's state is the
+        whole state (no shared store). Lets a decision skip building a request that could
+        not be sent; ``admit`` still decides for every call that is built."""
+        if self._state.is_shared or not self.breaker(vendor).refuses_now():
+            return None
+        return Classification(_REFUSED[Refusal.CIRCUIT_OPEN], Refusal.CIRCUIT_OPEN.value)
+
     # around each call ---------------------------------------------------------------------
 
     async def admit(

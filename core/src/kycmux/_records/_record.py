@@ -7,6 +7,7 @@ Secrets never get here, and personal data only as keyed hashes or masks.
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ __all__ = [
     "DecisionRecord",
     "ShadowRecord",
     "SkipRecord",
+    "canonical_json",
     "to_plain",
 ]
 
@@ -42,6 +44,33 @@ def to_plain(value: Any) -> Any:
         items = [to_plain(v) for v in value]
         return sorted(items) if isinstance(value, frozenset | set) else items
     return value
+
+
+def _plain(value: Any) -> Any:
+    """``to_plain`` for what a record's free-form fields hold (scores, plugin faults, an
+    experiment): exact-type checks for the usual dicts, lists and tuples first, ``to_plain``
+    for anything else."""
+    kind = type(value)
+    if value is None or kind in _SCALARS:
+        return value
+    if kind is dict:
+        return {k if type(k) is str else str(to_plain(k)): _plain(v) for k, v in value.items()}
+    if kind is tuple or kind is list:
+        return [_plain(v) for v in value]
+    return to_plain(value)
+
+
+def _texts(values: Sequence[Any]) -> list[Any]:
+    return [v if type(v) is str else to_plain(v) for v in values]
+
+
+def canonical_json(record: DecisionRecord) -> bytes:
+    """The record's canonical bytes: ``to_dict()`` as UTF-8 JSON, keys sorted, no newline.
+
+    The one serialisation of a record: the JSON-lines sink writes it (plus ``\\n``), and
+    equal records give equal bytes, so they may be hashed.
+    """
+    return json.dumps(record.to_dict(), ensure_ascii=False, sort_keys=True).encode()
 
 
 @attrs.frozen
@@ -95,8 +124,29 @@ class AttemptRecord:
     instance_of: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        result: dict[str, Any] = to_plain(self)
-        return result
+        # Written out field by field: a decision's records are serialised on every decision,
+        # and this is ~5x faster than ``to_plain`` (the test holds the two equal).
+        return {
+            "vendor": self.vendor,
+            "operation": self.operation,
+            "checks": _texts(self.checks),
+            "attempt": self.attempt,
+            "role": self.role,
+            "started_at": self.started_at,
+            "latency_ms": self.latency_ms,
+            "http_status": self.http_status,
+            "error_class": self.error_class,
+            "reason": self.reason,
+            "vendor_code": self.vendor_code,
+            "vendor_message": self.vendor_message,
+            "vendor_request_id": self.vendor_request_id,
+            "possibly_billed": self.possibly_billed,
+            "verdicts": _plain(self.verdicts),
+            "scores": _plain(self.scores),
+            "capture_issue": self.capture_issue,
+            "plugin": _plain(self.plugin),
+            "instance_of": self.instance_of,
+        }
 
 
 @attrs.frozen
@@ -116,8 +166,12 @@ class SkipRecord:
     plugin: Mapping[str, str | None] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        result: dict[str, Any] = to_plain(self)
-        return result
+        return {
+            "vendor": self.vendor,
+            "check": self.check,
+            "reason": self.reason,
+            "plugin": _plain(self.plugin),
+        }
 
 
 @attrs.frozen
@@ -142,8 +196,14 @@ class CheckRecord:
     error_classes: Mapping[str, str] = attrs.field(factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        result: dict[str, Any] = to_plain(self)
-        return result
+        return {
+            "check": self.check,
+            "verdict": self.verdict,
+            "vendors": _texts(self.vendors),
+            "reason": self.reason,
+            "scores": _plain(self.scores),
+            "error_classes": _plain(self.error_classes),
+        }
 
 
 @attrs.frozen
@@ -179,8 +239,17 @@ class ShadowRecord:
     skipped: Sequence[SkipRecord] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        result: dict[str, Any] = to_plain(self)
-        return result
+        return {
+            "experiment": self.experiment,
+            "vendor": self.vendor,
+            "status": self.status,
+            "outcome": self.outcome,
+            "reasons": _texts(self.reasons),
+            "duration_ms": self.duration_ms,
+            "checks": _records(self.checks),
+            "attempts": _records(self.attempts),
+            "skipped": _records(self.skipped),
+        }
 
 
 @attrs.frozen
@@ -242,5 +311,32 @@ class DecisionRecord:
     challenge: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        result: dict[str, Any] = to_plain(self)
-        return result
+        return {
+            "request_id": self.request_id,
+            "started_at": self.started_at,
+            "duration_ms": self.duration_ms,
+            "policy": self.policy,
+            "policy_hash": self.policy_hash,
+            "subject": self.subject,
+            "evidence": _plain(self.evidence),
+            "outcome": self.outcome,
+            "reasons": _texts(self.reasons),
+            "explanation": self.explanation,
+            "hint": self.hint,
+            "checks": _records(self.checks),
+            "attempts": _records(self.attempts),
+            "skipped": _records(self.skipped),
+            "experiment": _plain(self.experiment),
+            "shadow": _records(self.shadow),
+            "degraded": _texts(self.degraded),
+            "schema": self.schema,
+            "challenge": _plain(self.challenge),
+        }
+
+
+def _records(values: Sequence[Any]) -> list[Any]:
+    # A nested record's own ``to_dict`` (what ``to_plain`` would give, faster).
+    return [v.to_dict() if isinstance(v, _RECORDS) else to_plain(v) for v in values]
+
+
+_RECORDS = (AttemptRecord, CheckRecord, ShadowRecord, SkipRecord)

@@ -8,7 +8,6 @@ writes in the background (``PostgresRecordSink``) also has ``flush(timeout)`` an
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -20,7 +19,7 @@ import attrs
 
 from kycmux._contract._markers import hookimpl
 from kycmux._postgres._target import is_postgres_url
-from kycmux._records._record import DecisionRecord
+from kycmux._records._record import DecisionRecord, canonical_json
 
 if TYPE_CHECKING:
     from kycmux._records._postgres import PostgresRecordSink
@@ -55,12 +54,12 @@ class JsonLinesSink:
 
     @hookimpl
     def on_decision(self, record: DecisionRecord) -> None:
-        line = json.dumps(record.to_dict(), ensure_ascii=False, sort_keys=True) + "\n"
+        line = canonical_json(record) + b"\n"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
-                os.write(fd, line.encode("utf-8"))
+                os.write(fd, line)
             finally:
                 os.close(fd)
 

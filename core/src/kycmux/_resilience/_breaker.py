@@ -299,13 +299,23 @@ class CircuitBreaker:
                 return permit
         return None
 
+    def refuses_now(self) -> bool:
+        """Whether ``acquire`` would refuse a call now; reads only (claims no probe). Cheap
+        when the breaker is closed, the usual case: a decision asks it before building."""
+        raw = self.store.get(self.key)
+        if raw is None or raw.get("state") == BreakerState.CLOSED.value:
+            return False
+        return self._wait(_Record.from_json(raw)) > 0
+
     def retry_after(self) -> float:
         """Seconds until ``acquire`` may give a permit; 0 when it would now.
 
         For a half-open breaker whose probe is out this is when the probe's lease runs out:
         an upper bound, as the probe usually settles much sooner.
         """
-        record = self._read()[1]
+        return self._wait(self._read()[1])
+
+    def _wait(self, record: _Record) -> float:
         if record.state is BreakerState.CLOSED:
             return 0.0
         if record.state is BreakerState.HALF_OPEN and record.probe is None:

@@ -14,7 +14,7 @@ from kycmux._model._rules import AT_LEAST_ONE_WHOLE, NON_NEGATIVE, number
 from kycmux._resilience._clock import Clock, SystemClock
 from kycmux._resilience._deadline import Deadline, clock_timeout
 
-__all__ = ["InFlightSlot", "RateLimitSettings", "RateLimiter"]
+__all__ = ["DEFAULT_MAX_IN_FLIGHT", "InFlightSlot", "RateLimitSettings", "RateLimiter"]
 
 # Float refills can leave 0.9999999999 of a token where a whole one was meant.
 _EPSILON = 1e-9
@@ -27,6 +27,10 @@ def _optional_float(value: float | None) -> float | None:
     return None if value is None else float(value)
 
 
+DEFAULT_MAX_IN_FLIGHT = 64
+"""Calls to one vendor this process lets be outstanding at once, unless configured."""
+
+
 @attrs.frozen
 class RateLimitSettings:
     """How fast and how many at once kycmux may call one vendor.
@@ -34,14 +38,16 @@ class RateLimitSettings:
     Attributes:
         rate: Requests per second on average (token refill rate); ``None``: no rate limit.
         burst: Tokens the bucket holds: requests that may go out back to back after a lull.
-        max_in_flight: Requests to this vendor that may be outstanding at once.
+        max_in_flight: Requests to this vendor that may be outstanding at once (default
+            ``DEFAULT_MAX_IN_FLIGHT``, 64: the default transport keeps up to 256 connections,
+            and a lower cap silently queued callers; ``kycmux vendors`` shows each vendor's).
         pause_on_limit: Seconds to send nothing after the vendor answers "rate limited"
             without saying how long to wait.
     """
 
     rate: float | None = attrs.field(default=None, converter=_optional_float, validator=_rate)
     burst: int = attrs.field(default=5, validator=AT_LEAST_ONE_WHOLE)
-    max_in_flight: int = attrs.field(default=16, validator=AT_LEAST_ONE_WHOLE)
+    max_in_flight: int = attrs.field(default=DEFAULT_MAX_IN_FLIGHT, validator=AT_LEAST_ONE_WHOLE)
     pause_on_limit: float = attrs.field(default=1.0, converter=float, validator=NON_NEGATIVE)
 
 

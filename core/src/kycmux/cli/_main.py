@@ -104,6 +104,15 @@ def _vendor_entry(host: PluginHost, spec: VendorSpec, config: Config | None) -> 
         "configured": bool(instances),
         # The [vendors.<instance>] tables this vendor serves (its own name, other accounts).
         "instances": instances,
+        # What caps each instance's traffic in this process: never a silent default.
+        "limits": {
+            c.vendor: {
+                "max_in_flight": c.resilience.rate_limit.max_in_flight,
+                "rate": c.resilience.rate_limit.rate,
+            }
+            for c in configured
+            if c.plugin == spec.name
+        },
     }
 
 
@@ -180,8 +189,13 @@ def _print_vendors(entries: list[dict[str, Any]], failures: list[dict[str, Any]]
 
 def _configured(entry: dict[str, Any]) -> str:
     if entry["instances"] in ([], [entry["name"]]):
-        return "yes" if entry["configured"] else "no"
-    return "as " + ", ".join(entry["instances"])
+        said = "yes" if entry["configured"] else "no"
+    else:
+        said = "as " + ", ".join(entry["instances"])
+    for instance, limits in entry["limits"].items():
+        rate = "" if limits["rate"] is None else f", {limits['rate']:g}/s"
+        said += f"\n{instance}: ≤ {limits['max_in_flight']} in flight{rate}"
+    return said
 
 
 _EVIDENCE_OPTIONS = {

@@ -89,10 +89,29 @@ class Settings:
 
     @classmethod
     def from_config(cls, config: VendorConfig) -> Settings:
-        """Read and check every value; a bad one raises ``ConfigError`` naming its key."""
+        """Read and check every value; a bad one raises ``ConfigError`` naming its key.
+
+        Read once per (frozen) ``VendorConfig``: building, signing and parsing each need it,
+        on every attempt.
+        """
+        known = _READ.get(id(config))
+        if known is not None and known[0] is config:
+            return known[1]
+        settings = cls._read(config)
+        if len(_READ) >= _READ_MAX:  # configs are few; this only bounds a pathological caller
+            _READ.clear()
+        _READ[id(config)] = (config, settings)  # the config is kept, so its id is not reused
+        return settings
+
+    @classmethod
+    def _read(cls, config: VendorConfig) -> Settings:
         return cls(
             credentials_in=config.get("credentials_in", CredentialsIn.FORM),
             selfie_auto_rotate=config.get("selfie_auto_rotate", False),
             liveness_threshold=config.get("liveness_threshold", DEFAULT_LIVENESS_THRESHOLD),
             max_selfie_bytes=config.get("max_selfie_bytes", DEFAULT_MAX_SELFIE_BYTES),
         )
+
+
+_READ: dict[int, tuple[VendorConfig, Settings]] = {}
+_READ_MAX = 64
