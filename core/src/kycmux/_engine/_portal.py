@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 from typing import Any
 
 import anyio.from_thread
@@ -17,7 +18,16 @@ class Portal:
         self._portal = self._manager.__enter__()
 
     def call(self, fn: Any) -> Any:
-        return self._portal.call(fn)
+        # The caller's context variables (its current trace span, say) hold inside the call,
+        # as they do for an async caller; anyio carries them only in its later versions.
+        return self._portal.call(_within, contextvars.copy_context(), fn)
 
     def stop(self) -> None:
         self._manager.__exit__(None, None, None)
+
+
+async def _within(context: contextvars.Context, fn: Any) -> Any:
+    # The portal runs this in a task of its own, so what is set here ends with the call.
+    for var, value in context.items():
+        var.set(value)
+    return await fn()
