@@ -11,7 +11,15 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from engine.conftest import canary_stage, rig  # noqa: F401  (the canary suite's simulators)
+# The engine suite's simulators: the canary suite's, and the sandbox the CLI reaches.
+from engine.conftest import (  # noqa: F401
+    box,
+    canary_stage,
+    demo,
+    rig,
+    sim_host,
+    sim_sandbox,
+)
 from kycmux_otel import EnvProviders, Telemetry
 from otel.otel_support import Collected
 
