@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextvars
 from typing import Any
 
 import anyio.from_thread
@@ -18,16 +17,7 @@ class Portal:
         self._portal = self._manager.__enter__()
 
     def call(self, fn: Any) -> Any:
-        # The caller's context variables (its current trace span, say) hold inside the call,
-        # as they do for an async caller; anyio carries them only in its later versions.
-        return self._portal.call(_within, contextvars.copy_context(), fn)
+        return self._portal.call(fn)
 
     def stop(self) -> None:
         self._manager.__exit__(None, None, None)
-
-
-async def _within(context: contextvars.Context, fn: Any) -> Any:
-    # The portal runs this in a task of its own, so what is set here ends with the call.
-    for var, value in context.items():
-        var.set(value)
-    return await fn()
