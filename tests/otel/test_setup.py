@@ -113,3 +113,37 @@ def test_the_applications_provider_is_used_and_never_overridden(png_file: object
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "app spans: ['kycmux.attempt', 'kycmux.decision']", done.stdout
+
+
+_QUIET = """
+import sys
+import anyio
+
+import kycmux_otel
+from kycmux import Evidence
+from kycmux.testing import make_rig, policy
+
+async def main():
+    rig = make_rig()
+    engine = rig.engine(policy())
+    engine.host.register(kycmux_otel.plugin, "otel")
+    async with engine:
+        for _ in range(3):
+            await engine.verify(Evidence(selfie=PNG, subject_id="s"))
+
+anyio.run(main)
+print("imported:", sorted(m for m in sys.modules if m.startswith("opentelemetry")))
+"""
+
+
+def test_with_nothing_configured_opentelemetry_is_never_imported(png_file: object) -> None:
+    """No provider set, no exporter named: decisions go through the installed plugin and
+    OpenTelemetry is not even imported (its SDK alone takes a third of a second)."""
+    code = f"PNG = {str(png_file)!r}\n" + textwrap.dedent(_QUIET)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "imported: []", done.stdout

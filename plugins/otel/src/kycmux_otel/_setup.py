@@ -12,24 +12,19 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from opentelemetry import metrics, trace
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import (
-    ConsoleMetricExporter,
-    MetricExporter,
-    PeriodicExportingMetricReader,
-)
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import (
-    BatchSpanProcessor,
-    ConsoleSpanExporter,
-    SpanExporter,
-)
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider as ApiMeterProvider
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import MetricExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
+    from opentelemetry.trace import TracerProvider as ApiTracerProvider
 
 __all__ = ["EnvProviders", "app_meter_provider", "app_tracer_provider"]
 
@@ -40,14 +35,27 @@ T = TypeVar("T")
 _OTLP_EXTRA = "kycmux-otel[otlp]"
 
 
-def app_tracer_provider() -> trace.TracerProvider | None:
+# Nothing of OpenTelemetry is imported until something asks for it (its SDK takes a third of
+# a second): an application that set a provider imported the API already, and one that did
+# not, with no exporter named, never pays for it.
+
+
+def app_tracer_provider() -> ApiTracerProvider | None:
     """The application's global tracer provider, or ``None`` while it set none."""
+    if "opentelemetry.trace" not in sys.modules:
+        return None
+    from opentelemetry import trace
+
     provider = trace.get_tracer_provider()
     return None if isinstance(provider, trace.ProxyTracerProvider) else provider
 
 
-def app_meter_provider() -> metrics.MeterProvider | None:
+def app_meter_provider() -> ApiMeterProvider | None:
     """The application's global meter provider, or ``None`` while it set none."""
+    if "opentelemetry.metrics" not in sys.modules:
+        return None
+    from opentelemetry import metrics
+
     provider = metrics.get_meter_provider()
     # The API's placeholder until one is set is private; its module names it.
     return None if type(provider).__name__ == "_ProxyMeterProvider" else provider
@@ -86,6 +94,15 @@ class EnvProviders:
     def _providers(self) -> tuple[TracerProvider | None, MeterProvider | None]:
         if self.env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
             return None, None
+        if not _named(self.env, "OTEL_TRACES_EXPORTER") and not _named(
+            self.env, "OTEL_METRICS_EXPORTER"
+        ):
+            return None, None
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
         spans = _exporters(self.env, "OTEL_TRACES_EXPORTER", _span_exporter)
         readers = [
             PeriodicExportingMetricReader(e)
@@ -103,7 +120,13 @@ class EnvProviders:
         return tracer, meter
 
 
+def _named(env: Mapping[str, str], variable: str) -> bool:
+    return any(n.strip().lower() not in ("", "none") for n in env.get(variable, "").split(","))
+
+
 def _resource(env: Mapping[str, str]) -> Resource:
+    from opentelemetry.sdk.resources import Resource
+
     named = env.get("OTEL_SERVICE_NAME") or "service.name=" in env.get(
         "OTEL_RESOURCE_ATTRIBUTES", ""
     )
@@ -126,6 +149,8 @@ def _exporters(env: Mapping[str, str], variable: str, make: Callable[[str], T | 
 
 
 def _span_exporter(name: str) -> SpanExporter | None:
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
     if name == "console":
         return ConsoleSpanExporter()
     if name == "otlp":
@@ -134,6 +159,8 @@ def _span_exporter(name: str) -> SpanExporter | None:
 
 
 def _metric_exporter(name: str) -> MetricExporter | None:
+    from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
+
     if name == "console":
         return ConsoleMetricExporter()
     if name == "otlp":

@@ -9,22 +9,23 @@ at its first line.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterable, Sequence
-from importlib.metadata import version
-
-from opentelemetry import context as otel_context
-from opentelemetry import metrics, trace
-from opentelemetry.metrics import CallbackOptions, Observation
+from typing import TYPE_CHECKING
 
 from kycmux import AttemptRecord, DecisionRecord, hookimpl
 from kycmux_otel import _attributes as attributes
 from kycmux_otel._setup import EnvProviders, app_meter_provider, app_tracer_provider
 
+if TYPE_CHECKING:
+    from opentelemetry import context as otel_context
+    from opentelemetry import metrics, trace
+    from opentelemetry.metrics import CallbackOptions, Observation
+
 __all__ = ["BREAKER_STATES", "Telemetry"]
 
 _SCOPE = "kycmux_otel"
-_VERSION = version("kycmux-otel")
 BREAKER_STATES = ("closed", "open", "half_open")
 _LOCKED = "subject_locked"
 _ERROR_OUTCOMES = frozenset({"error"})
@@ -72,6 +73,8 @@ class _Instruments:
         )
 
     def _breaker_state(self, options: CallbackOptions) -> Iterable[Observation]:
+        from opentelemetry.metrics import Observation
+
         for vendor, current in list(self._breakers.items()):
             for state in BREAKER_STATES:
                 yield Observation(
@@ -142,7 +145,7 @@ class Telemetry:
         tracer = self._tracers.get(id(provider))
         if tracer is None:
             with self._lock:
-                tracer = provider.get_tracer(_SCOPE, _VERSION)
+                tracer = provider.get_tracer(_SCOPE, _version())
                 self._tracers[id(provider)] = tracer
         return tracer
 
@@ -153,7 +156,7 @@ class Telemetry:
         found = self._instruments.get(id(provider))
         if found is None:
             with self._lock:
-                meter = provider.get_meter(_SCOPE, _VERSION)
+                meter = provider.get_meter(_SCOPE, _version())
                 found = _Instruments(meter, self._breakers)
                 self._instruments[id(provider)] = found
         return found
@@ -161,6 +164,9 @@ class Telemetry:
     # what to report --------------------------------------------------------------------
 
     def _spans(self, tracer: trace.Tracer, record: DecisionRecord) -> None:
+        from opentelemetry import context as otel_context
+        from opentelemetry import trace
+
         # The observer runs in the caller's context: its current span is the parent.
         span = tracer.start_span(
             "kycmux.decision",
@@ -190,6 +196,8 @@ class Telemetry:
         attempts: Sequence[AttemptRecord],
         parent: otel_context.Context,
     ) -> None:
+        from opentelemetry import trace
+
         for attempt in attempts:
             span = tracer.start_span(
                 "kycmux.attempt",
@@ -220,6 +228,13 @@ class Telemetry:
                     "kycmux.shadow.agreement": attributes.agreement(shadow, record.outcome),
                 },
             )
+
+
+@functools.cache
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("kycmux-otel")
 
 
 def _ns(seconds: float) -> int:
