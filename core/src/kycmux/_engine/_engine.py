@@ -461,9 +461,7 @@ class Engine:
     def _notify_attempt(self, record: AttemptRecord) -> None:
         self._observers.post("on_attempt", record)
 
-    def _notify_breaker(
-        self, vendor: str, old: BreakerState, new: BreakerState, at: float
-    ) -> None:
+    def _notify_breaker(self, vendor: str, old: BreakerState, new: BreakerState, at: float) -> None:
         self._observers.post(
             "on_breaker_transition", vendor=vendor, old=old.value, new=new.value, at=at
         )
