@@ -86,6 +86,7 @@ def lowest(session: nox.Session) -> None:
         "-e", "./core[cli,sim,report,redis,postgres]",
         "-e", "./plugins/tencent_legacy[sim]",
         "-e", "./plugins/linkface[sim]",
+        "-e", "./plugins/otel[otlp]",
         *testing,
         external=True,
     )  # fmt: skip

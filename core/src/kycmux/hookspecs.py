@@ -55,6 +55,7 @@ __all__ = [
     "hookspec",
     "normalize_score",
     "on_attempt",
+    "on_breaker_transition",
     "on_decision",
     "parse",
     "parse_challenge",
@@ -259,4 +260,22 @@ def on_decision(record: DecisionRecord) -> None:
     :param record: The complete decision record (already masked; no secrets).
     :return: Nothing; every implementation is called, isolated per plugin as for
         ``on_attempt``.
+    """
+
+
+@hookspec
+def on_breaker_transition(vendor: str, old: str, new: str, at: float) -> None:
+    """Observe a vendor's circuit breaker changing state (for metrics and alerts).
+
+    Called for the transitions this engine makes (with a shared state store, other replicas
+    report theirs), on the observers' thread like ``on_attempt``, after the call that caused
+    it. The hook form of ``Engine.on_breaker_transition``: a plugin gets it without the
+    embedding application wiring anything.
+
+    :param vendor: The vendor's name (an instance's own name for a vendor instance).
+    :param old: The state left: ``closed``, ``open`` or ``half_open``.
+    :param new: The state entered: ``closed``, ``open`` or ``half_open``.
+    :param at: UNIX time (wall-clock seconds) of the transition.
+    :return: Nothing; every implementation is called, isolated per plugin as for
+        ``on_attempt``. Not ``firstresult``.
     """

@@ -46,6 +46,7 @@ from kycmux._records._observers import OBSERVER_DRAIN, Observers
 from kycmux._records._record import AttemptRecord
 from kycmux._records._sink import RecordSink
 from kycmux._resilience import (
+    BreakerState,
     BreakerStats,
     CircuitBreaker,
     Clock,
@@ -102,6 +103,7 @@ class Engine:
         self._lab = Lab(self._experiment_key)
         self._gate = SubjectGate(self._guards.state)
         self._observers = Observers(self._host)
+        self._guards.on_transition(self._notify_breaker)
 
     # construction ------------------------------------------------------------------------
 
@@ -458,6 +460,11 @@ class Engine:
 
     def _notify_attempt(self, record: AttemptRecord) -> None:
         self._observers.post("on_attempt", record)
+
+    def _notify_breaker(self, vendor: str, old: BreakerState, new: BreakerState, at: float) -> None:
+        self._observers.post(
+            "on_breaker_transition", vendor=vendor, old=old.value, new=new.value, at=at
+        )
 
     # lifecycle ----------------------------------------------------------------------------
 

@@ -1,12 +1,15 @@
 """Where records go after a decision: the plugins' observer hooks, then the record sinks.
 
 Off the event loop and off the decision's time: one thread runs them in order, so a slow
-observer delays only later observations, never a decision.
+observer delays only later observations, never a decision. Each observation runs in a copy of
+the context it was posted from (the caller's task, for a decision), so an observer reading
+context variables (a tracing plugin's current span) sees the caller's, not the thread's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from typing import Any
 
@@ -43,24 +46,27 @@ class Observers:
     def add_sink(self, sink: RecordSink, *, owned: bool = False) -> None:
         self.sinks.add(sink, owned=owned)
 
-    def post(self, hook: str, record: Any) -> None:
-        """Hand ``record`` to the ``hook`` observers (and, for decisions, the sinks)."""
+    def post(self, hook: str, record: Any = None, **kwargs: Any) -> None:
+        """Hand ``record`` (or, for hooks without one, ``kwargs``) to the ``hook`` observers
+        (and, for decisions, the sinks), in a copy of the current context."""
         if not self.host.observers(hook) and (hook != "on_decision" or not self.sinks.sinks):
             return  # nobody to tell: a thread woken for nothing costs ~60 us of CPU
-        self._runner.post(_LANE, self._observe, hook, record)
+        arguments = {"record": record} if record is not None else kwargs
+        context = contextvars.copy_context()
+        self._runner.post(_LANE, context.run, self._observe, hook, arguments)
 
-    def _observe(self, hook: str, record: Any) -> None:
+    def _observe(self, hook: str, arguments: dict[str, Any]) -> None:
         """Dispatch an observer hook through pluggy, one plugin at a time: wrappers run, and
         one failing observer can neither silence the others nor break the decision. The
         engine's own record sinks come last."""
         for plugin, caller in self.host.observers(hook):
             try:
-                caller(record=record)
+                caller(**arguments)
             except Exception as exc:
                 # The type only: an observer's message may quote what it was looking at.
                 log.warning("observer %s.%s raised %s; ignored", plugin, hook, type(exc).__name__)
         if hook == "on_decision":
-            self.sinks.write(record)
+            self.sinks.write(arguments["record"])
 
     async def drain(self) -> None:
         """Wait for the observers and sinks, for at most ``OBSERVER_DRAIN`` seconds (an
