@@ -98,7 +98,7 @@ class _Counting:
     def __init__(self) -> None:
         self.posted: list[str] = []
 
-    def post(self, lane: str, fn: object, hook: str, record: object) -> None:
+    def post(self, lane: str, run: object, observe: object, hook: str, arguments: object) -> None:
         self.posted.append(hook)
 
 
