@@ -82,7 +82,11 @@ class _Window:
     them, keeps 64 long uploads in flight measurable in a short window.
     """
 
-    def __init__(self, warmup: float, seconds: float, min_ops: int) -> None:
+    def __init__(
+        self, warmup: float, seconds: float, min_ops: int, count: Callable[[], int] | None
+    ) -> None:
+        self.count = count  # a counter read as the window opens and closes (round trips)
+        self.counted = [0, 0]
         self.mark = time.perf_counter() + warmup
         self.end = self.mark + seconds
         self.min_ops = min_ops
@@ -105,6 +109,7 @@ class _Window:
         """Open or close the window when its time has come (the sync driver's clock)."""
         if self.opened is None and time.perf_counter() >= self.mark:
             self.opened = (time.perf_counter(), time.process_time())
+            self.counted[0] = self.count() if self.count else 0
         if (
             self.opened is not None
             and self.closed is None
@@ -112,6 +117,7 @@ class _Window:
             and self._in_window() >= self.min_ops
         ):
             self.closed = (time.perf_counter(), time.process_time())
+            self.counted[1] = self.count() if self.count else 0
 
     async def clock(self) -> None:
         """Open and close the window on time (the async drivers' clock)."""
@@ -137,6 +143,7 @@ class _Window:
             "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))],
             "cpu_per_op": (cpu1 - cpu0) / ops if ops else float("nan"),
             "rss_added_kb": max(0, _rss_kb("VmHWM") - rss_from),
+            "counted_per_op": (self.counted[1] - self.counted[0]) / ops if ops else float("nan"),
         }
 
 
@@ -145,11 +152,12 @@ async def _run_async(
     job: dict[str, Any],
     profile: cProfile.Profile | None,
     settle: Callable[[], Awaitable[None]] | None = None,
+    count: Callable[[], int] | None = None,
 ) -> dict[str, Any]:
     for _ in range(3):  # connections, lazy imports, first-call caches
         await send()
     rss_from = _reset_peak()
-    window = _Window(job["warmup"], job["seconds"], job["rounds"] * job["in_flight"] + 10)
+    window = _Window(job["warmup"], job["seconds"], job["rounds"] * job["in_flight"] + 10, count)
 
     async def worker() -> None:
         while window.running():
@@ -173,7 +181,7 @@ def _run_sync(send: Callable[[], None], job: dict[str, Any]) -> dict[str, Any]:
     for _ in range(3):
         send()
     rss_from = _reset_peak()
-    window = _Window(job["warmup"], job["seconds"], job["rounds"] * job["in_flight"] + 10)
+    window = _Window(job["warmup"], job["seconds"], job["rounds"] * job["in_flight"] + 10, None)
     while window.running():
         window.poll()
         began = time.perf_counter()
@@ -294,10 +302,12 @@ async def _engine_job(job: dict[str, Any], profile: cProfile.Profile | None) -> 
         async def send() -> None:
             _accepted(await engine.verify(_evidence(job), policy=policy))
 
-        trips = state.round_trips if state is not None else 0
-        result = await _run_async(send, job, profile, engine.drain)
+        # Round trips made while the window was open (settlements run in the background: a
+        # decision's last ones may land just after it, an earlier one's within it).
+        trips = (lambda: state.round_trips) if state is not None else None
+        result = await _run_async(send, job, profile, engine.drain, trips)
         if state is not None:
-            result["round_trips"] = (state.round_trips - trips) / max(1, result["ops"])
+            result["round_trips"] = result["counted_per_op"]
     return result
 
 
