@@ -1,4 +1,4 @@
-"""The clients of the decision benchmark; each job runs in a fresh spawned process.
+"""The clients of the decision benchmark; each runs its jobs in a spawned process of its own.
 
 ``run_job(job)`` builds one client, warms it up, then keeps ``in_flight`` calls going for
 ``seconds`` and returns what it measured: calls per second, latency percentiles, process CPU
@@ -25,7 +25,9 @@ import io
 import itertools
 import os
 import pstats
+import re
 import statistics
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -60,6 +62,22 @@ def _rss_kb(field: str) -> int:
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
+
+
+def _thread_cpu() -> dict[str, float]:
+    """CPU seconds of each live thread of this process, summed by name without its number
+    (``kycmux-linkface-0`` and ``-1`` are one lane). Threads that ended are not in it."""
+    names = {t.native_id: re.sub(r"[-_]\d+$", "", t.name) for t in threading.enumerate()}
+    ticks, found = os.sysconf("SC_CLK_TCK"), {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        name = names.get(int(tid), "unnamed (not a Python thread)")
+        found[name] = found.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return found
 
 
 def _reset_peak() -> int:
@@ -165,6 +183,7 @@ async def _run_async(
             await send()
             window.done(began)
 
+    threads = _thread_cpu()
     if profile is not None:
         profile.enable()
     clock = asyncio.ensure_future(window.clock())
@@ -174,7 +193,12 @@ async def _run_async(
         await settle()
     if profile is not None:
         profile.disable()
-    return window.result(rss_from)
+    result = window.result(rss_from)
+    after, calls = _thread_cpu(), max(1, result["calls"])
+    result["thread_cpu_per_call"] = {
+        name: (cpu - threads.get(name, 0.0)) / calls for name, cpu in sorted(after.items())
+    }
+    return result
 
 
 def _run_sync(send: Callable[[], None], job: dict[str, Any]) -> dict[str, Any]:
@@ -411,8 +435,11 @@ def _requests_job(job: dict[str, Any]) -> dict[str, Any]:
 # -- entry point -------------------------------------------------------------------------
 
 
-def _top(profile: cProfile.Profile, ops: int, limit: int) -> str:
+def _top(profile: cProfile.Profile, ops: int, limit: int, threads: dict[str, float]) -> str:
     out = io.StringIO()
+    out.write("CPU per decision by thread (µs; /proc, 10 ms ticks): ")
+    out.write(", ".join(f"{name} {cpu * 1e6:.0f}" for name, cpu in threads.items() if cpu))
+    out.write("\n")
     out.write(f"cProfile of the event-loop thread over {ops} decisions (per decision: / {ops});"
               " hook worker threads are not in it\n")  # fmt: skip
     stats = pstats.Stats(profile, stream=out)
@@ -433,5 +460,6 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     else:
         result = asyncio.run(_engine_job(job, profile))
     if profile is not None:
-        result["profile"] = _top(profile, result["calls"], job.get("profile_rows", 20))
+        rows, threads = job.get("profile_rows", 20), result["thread_cpu_per_call"]
+        result["profile"] = _top(profile, result["calls"], rows, threads)
     return result

@@ -81,3 +81,5 @@ def test_the_json_carries_the_printed_targets(report: tuple[str, dict]) -> None:
     assert all(t["verdict"] in ("PASS", "SHORT") for t in results["targets"])
     assert "cProfile of the event-loop thread" in results["profile"]
     assert "cProfile" in text
+    assert "MainThread" in results["thread_cpu"]  # the engine's CPU split by thread
+    assert "CPU per decision by thread" in text
