@@ -7,6 +7,7 @@ Secrets never get here, and personal data only as keyed hashes or masks.
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,6 +19,8 @@ __all__ = [
     "DecisionRecord",
     "ShadowRecord",
     "SkipRecord",
+    "canonical_json",
+    "record_json",
     "to_plain",
 ]
 
@@ -42,6 +45,21 @@ def to_plain(value: Any) -> Any:
         items = [to_plain(v) for v in value]
         return sorted(items) if isinstance(value, frozenset | set) else items
     return value
+
+
+def canonical_json(plain: Mapping[str, Any]) -> str:
+    """A record's plain data (``to_dict()``, or a line read back) as its one JSON text.
+
+    Sinks write it and the records chain hashes it, so a verifier reading a record back
+    recomputes the very bytes that were hashed: it must give the same text for its own output
+    parsed again (``canonical_json(json.loads(canonical_json(x))) == canonical_json(x)``).
+    """
+    return json.dumps(plain, ensure_ascii=False, sort_keys=True)
+
+
+def record_json(record: DecisionRecord) -> str:
+    """``record`` as the JSON text every sink writes: the one place a record is serialised."""
+    return canonical_json(record.to_dict())
 
 
 @attrs.frozen
