@@ -158,3 +158,26 @@ async def test_the_engine_chains_its_records_with_the_record_key(
     assert result.exit_code == 0, result.output
     assert "3 chained records, intact" in result.stdout
     assert _records(config, "--verify").exit_code == BROKEN  # another key: no link holds
+
+
+def test_follow_sees_a_row_written_after_it_started(pg_url: str, config: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    _write(pg_url, [_record(0)])
+    command = [sys.executable, "-m", "kycmux.cli", "records", "--config", str(config)]
+    follow = [*command, "--json", "--follow", "--interval", "0.1", "--seconds", "60"]
+    env = {**os.environ, "KYCMUX_RECORD_KEY": KEY.decode()}
+    with subprocess.Popen(
+        follow, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            assert process.stdout is not None
+            assert process.stderr is not None
+            assert json.loads(process.stdout.readline())["request_id"] == "req-0"
+            assert "following" in process.stderr.readline()
+            _write(pg_url, [_record(1)])
+            assert json.loads(process.stdout.readline())["request_id"] == "req-1"
+        finally:
+            process.terminate()

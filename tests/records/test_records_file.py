@@ -65,6 +65,7 @@ def test_lines_are_chained_in_one_file_across_sinks_and_restarts(tmp_path: Path)
     assert [json.loads(line)["request_id"] for line in lines] == [f"req-{n}" for n in range(5)]
     assert _verify(path) == ([], 5)
     assert oct(path.stat().st_mode & 0o777) == oct(0o600)
+    assert KEY.decode() not in repr(first)  # the record key is a secret
 
 
 def test_two_writers_on_one_file_keep_one_chain(tmp_path: Path) -> None:

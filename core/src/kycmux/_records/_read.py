@@ -189,9 +189,8 @@ class PostgresRecords:
         return entries
 
     def follower(self) -> PostgresRecords:
-        """A reader of the rows written from now on (by their ``seq``)."""
-        for _entry in self.entries():
-            pass
+        """A reader of the rows written from now on (by their ``seq``): ``entries`` read them
+        all, so it starts after the last."""
         return self
 
     def poll(self) -> list[Entry]:

@@ -147,8 +147,12 @@ class JsonLinesSink:
                 self._queue.put(_STOP, timeout=FULL_WAIT)
             thread.join(max(FULL_WAIT, timeout))
         _OPEN.discard(self)
-        with self._writing:
-            self._release()
+        # A writer stuck in a write (a hung disk) keeps the file: never wait on it for ever.
+        if self._writing.acquire(timeout=FULL_WAIT):
+            try:
+                self._release()
+            finally:
+                self._writing.release()
 
     # the writer's side ----------------------------------------------------------------------
 
