@@ -98,7 +98,13 @@ def _filter(options: Mapping[str, Any], key: bytes | None) -> RecordFilter:
 
 
 @click.group(invoke_without_command=True)
-@click.option("--config", "config_path", default=DEFAULT_CONFIG, show_default=True)
+@click.option(
+    "--config",
+    "config_path",
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    help="Configuration file: its [engine] records and record_key.",
+)
 @click.option("--outcome", "outcomes", multiple=True, help="Only this outcome (repeatable).")
 @click.option("--vendor", help="Only decisions that asked this vendor.")
 @click.option("--reason", help="Only decisions with a reason that is or starts with this.")
@@ -121,7 +127,11 @@ def _filter(options: Mapping[str, Any], key: bytes | None) -> RecordFilter:
 @click.option("--anchor", metavar="SEQ:HASH", help="With --verify: a head kept from before.")
 @click.pass_context
 def records(ctx: click.Context, /, config_path: str, **options: Any) -> None:
-    """Read the decision records of a config's sink: list, filter, follow, explain, verify."""
+    """Read the decision records of a config's sink: list, filter, follow, explain, verify.
+
+    Exit codes: 0 fine (--verify: the chain is intact), 3 the chain is broken, 2 usage or
+    configuration errors.
+    """
     if ctx.invoked_subcommand is not None:
         ctx.obj = config_path
         return
