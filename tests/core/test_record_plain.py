@@ -15,7 +15,7 @@ from kycmux._records._record import (
     DecisionRecord,
     ShadowRecord,
     SkipRecord,
-    canonical_json,
+    record_json,
     to_plain,
 )
 
@@ -115,8 +115,8 @@ def test_to_dict_equals_the_generic_conversion(record: Any) -> None:
 
 
 @given(decisions)
-def test_canonical_json_is_the_sorted_utf8_json_of_to_dict(record: DecisionRecord) -> None:
-    line = canonical_json(record)
-    assert line == json.dumps(to_plain(record), ensure_ascii=False, sort_keys=True).encode()
+def test_record_json_is_the_sorted_json_of_to_dict(record: DecisionRecord) -> None:
+    line = record_json(record)
+    assert line == json.dumps(to_plain(record), ensure_ascii=False, sort_keys=True)
     assert json.loads(line) == json.loads(json.dumps(to_plain(record)))
-    assert b"\n" not in line
+    assert "\n" not in line

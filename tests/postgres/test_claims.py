@@ -81,4 +81,4 @@ def test_workers_opening_a_new_database_together_migrate_it_once(
     assert failed == []
     with pg_server.admin(pg_schema) as conn:
         versions = conn.execute("SELECT component, version FROM kycmux_schema ORDER BY 1")
-        assert versions.fetchall() == [("records", 1), ("results", 2)]
+        assert versions.fetchall() == [("records", 2), ("results", 2)]

@@ -104,7 +104,7 @@ async def test_one_row_per_decision_from_the_engine_settings(
     for row, decision in zip(stored, decisions, strict=True):
         assert json.loads(row[3]) == json.loads(json.dumps(decision.record.to_dict()))
     versions = admin.execute("SELECT component, version FROM kycmux_schema").fetchall()
-    assert versions == [("records", 1)]
+    assert versions == [("records", 2)]
     indexed = admin.execute(
         "SELECT indexdef FROM pg_indexes WHERE tablename = 'kycmux_records'"
     ).fetchall()
@@ -249,8 +249,8 @@ async def test_someone_elses_or_a_newer_records_table_is_refused(
         PostgresRecordSink.open(pg_url)
     admin.execute("DROP TABLE kycmux_records")
     PostgresRecordSink.open(pg_url).close()
-    admin.execute("UPDATE kycmux_schema SET version = 2 WHERE component = 'records'")
-    with pytest.raises(ConfigError, match="records table schema 2 is newer than this kycmux"):
+    admin.execute("UPDATE kycmux_schema SET version = 3 WHERE component = 'records'")
+    with pytest.raises(ConfigError, match="records table schema 3 is newer than this kycmux"):
         make_engine(make_rig(), records=pg_url)
 
 

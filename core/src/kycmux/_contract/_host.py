@@ -11,7 +11,7 @@ import logging
 import os
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import pluggy
@@ -29,6 +29,7 @@ ALLOW_ENV = "KYCMUX_PLUGINS"
 DENY_ENV = "KYCMUX_DISABLE_PLUGINS"
 
 log = logging.getLogger("kycmux.plugins")
+_P = TypeVar("_P")
 
 _VENDOR_HOOKS = (
     "build_request",
@@ -230,6 +231,10 @@ class PluginHost:
     def hook(self) -> Any:
         """All plugins' hooks (for observer hooks, which every plugin sees)."""
         return self._pm.hook
+
+    def plugins_of(self, kind: type[_P]) -> tuple[_P, ...]:
+        """The registered plugins that are instances of ``kind``."""
+        return tuple(p for p in self._pm.get_plugins() if isinstance(p, kind))
 
     def observers(self, hook: str) -> tuple[tuple[str, Callable[..., Any]], ...]:
         """One pluggy caller per plugin implementing observer ``hook``, in pluggy's call order.

@@ -83,7 +83,7 @@ def assemble(
         # The engine's own sink, not a plugin on the (possibly shared) host: another engine
         # on the same host must neither collide with it nor write into it.
         try:
-            sink = open_record_sink(config.engine.records)
+            sink = open_record_sink(config.engine.records, key=configured)
         except BaseException:
             if opened is not None:
                 opened.close()

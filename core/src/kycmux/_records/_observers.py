@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import time
 from typing import Any
 
 import attrs
 
 from kycmux._contract._host import PluginHost
-from kycmux._records._sink import RecordSink, Sinks
+from kycmux._records._sink import JsonLinesSink, RecordSink, Sinks
 from kycmux._transport._offload import HookRunner
 
 __all__ = ["OBSERVER_DRAIN", "SINK_CLOSE", "Observers"]
@@ -78,8 +79,17 @@ class Observers:
                 await self._runner.run(_LANE, _nothing)
         except TimeoutError:
             log.warning("observers still busy after %g s; not waiting for them", OBSERVER_DRAIN)
-        if self.sinks.background:  # a sink's own queue, written on its own thread
-            await asyncio.to_thread(self.sinks.flush, max(0.0, until - loop.time()))
+        # A JSON-lines sink registered as a plugin writes on its own thread too: drained here,
+        # so a decision's record is in its file once the engine drained, whoever added it.
+        plugged = self.host.plugins_of(JsonLinesSink)
+        if self.sinks.background or plugged:
+            await asyncio.to_thread(self._flush, plugged, max(0.0, until - loop.time()))
+
+    def _flush(self, plugged: tuple[JsonLinesSink, ...], timeout: float) -> None:
+        until = time.monotonic() + timeout
+        for sink in plugged:
+            sink.flush(max(0.0, until - time.monotonic()))
+        self.sinks.flush(max(0.0, until - time.monotonic()))
 
     def close(self) -> None:
         self._runner.close()

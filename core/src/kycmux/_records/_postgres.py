@@ -14,12 +14,17 @@ The table is append-only: a statement trigger refuses ``UPDATE``, ``DELETE`` and
 module has no statement but ``COPY … FROM STDIN``. Each row keeps the masked record as
 ``jsonb`` (``DecisionRecord.to_dict()``: no secret, no raw personal data) next to the indexed
 ``request_id``, ``started_at``, ``outcome`` and ``policy``.
+
+With a record key the rows form one chain, whichever replica wrote them (schema 2: columns
+``chain_seq``, ``chain_prev``, ``chain_hash``): a batch's transaction locks the one row of
+``kycmux_records_chain`` (``SELECT … FOR UPDATE``), links its records after that head, copies
+them and moves the head. One lock per batch, not per record, so replicas take turns per batch
+and the insert cost stays one ``COPY``; and the table's ``seq`` order is the chain's order.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import queue
@@ -33,7 +38,8 @@ import attrs
 from kycmux._contract._markers import hookimpl
 from kycmux._postgres._schema import Component, prepare
 from kycmux._postgres._target import PgTarget
-from kycmux._records._record import DecisionRecord
+from kycmux._records._chain import Link, next_link
+from kycmux._records._record import DecisionRecord, record_json
 from kycmux.exceptions import ConfigError
 
 if TYPE_CHECKING:
@@ -60,7 +66,7 @@ RETRY_FIRST, RETRY_MAX = 0.1, 5.0
 SCHEMA = Component(
     name="records",
     what="records table",
-    tables=("kycmux_records",),
+    tables=("kycmux_records", "kycmux_records_chain"),
     migrations=(
         (
             """CREATE TABLE kycmux_records (
@@ -87,10 +93,26 @@ SCHEMA = Component(
                 BEFORE UPDATE OR DELETE OR TRUNCATE ON kycmux_records
                 FOR EACH STATEMENT EXECUTE FUNCTION kycmux_records_refuse()""",
         ),
+        (  # 2: the records chain (rows written before it have none)
+            """ALTER TABLE kycmux_records ADD COLUMN chain_seq bigint,
+                ADD COLUMN chain_prev text, ADD COLUMN chain_hash text""",
+            """CREATE TABLE kycmux_records_chain (
+                only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+                seq bigint NOT NULL,
+                hash text NOT NULL
+            )""",
+            "INSERT INTO kycmux_records_chain (seq, hash) VALUES (0, '')",
+        ),
     ),
 )
 
 _COPY = "COPY kycmux_records (request_id, started_at, outcome, policy, record) FROM STDIN"
+_COPY_CHAINED = (
+    "COPY kycmux_records (request_id, started_at, outcome, policy, record, chain_seq,"
+    " chain_prev, chain_hash) FROM STDIN"
+)
+_HEAD = "SELECT seq, hash FROM kycmux_records_chain FOR UPDATE"
+_MOVE_HEAD = "UPDATE kycmux_records_chain SET seq = %s, hash = %s"
 _STOP = None  # on the queue: the writer's cue to look at ``closing``
 
 
@@ -98,9 +120,8 @@ _Row = tuple[str, datetime, str, str, str]
 
 
 def _row(record: DecisionRecord) -> _Row:
-    document = json.dumps(record.to_dict(), ensure_ascii=False, sort_keys=True)
     started = datetime.fromtimestamp(record.started_at, UTC)
-    return record.request_id, started, record.outcome, record.policy, document
+    return record.request_id, started, record.outcome, record.policy, record_json(record)
 
 
 def _positive(_inst: Any, attribute: attrs.Attribute[int], value: int) -> None:
@@ -127,6 +148,7 @@ class PostgresRecordSink:
     """
 
     _target: PgTarget
+    _key: bytes | None = attrs.field(default=None, kw_only=True)
     queue_size: int = attrs.field(default=DEFAULT_QUEUE_SIZE, validator=_positive)
     batch_size: int = attrs.field(default=DEFAULT_BATCH_SIZE, validator=_positive)
     written: int = attrs.field(init=False, default=0)
@@ -160,9 +182,15 @@ class PostgresRecordSink:
 
     @classmethod
     def open(
-        cls, url: str, *, queue_size: int | None = None, batch_size: int = DEFAULT_BATCH_SIZE
+        cls,
+        url: str,
+        *,
+        queue_size: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        key: bytes | None = None,
     ) -> PostgresRecordSink:
-        """A sink writing to ``url``, its writer started.
+        """A sink writing to ``url``, its writer started; with ``key`` (the record key) its
+        rows are chained.
 
         ``queue_size`` defaults to the URL's ``kycmux_queue_size`` parameter, else
         ``DEFAULT_QUEUE_SIZE``. The first connection is tried here: a database holding someone
@@ -172,7 +200,7 @@ class PostgresRecordSink:
         target = PgTarget.parse(url, options=("queue_size",))
         if queue_size is None:
             queue_size = target.int_option("queue_size", DEFAULT_QUEUE_SIZE, low=1, high=10_000_000)
-        sink = cls(target, queue_size, batch_size)
+        sink = cls(target, queue_size, batch_size, key=key)
         import psycopg
 
         try:
@@ -335,9 +363,24 @@ class PostgresRecordSink:
         return True
 
     def _copy(self, conn: psycopg.Connection[Any], batch: list[_Row]) -> None:
-        with conn.transaction(), conn.cursor() as cursor, cursor.copy(_COPY) as copy:
-            for row in batch:
-                copy.write_row(row)
+        if self._key is None:
+            with conn.transaction(), conn.cursor() as cursor, cursor.copy(_COPY) as copy:
+                for row in batch:
+                    copy.write_row(row)
+            return
+        with conn.transaction(), conn.cursor() as cursor:
+            head = cursor.execute(_HEAD).fetchone()
+            if head is None:  # the row was removed by hand: a new chain begins
+                cursor.execute("INSERT INTO kycmux_records_chain (seq, hash) VALUES (0, '')")
+                head = (0, "")
+            seq, digest = int(head[0]), str(head[1])
+            link = Link(seq, "", digest) if seq else None
+            with cursor.copy(_COPY_CHAINED) as copy:
+                for row in batch:
+                    link = next_link(self._key, link, row[4])
+                    copy.write_row((*row, link.seq, link.prev, link.hash))
+            if link is not None:
+                cursor.execute(_MOVE_HEAD, (link.seq, link.hash))
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:

@@ -20,6 +20,7 @@ __all__ = [
     "ShadowRecord",
     "SkipRecord",
     "canonical_json",
+    "record_json",
     "to_plain",
 ]
 
@@ -64,13 +65,19 @@ def _texts(values: Sequence[Any]) -> list[Any]:
     return [v if type(v) is str else to_plain(v) for v in values]
 
 
-def canonical_json(record: DecisionRecord) -> bytes:
-    """The record's canonical bytes: ``to_dict()`` as UTF-8 JSON, keys sorted, no newline.
+def canonical_json(plain: Mapping[str, Any]) -> str:
+    """A record's plain data (``to_dict()``, or a line read back) as its one JSON text.
 
-    The one serialisation of a record: the JSON-lines sink writes it (plus ``\\n``), and
-    equal records give equal bytes, so they may be hashed.
+    Sinks write it and the records chain hashes it, so a verifier reading a record back
+    recomputes the very bytes that were hashed: it must give the same text for its own output
+    parsed again (``canonical_json(json.loads(canonical_json(x))) == canonical_json(x)``).
     """
-    return json.dumps(record.to_dict(), ensure_ascii=False, sort_keys=True).encode()
+    return json.dumps(plain, ensure_ascii=False, sort_keys=True)
+
+
+def record_json(record: DecisionRecord) -> str:
+    """``record`` as the JSON text every sink writes: the one place a record is serialised."""
+    return canonical_json(record.to_dict())
 
 
 @attrs.frozen

@@ -20,6 +20,7 @@ from kycmux._engine._engine import Decision, Engine
 from kycmux._model._evidence import Check, Consent, Evidence
 from kycmux.cli._challenge import challenge, read_challenge
 from kycmux.cli._compare import COMMANDS as COMPARE_COMMANDS
+from kycmux.cli._records import records
 from kycmux.cli._truth import COMMANDS as TRUTH_COMMANDS
 from kycmux.exceptions import InvalidEvidenceError, KycmuxError
 from kycmux.simkit import run_sandbox
@@ -396,5 +397,6 @@ def new_vendor(name: str, directory: str) -> None:
 
 
 main.add_command(challenge)
+main.add_command(records)
 for command in (*COMPARE_COMMANDS, *TRUTH_COMMANDS):
     main.add_command(command)

@@ -1,0 +1,5 @@
+"""``python -m kycmux.cli``: the ``kycmux`` command."""
+
+from kycmux.cli._main import main
+
+main()
