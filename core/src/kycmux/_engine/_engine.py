@@ -394,6 +394,10 @@ class Engine:
             if any((vendor, check) not in cannot for vendor in rule.vendors)
         ]
 
+    def _challenged(self, policy: Policy, check: Check) -> bool:
+        """Some vendor of ``policy`` needs a challenge for ``check``."""
+        return any(self._specs[v].challenged([check]) for v in policy.checks[check].vendors)
+
     def _run(
         self,
         policy: Policy,
@@ -426,7 +430,9 @@ class Engine:
             if isinstance(plan, str):
                 started.append(PendingShadow.skipped(experiment, plan))
                 continue
-            run = self._run(plan, evidence, request_id, role="shadow")
+            # The challenge is the live decision's alone: a shadow never carries it.
+            unchallenged = attrs.evolve(evidence, challenge=None)
+            run = self._run(plan, unchallenged, request_id, role="shadow")
             started.append(PendingShadow.start(experiment, run, self._clock))
         return started
 
@@ -446,6 +452,12 @@ class Engine:
         servable = self._servable(policy, evidence)
         if not servable:
             return "nothing_to_ask"
+        if evidence.challenge is not None:
+            # Sent elsewhere the digits leak; sent to their own vendor a shadow may use them
+            # up before the live call does. Checks needing a challenge are not shadowed.
+            servable = [c for c in servable if not self._challenged(policy, c)]
+            if not servable:
+                return "challenge_not_shared"
         if not self._guards.has_capacity(experiment.vendor):
             return "no_capacity"
         return policy.only(servable, None)
