@@ -20,6 +20,7 @@ from kycmux import (
     Outcome,
     PluginHost,
 )
+from kycmux.exceptions import InvalidEvidenceError
 from kycmux.simkit import Sandbox, run_sandbox
 from kycmux.synthetic import DemoSet, VideoTruth, write_video
 
@@ -80,6 +81,32 @@ async def test_a_challenge_that_may_have_reached_the_vendor_is_not_resent(
     assert decision.hint == CaptureIssue.CHALLENGE_SPENT.hint
     assert "fresh challenge" in decision.record.explanation
     assert "not resent" in decision.record.explanation
+
+
+# --- the engine's seal -------------------------------------------------------------------------
+
+
+async def test_a_stretched_expiry_is_refused_before_anything_is_sent(
+    box: Sandbox, sim_host: PluginHost, demo: DemoSet, tmp_path: Path
+) -> None:
+    """The reviewer's forgery: the caller moves ``expires_at`` far ahead. The seal no longer
+    verifies, so nothing reaches the vendor."""
+    async with _engine(box, sim_host, {"policies": policies()}) as engine:
+        engine.set_default_policy("video_first")
+        issued = await engine.challenge()
+        forged = attrs.evolve(
+            issued, issued_at=issued.issued_at - 10_000, expires_at=issued.issued_at + 10**9
+        )
+        before = box.app(TENCENT).stats.total
+        evidence = Evidence(
+            video=_video(tmp_path, demo, issued.value),
+            reference_photo=demo["card_photo"],
+            challenge=forged,
+        )
+        with pytest.raises(InvalidEvidenceError) as info:
+            await engine.verify(evidence)
+    assert info.value.field == "challenge.mac"
+    assert box.app(TENCENT).stats.total == before
 
 
 # --- shadows never carry the challenge --------------------------------------------------------

@@ -25,7 +25,7 @@ from kycmux._decision._policy import Policy
 from kycmux._decision._verdict import Outcome
 from kycmux._engine._answer import Decision
 from kycmux._engine._build import assemble
-from kycmux._engine._challenge import ChallengeIssuer, check_challenge
+from kycmux._engine._challenge import ChallengeIssuer, challenge_key, check_challenge, seal
 from kycmux._engine._driver import DecisionRun
 from kycmux._engine._guards import VendorGuards
 from kycmux._engine._portal import Portal
@@ -251,7 +251,9 @@ class Engine:
         request_id = request_id or uuid.uuid4().hex
         assignment = self._lab.assign(base, subject, request_id)
         issuer = ChallengeIssuer(self._client, self._guards, self._clock, self._notify_attempt)
-        return await issuer.issue(assignment.policy if assignment else base, request_id)
+        issued = await issuer.issue(assignment.policy if assignment else base, request_id)
+        hashed = None if subject is None else keyed_hash(self._record_key, subject)
+        return seal(challenge_key(self._record_key), issued, hashed)
 
     def challenge_sync(self, subject: str | None = None, **kwargs: Any) -> Challenge:
         """``challenge`` for sync callers, on the engine's blocking portal."""
@@ -275,7 +277,8 @@ class Engine:
 
         Experiments on the policy apply unless ``vendor`` is given (the caller chose already).
         """
-        check_challenge(self._specs, self._clock, evidence)
+        key = challenge_key(self._record_key)
+        check_challenge(self._specs, self._clock, evidence, key, self._subject(evidence))
         base = policy if isinstance(policy, Policy) else self.policy(policy)
         request_id = request_id or uuid.uuid4().hex
         subject = evidence.subject_id or evidence.id_number
