@@ -99,3 +99,28 @@ def test_an_existing_folder_is_never_overwritten(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "exists already" in result.output
     assert not any((tmp_path / "kycmux-acme").iterdir())
+
+
+def _tool(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
+
+
+def test_the_skeleton_passes_ruff_as_generated(generated: tuple[Path, dict[str, str]]) -> None:
+    root, env = generated
+    run = subprocess.run(
+        [_tool("ruff"), "check", "--no-cache", "."],
+        cwd=root, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+
+
+def test_the_skeleton_passes_mypy_strict_as_generated(
+    generated: tuple[Path, dict[str, str]],
+) -> None:
+    root, env = generated
+    env = {**env, "MYPYPATH": str(root / "src")}
+    run = subprocess.run(
+        [_tool("mypy"), "--strict", "--no-incremental", "--cache-dir", os.devnull, "src", "tests"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]

@@ -207,3 +207,18 @@ def test_core_defaults_classify_transport_errors_for_every_vendor() -> None:
     connect = classify(vendor=spec, result=None, check=None, error=httpx.ConnectTimeout("x"))
     assert read.error_class is kycmux.ErrorClass.POSSIBLY_BILLED
     assert connect.error_class is kycmux.ErrorClass.VENDOR_UNAVAILABLE
+
+
+def test_a_config_field_named_plugin_is_refused_at_registration() -> None:
+    """``plugin`` names an instance's plugin in ``[vendors.<name>]``: a vendor's own key of that
+    name would be read as the instance key."""
+    from kycmux import CheckOffer, ConfigField, VendorSpec
+
+    with pytest.raises(ValueError, match="plugin"):
+        VendorSpec(
+            name="clash",
+            display_name="Clash",
+            default_base_url="https://clash.example.com",
+            offers=(CheckOffer(Check.LIVENESS, "live", ()),),
+            config_fields=(ConfigField("plugin"),),
+        )

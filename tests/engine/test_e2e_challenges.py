@@ -26,11 +26,13 @@ from kycmux import (
     PluginHost,
     hookimpl,
 )
+from kycmux._engine._challenge import challenge_key, seal
 from kycmux.exceptions import ChallengeUnavailableError, InvalidEvidenceError
 from kycmux.simkit import Sandbox, run_sandbox
 from kycmux.synthetic import DemoSet, VideoTruth, write_video
 
 pytestmark = pytest.mark.anyio
+RECORD_KEY = b"challenge-tests-record-key"
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +66,8 @@ def _engine(box: Sandbox, host: PluginHost, **tencent: Any) -> Engine:
     tables = {name: dict(table) for name, table in box.tables.items()}
     tables[TENCENT].update(tencent)
     config = {"vendors": tables, "policies": policies()}
-    engine = Engine.from_config(Config.from_mapping(config, host.vendors, box.env), host=host)
+    cfg = Config.from_mapping(config, host.vendors, box.env)
+    engine = Engine.from_config(cfg, host=host, record_key=RECORD_KEY)
     engine.set_default_policy("video_first")
     return engine
 
@@ -180,8 +183,10 @@ async def test_an_expired_challenge_is_refused_before_anything_is_sent(
     async with _engine(box, sim_host) as engine:
         challenge = await engine.challenge()
         stale = attrs.evolve(
-            challenge, issued_at=challenge.issued_at - 600, expires_at=challenge.issued_at - 1
+            challenge, issued_at=challenge.issued_at - 200, expires_at=challenge.issued_at - 1
         )
+        # Sealed as the engine would have sealed it then: expiry, not the seal, refuses it.
+        stale = seal(challenge_key(RECORD_KEY), stale, stale.subject)
         served = (
             box.app(TENCENT).stats.snapshot()
             if hasattr(box.app(TENCENT).stats, "snapshot")
@@ -250,7 +255,7 @@ _CLI = "from kycmux.cli._launch import main; main()"
 def _kycmux(
     args: list[str], box: Sandbox, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **parse_exports(box.exports())}
+    env = {**os.environ, **parse_exports(box.exports()), "KYCMUX_TEST_RECORD_KEY": "k" * 32}
     return subprocess.run(
         [sys.executable, "-c", _CLI, *args],
         input=stdin,
@@ -264,7 +269,8 @@ def _kycmux(
 
 def test_cli_challenge_pipes_into_verify(box: Sandbox, demo: DemoSet, tmp_path: Path) -> None:
     config = tmp_path / "kycmux.toml"
-    config.write_text(box.toml() + POLICY_TOML, encoding="utf-8")
+    # Two processes: only a shared record key lets the second verify the first one's seal.
+    config.write_text(box.toml() + POLICY_TOML + ENGINE_TOML, encoding="utf-8")
     issued = _kycmux(["challenge", "--config", str(config), "--json"], box)
     assert issued.returncode == 0, issued.stderr
     challenge = Challenge.from_dict(json.loads(issued.stdout))
@@ -290,4 +296,9 @@ POLICY_TOML = """
 [policies.default]
 liveness = { vendors = ["tencent_legacy", "linkface"] }
 face_match = { vendors = ["tencent_legacy", "linkface"], max_far = 1e-4 }
+"""
+
+ENGINE_TOML = """
+[engine]
+record_key = "${KYCMUX_TEST_RECORD_KEY}"
 """

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import attrs
 import httpx
 import pytest
 from hypothesis import given
@@ -395,3 +396,15 @@ async def test_mock_transport_5xx_and_garbage_are_vendor_unavailable(
         assert outcome.failure.error_class is ErrorClass.VENDOR_UNAVAILABLE
         client.close()
         await http.aclose()
+
+
+@pytest.mark.parametrize("issuer", ["linkface", "tencent_legacy@another-instance"])
+def test_a_challenge_another_vendor_or_instance_issued_is_refused(
+    hooks: VendorHooks, spec: VendorSpec, config: VendorConfig, mp4_file: Path, issuer: str
+) -> None:
+    """livedetectfour cannot match digits another account issued: refused before sending."""
+    challenge = attrs.evolve(_challenge(), vendor=issuer)
+    with pytest.raises(InvalidEvidenceError) as info:
+        _build(hooks, spec, config, Evidence(video=mp4_file, challenge=challenge), now=FIXED_NOW)
+    assert info.value.field == "challenge.vendor"
+    assert "only the issuer" in info.value.rule

@@ -142,6 +142,7 @@ class CaptureIssue(enum.StrEnum):
     BAD_VIDEO = "bad_video"
     BAD_LIVENESS_DATA = "bad_liveness_data"
     CHALLENGE_VENDOR_UNAVAILABLE = "challenge_vendor_unavailable"
+    CHALLENGE_SPENT = "challenge_spent"
     OTHER = "other"
 
     @property
@@ -163,6 +164,9 @@ _HINTS = {
     CaptureIssue.BAD_VIDEO: "The video could not be read. Please record it again.",
     CaptureIssue.BAD_LIVENESS_DATA: "The liveness check did not complete. Please try again.",
     CaptureIssue.CHALLENGE_VENDOR_UNAVAILABLE: (
+        "Please start again: you will get new digits to read for a new recording."
+    ),
+    CaptureIssue.CHALLENGE_SPENT: (
         "Please start again: you will get new digits to read for a new recording."
     ),
     CaptureIssue.OTHER: "Please try the capture again.",

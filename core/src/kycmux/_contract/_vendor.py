@@ -197,6 +197,9 @@ class ChallengeSpec:
     opt_in: str | None = None
 
 
+_RESERVED_KEYS = frozenset({"base_url", "max_response_bytes", "plugin"})
+
+
 def _validate_name(_inst: Any, _attribute: attrs.Attribute[str], value: str) -> None:
     if not _NAME.match(value):
         raise ValueError(f"vendor name {value!r} must match {_NAME.pattern}")
@@ -242,10 +245,11 @@ class VendorSpec:
 
     def __attrs_post_init__(self) -> None:
         names = [f.name for f in self.config_fields]
-        if len(set(names)) != len(names) or {"base_url", "max_response_bytes"} & set(names):
+        # Keys core reads from every [vendors.<name>] table; ``plugin`` names an instance's.
+        if len(set(names)) != len(names) or _RESERVED_KEYS & set(names):
             raise ValueError(
                 f"vendor {self.name}: config field names must be unique, "
-                "and not base_url or max_response_bytes"
+                "and not base_url, max_response_bytes or plugin (keys kycmux reads itself)"
             )
         if not self.default_base_url.startswith(("https://", "http://")):
             raise ValueError(f"vendor {self.name}: default_base_url must be an http(s) URL")

@@ -64,6 +64,7 @@ _CALIBRATIONS = {
     "plugin": "the plugin's own calibration",
 }
 _CHALLENGE_LOST = "challenge_vendor_unavailable"
+_CHALLENGE_SPENT = "challenge_spent"
 
 
 def explain(
@@ -91,7 +92,10 @@ def _part(
     deadline: float,
 ) -> str:
     head = f"{result.check.value}: {result.verdict.value}"
-    if result.verdict is not Verdict.ERROR and result.reason != _CHALLENGE_LOST:
+    if result.verdict is not Verdict.ERROR and result.reason not in (
+        _CHALLENGE_LOST,
+        _CHALLENGE_SPENT,
+    ):
         who = ", ".join(_by_far(v) for v in result.deciding) or "no vendor"
         return f"{head} ({result.reason}; {who})"
     # Vendors passed over before anything was sent first, then what each vendor asked said.
@@ -107,6 +111,14 @@ def _part(
     if result.reason == _CHALLENGE_LOST:
         bound = result.deciding[-1].vendor
         causes.insert(0, f"the evidence's challenge binds it to {bound}, which could not answer")
+    if result.reason == _CHALLENGE_SPENT:
+        bound = result.deciding[-1].vendor
+        causes.insert(
+            0,
+            f"the request carrying the challenge reached {bound} but got no usable answer;"
+            " the vendor may have used the single-use challenge, so it was not resent and a"
+            " fresh challenge is needed",
+        )
     if result.reason == "deadline_exceeded":
         causes.insert(0, f"no answer within the {deadline:g} s deadline")
     return f"{head} ({'; '.join(causes) or result.reason})"

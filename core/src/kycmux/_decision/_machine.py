@@ -36,6 +36,7 @@ from kycmux.exceptions import InvalidEvidenceError
 
 __all__ = [
     "CHALLENGE_LOST",
+    "CHALLENGE_SPENT",
     "Conclusion",
     "DecisionMachine",
     "Group",
@@ -48,6 +49,8 @@ VendorOp = tuple[str, str]
 _NO_THRESHOLD = Threshold("vendor_verdict")
 # A check bound to a challenge whose vendor could not answer: the capture must start over.
 CHALLENGE_LOST = "challenge_vendor_unavailable"
+# The same, where the request carrying the challenge left whole: the vendor may have used it.
+CHALLENGE_SPENT = "challenge_spent"
 _CUT_SHORT = frozenset({"deadline_exceeded", "stopped_by_negative"})
 
 
@@ -135,6 +138,8 @@ class DecisionMachine:
     _stopped: frozenset[Check] = frozenset()
     # Checks the evidence's challenge binds to the vendor that issued it.
     bound: Mapping[Check, str] = attrs.field(factory=dict)
+    # Bound checks whose challenge went out in a request that got no usable answer.
+    _spent: set[Check] = attrs.field(factory=set)
 
     @classmethod
     def plan(
@@ -357,6 +362,15 @@ class DecisionMachine:
         retry = self.policy.settings(group.vendor).retry
         return retry.next_delay(attempt, remaining, rng, retry_after=failure.retry_after)
 
+    def challenge_sent(self, group: Group) -> bool:
+        """Whether ``group``'s request carries the evidence's challenge; if so, its checks are
+        marked spent. Called when a request left whole and got no usable answer: the vendor
+        may have used the challenge (Tencent's digits are single-use, a second use reads as
+        a replay attack), so the request must not be sent again."""
+        carried = {c for c in group.checks if self.bound.get(c) == group.vendor}
+        self._spent |= carried
+        return bool(carried)
+
     # the end ---------------------------------------------------------------------------
 
     def conclude(self, calls: int) -> Conclusion:
@@ -384,14 +398,11 @@ class DecisionMachine:
             return result
         if not all(v.may_fail_over for v in result.deciding):
             return result  # e.g. an unread answer: it may have been a negative
-        lost = VendorVerdict(
-            vendor,
-            check,
-            Verdict.RETRY_CAPTURE,
-            CHALLENGE_LOST,
-            capture_issue=CaptureIssue.CHALLENGE_VENDOR_UNAVAILABLE,
-        )
-        return CheckVerdict(check, Verdict.RETRY_CAPTURE, CHALLENGE_LOST, (*result.deciding, lost))
+        reason, issue = CHALLENGE_LOST, CaptureIssue.CHALLENGE_VENDOR_UNAVAILABLE
+        if check in self._spent:
+            reason, issue = CHALLENGE_SPENT, CaptureIssue.CHALLENGE_SPENT
+        lost = VendorVerdict(vendor, check, Verdict.RETRY_CAPTURE, reason, capture_issue=issue)
+        return CheckVerdict(check, Verdict.RETRY_CAPTURE, reason, (*result.deciding, lost))
 
     def _calling(self, group: Group) -> None:
         for check in group.checks:

@@ -8,6 +8,9 @@ every vendor call, and leaves an attempt record (role ``challenge``) for the obs
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from collections.abc import Callable, Iterator, Mapping
 
 import attrs
@@ -25,9 +28,11 @@ from kycmux._resilience import Clock, ClockTimeout, Deadline, clock_timeout
 from kycmux._transport._call import VendorClient
 from kycmux.exceptions import ChallengeUnavailableError, InvalidEvidenceError
 
-__all__ = ["ChallengeIssuer", "check_challenge"]
+__all__ = ["ChallengeIssuer", "challenge_key", "check_challenge", "seal"]
 
 ROLE = "challenge"
+# How far in the future a challenge's issued_at may lie (clocks of replicas drift a little).
+_SKEW = 5.0
 
 
 @attrs.frozen
@@ -113,10 +118,48 @@ class ChallengeIssuer:
         return clock_timeout(self.clock, seconds)
 
 
-def check_challenge(specs: Mapping[str, VendorSpec], clock: Clock, evidence: Evidence) -> None:
-    """Refuse, before anything is sent, a challenge no vendor here can verify, or one that
-    expired on the engine's clock (``InvalidEvidenceError`` naming ``challenge``). ``specs``:
-    the vendors and instances by name (an instance issues under its own)."""
+def challenge_key(record_key: bytes) -> bytes:
+    """The key of challenge seals, derived from the record key (never the record key itself,
+    so a seal reveals nothing about the hashes in records)."""
+    return hmac.new(record_key, b"kycmux challenge seal", hashlib.sha256).digest()
+
+
+def seal(key: bytes, challenge: Challenge, subject: str | None) -> Challenge:
+    """``challenge`` bound to ``subject`` (a keyed hash, or None) and sealed with ``key``."""
+    bound = attrs.evolve(challenge, subject=subject, mac=None)
+    return attrs.evolve(bound, mac=_mac(key, bound))
+
+
+def _mac(key: bytes, challenge: Challenge) -> str:
+    # Floats through repr: what JSON round-trips exactly, so a stored challenge still verifies.
+    fields = [
+        challenge.vendor,
+        challenge.kind.value,
+        challenge.value,
+        repr(float(challenge.issued_at)),
+        repr(float(challenge.expires_at)),
+        challenge.id,
+        challenge.request_id,
+        challenge.subject,
+    ]
+    data = json.dumps(fields, separators=(",", ":")).encode()
+    return "hmac-sha256:" + hmac.new(key, data, hashlib.sha256).hexdigest()
+
+
+def check_challenge(
+    specs: Mapping[str, VendorSpec],
+    clock: Clock,
+    evidence: Evidence,
+    key: bytes,
+    subject: str | None,
+) -> None:
+    """Refuse, before anything is sent, a challenge no vendor here can verify, one this
+    engine did not seal (or that was changed since), one living longer than its vendor's
+    ttl or issued in the future, one issued for another subject than the evidence names, or
+    one that expired on the engine's clock (``InvalidEvidenceError`` naming the field).
+    ``specs``: the vendors and instances by name (an instance issues under its own);
+    ``key``: ``challenge_key``;
+    ``subject``: the keyed hash of the evidence's subject."""
     challenge = evidence.challenge
     if challenge is None:
         return
@@ -127,4 +170,28 @@ def check_challenge(specs: Mapping[str, VendorSpec], clock: Clock, evidence: Evi
         raise InvalidEvidenceError(
             "challenge", f"{challenge.vendor} issues no {challenge.kind.value} challenges"
         )
+    _check_seal(challenge, key)
+    if challenge.expires_at - challenge.issued_at > spec.challenge.ttl:
+        raise InvalidEvidenceError(
+            "challenge.expires_at", f"lives longer than {challenge.vendor}'s ttl"
+        )
+    if challenge.issued_at > clock.time() + _SKEW:
+        raise InvalidEvidenceError("challenge.issued_at", "lies in the future")
+    if None not in (challenge.subject, subject) and challenge.subject != subject:
+        raise InvalidEvidenceError(
+            "challenge.subject", "issued for another subject than the evidence's"
+        )
     evidence.check_challenge(clock.time())
+
+
+def _check_seal(challenge: Challenge, key: bytes) -> None:
+    if challenge.mac is None:
+        raise InvalidEvidenceError(
+            "challenge.mac", "required: pass back the challenge Engine.challenge returned"
+        )
+    if not hmac.compare_digest(challenge.mac, _mac(key, challenge)):
+        raise InvalidEvidenceError(
+            "challenge.mac",
+            "does not verify: the challenge was changed, or sealed by an engine with another "
+            "[engine] record_key",
+        )

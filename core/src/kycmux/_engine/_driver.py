@@ -248,6 +248,8 @@ class DecisionRun:
             verdicts = machine.judge(group, outcome.readings)
             self._record(attempt_record(group, outcome, verdicts))
             failure = outcome.failure
+            if _maybe_used(outcome) and machine.challenge_sent(group):
+                return verdicts  # a resend would replay a challenge the vendor may have used
             if failure is not None and failure.error_class is ErrorClass.RATE_LIMITED:
                 await self.resilience.pause(group.vendor, failure.retry_after)
             assert self._deadline is not None
@@ -306,3 +308,10 @@ class DecisionRun:
     def _machine(self) -> DecisionMachine:
         assert self.machine is not None, "plan() first"
         return self.machine
+
+
+def _maybe_used(outcome: CallOutcome) -> bool:
+    """The whole request left and no answer came back (a timeout or transport error after
+    sending): the vendor may have processed it. An HTTP error status is an answer: the
+    vendor refused the request, so it did not use what it carried."""
+    return outcome.failure is not None and outcome.body_sent and outcome.http_status is None

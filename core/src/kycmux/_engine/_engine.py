@@ -25,7 +25,7 @@ from kycmux._decision._policy import Policy
 from kycmux._decision._verdict import Outcome
 from kycmux._engine._answer import Decision
 from kycmux._engine._build import assemble
-from kycmux._engine._challenge import ChallengeIssuer, check_challenge
+from kycmux._engine._challenge import ChallengeIssuer, challenge_key, check_challenge, seal
 from kycmux._engine._driver import DecisionRun
 from kycmux._engine._guards import VendorGuards
 from kycmux._engine._portal import Portal
@@ -253,7 +253,9 @@ class Engine:
         request_id = request_id or uuid.uuid4().hex
         assignment = self._lab.assign(base, subject, request_id)
         issuer = ChallengeIssuer(self._client, self._guards, self._clock, self._notify_attempt)
-        return await issuer.issue(assignment.policy if assignment else base, request_id)
+        issued = await issuer.issue(assignment.policy if assignment else base, request_id)
+        hashed = None if subject is None else keyed_hash(self._record_key, subject)
+        return seal(challenge_key(self._record_key), issued, hashed)
 
     def challenge_sync(self, subject: str | None = None, **kwargs: Any) -> Challenge:
         """``challenge`` for sync callers, on the engine's blocking portal."""
@@ -277,7 +279,8 @@ class Engine:
 
         Experiments on the policy apply unless ``vendor`` is given (the caller chose already).
         """
-        check_challenge(self._specs, self._clock, evidence)
+        key = challenge_key(self._record_key)
+        check_challenge(self._specs, self._clock, evidence, key, self._subject(evidence))
         base = policy if isinstance(policy, Policy) else self.policy(policy)
         request_id = request_id or uuid.uuid4().hex
         subject = evidence.subject_id or evidence.id_number
@@ -396,6 +399,10 @@ class Engine:
             if any((vendor, check) not in cannot for vendor in rule.vendors)
         ]
 
+    def _challenged(self, policy: Policy, check: Check) -> bool:
+        """Some vendor of ``policy`` needs a challenge for ``check``."""
+        return any(self._specs[v].challenged([check]) for v in policy.checks[check].vendors)
+
     def _run(
         self,
         policy: Policy,
@@ -428,7 +435,9 @@ class Engine:
             if isinstance(plan, str):
                 started.append(PendingShadow.skipped(experiment, plan))
                 continue
-            run = self._run(plan, evidence, request_id, role="shadow")
+            # The challenge is the live decision's alone: a shadow never carries it.
+            unchallenged = attrs.evolve(evidence, challenge=None)
+            run = self._run(plan, unchallenged, request_id, role="shadow")
             started.append(PendingShadow.start(experiment, run, self._clock))
         return started
 
@@ -448,6 +457,12 @@ class Engine:
         servable = self._servable(policy, evidence)
         if not servable:
             return "nothing_to_ask"
+        if evidence.challenge is not None:
+            # Sent elsewhere the digits leak; sent to their own vendor a shadow may use them
+            # up before the live call does. Checks needing a challenge are not shadowed.
+            servable = [c for c in servable if not self._challenged(policy, c)]
+            if not servable:
+                return "challenge_not_shared"
         if not self._guards.has_capacity(experiment.vendor):
             return "no_capacity"
         return policy.only(servable, None)

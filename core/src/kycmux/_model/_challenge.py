@@ -70,6 +70,11 @@ class Challenge:
         expires_at: UNIX time after which no request may carry it.
         id: The vendor's own id or token for it, when the vendor has one.
         request_id: kycmux's id of the issuing call (its attempt record), for audits.
+        subject: The keyed hash of the subject it was issued for (``Engine.challenge``'s
+            ``subject``), when one was given: only evidence of that subject may carry it.
+        mac: The issuing engine's seal (HMAC-SHA256 under a key derived from
+            ``[engine] record_key``) over every other field; ``verify`` refuses a challenge
+            whose seal does not verify. Secret-like: never in a repr, record or log.
     """
 
     vendor: str = attrs.field(validator=_vendor)
@@ -79,6 +84,8 @@ class Challenge:
     expires_at: float = attrs.field(validator=_finite)
     id: str | None = attrs.field(default=None, validator=_token)
     request_id: str | None = attrs.field(default=None, validator=_token)
+    subject: str | None = attrs.field(default=None, validator=_token)
+    mac: str | None = attrs.field(default=None, validator=_token, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if self.expires_at <= self.issued_at:
@@ -102,8 +109,9 @@ class Challenge:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready, value included: what an app hands the person and back (``from_dict``)."""
-        return {**self.audit(), "value": self.value}
+        """JSON-ready, value and seal included: what an app keeps and hands back unchanged
+        (``from_dict``). Not for logs: the seal is kept like a secret."""
+        return {**self.audit(), "value": self.value, "subject": self.subject, "mac": self.mac}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Challenge:
@@ -128,4 +136,6 @@ class Challenge:
             expires_at=data["expires_at"],
             id=data.get("id"),
             request_id=data.get("request_id"),
+            subject=data.get("subject"),
+            mac=data.get("mac"),
         )

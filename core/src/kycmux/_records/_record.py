@@ -226,7 +226,9 @@ class ShadowRecord:
             ``no_consent``, ``not_sampled``, ``nothing_to_ask`` (the candidate can serve none
             of the policy's checks from this evidence), ``evidence_refused`` (the evidence
             breaks the candidate's local limits; nothing was sent) or ``no_capacity`` (the
-            candidate's rate limit had no slot; live traffic comes first).
+            candidate's rate limit had no slot; live traffic comes first) or
+            ``challenge_not_shared`` (every check it could serve needs the live decision's
+            challenge, which a shadow never carries; with some left, those are not asked).
         outcome: What the candidate alone would have decided, once it answered.
         reasons: Machine-readable reasons for that outcome.
         duration_ms: Wall time of the shadow run, once it ended.

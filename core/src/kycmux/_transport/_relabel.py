@@ -20,9 +20,18 @@ from kycmux._model._challenge import Challenge
 from kycmux._model._evidence import Evidence, VendorMediaId
 from kycmux.exceptions import ConfigError, InvalidEvidenceError, ProtocolError
 
-__all__ = ["Labels", "relabel", "relabel_error", "relabel_evidence", "relabel_reason"]
+__all__ = [
+    "OTHER_INSTANCE",
+    "Labels",
+    "relabel",
+    "relabel_error",
+    "relabel_evidence",
+    "relabel_reason",
+]
 
 T = TypeVar("T")
+# Marks, on the way into a plugin, a challenge another instance of the same plugin issued.
+OTHER_INSTANCE = "@another-instance"
 
 
 @attrs.frozen
@@ -88,6 +97,11 @@ def relabel_evidence(evidence: Evidence, labels: Labels) -> Evidence:
         if isinstance(value := getattr(evidence, field.name), VendorMediaId | Challenge)
         and value.vendor == labels.old
     }
+    challenge = evidence.challenge
+    if challenge is not None and challenge.vendor == labels.new:
+        # Issued under the plugin's own name, so by another instance (another account): the
+        # plugin must not take it for its own.
+        changes["challenge"] = attrs.evolve(challenge, vendor=f"{labels.new}{OTHER_INSTANCE}")
     return attrs.evolve(evidence, **changes) if changes else evidence
 
 

@@ -9,6 +9,7 @@ digits are refused.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import shutil
 import tempfile
 from collections import Counter, defaultdict
@@ -23,6 +24,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from kycmux._contract._host import PluginHost
+from kycmux._engine._challenge import challenge_key, seal
 from kycmux._engine._engine import Decision, Engine
 from kycmux._model._evidence import Consent, Evidence
 from kycmux.simkit import Sandbox, run_sandbox
@@ -228,6 +230,7 @@ class Challenger:
 
     engine: Engine
     demo: DemoSet
+    record_key: bytes = attrs.field(repr=False)
     last: Evidence | None = None
     count: int = 0
 
@@ -239,7 +242,10 @@ class Challenger:
         if step.challenge == "guess":
             # A challenge the vendor never issued: the app (or an attacker) picked the digits.
             issued = await self.engine.challenge(step.evidence.subject_id, policy=step.policy)
-            challenge = attrs.evolve(issued, value=_other(issued.value))
+            # The engine refuses a changed challenge (its seal); resealed here with the
+            # engine's own key, which no app holds, to show the vendor's check behind it.
+            guessed = attrs.evolve(issued, value=_other(issued.value))
+            challenge = seal(challenge_key(self.record_key), guessed, guessed.subject)
         else:
             challenge = await self.engine.challenge(step.evidence.subject_id, policy=step.policy)
         read = challenge.value if step.reads_issued else _other(challenge.value)
@@ -261,12 +267,12 @@ def _other(digits: str) -> str:
     return "".join(str((int(c) + 5) % 10) for c in digits)
 
 
-async def _tour(console: Console, box: Sandbox, engine: Engine, demo: DemoSet) -> Tour:
+async def _tour(console: Console, box: Sandbox, engine: Engine, demo: DemoSet, key: bytes) -> Tour:
     tour = Tour()
     engine.on_breaker_transition(
         lambda vendor, old, new, at: tour.transitions.append(f"{vendor}: {old.value} → {new.value}")
     )
-    challenger = Challenger(engine, demo)
+    challenger = Challenger(engine, demo, key)
     with Live(tour.table({}), console=console, refresh_per_second=8, transient=False) as live:
         for step in steps(demo):
             if step.pause:
@@ -340,11 +346,12 @@ def run_demo(console: Console, *, copy_records_to: str | None = None) -> None:
             experiments=EXPERIMENTS,
             engine={"records": str(records), "results": str(workdir / "results.sqlite")},
         )
-        engine = Engine.from_config(config, host=host)
+        key = secrets.token_bytes(32)
+        engine = Engine.from_config(config, host=host, record_key=key)
 
         async def main() -> Tour:
             async with engine:
-                return await _tour(console, box, engine, demo)
+                return await _tour(console, box, engine, demo, key)
 
         tour = asyncio.run(main())
     _summary(console, tour, records)

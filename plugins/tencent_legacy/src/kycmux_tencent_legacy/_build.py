@@ -158,6 +158,14 @@ def _validate_data(evidence: Evidence, config: VendorConfig, now: float) -> str:
     caller's own."""
     challenge = evidence.challenge
     if challenge is not None:
+        if challenge.vendor != VENDOR:
+            # Digits another vendor or account issued: livedetectfour cannot match them.
+            raise InvalidEvidenceError(
+                "challenge.vendor",
+                "must be a challenge this vendor issued (its livegetfour): only the issuer "
+                "can verify it",
+                vendor=VENDOR,
+            )
         if challenge.expired(now):
             raise InvalidEvidenceError(
                 "challenge", "expired: ask livegetfour for new digits and record again",
