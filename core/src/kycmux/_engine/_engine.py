@@ -20,7 +20,6 @@ import attrs
 from kycmux._config._config import Config, VendorConfig
 from kycmux._contract._host import PluginHost
 from kycmux._contract._vendor import VendorSpec
-from kycmux._decision._machine import ineligible
 from kycmux._decision._policy import Policy
 from kycmux._decision._verdict import Outcome
 from kycmux._engine._answer import Decision
@@ -28,6 +27,7 @@ from kycmux._engine._build import assemble
 from kycmux._engine._challenge import ChallengeIssuer, challenge_key, check_challenge, seal
 from kycmux._engine._driver import DecisionRun
 from kycmux._engine._guards import VendorGuards
+from kycmux._engine._planning import servable, shadow_plan
 from kycmux._engine._portal import Portal
 from kycmux._engine._subjects import SubjectGate
 from kycmux._experiments._experiment import Assignment, ShadowExperiment, SplitExperiment
@@ -391,17 +391,7 @@ class Engine:
         return policy
 
     def _servable(self, policy: Policy, evidence: Evidence) -> list[Check]:
-        """The policy's checks that some configured vendor can serve from ``evidence``."""
-        cannot = ineligible(policy, self._specs, self._config.vendors, evidence)
-        return [
-            check
-            for check, rule in policy.checks.items()
-            if any((vendor, check) not in cannot for vendor in rule.vendors)
-        ]
-
-    def _challenged(self, policy: Policy, check: Check) -> bool:
-        """Some vendor of ``policy`` needs a challenge for ``check``."""
-        return any(self._specs[v].challenged([check]) for v in policy.checks[check].vendors)
+        return servable(policy, self._specs, self._config.vendors, evidence)
 
     def _run(
         self,
@@ -449,23 +439,13 @@ class Engine:
         subject: str | None,
         request_id: str,
     ) -> Policy | str:
-        """The candidate's policy narrowed to what it can serve, or why it is not asked."""
         if Consent.SHADOW_EVALUATION not in evidence.consents:
             return "no_consent"
         if not experiment.sampled(self._experiment_key, subject, request_id):
             return "not_sampled"
-        servable = self._servable(policy, evidence)
-        if not servable:
-            return "nothing_to_ask"
-        if evidence.challenge is not None:
-            # Sent elsewhere the digits leak; sent to their own vendor a shadow may use them
-            # up before the live call does. Checks needing a challenge are not shadowed.
-            servable = [c for c in servable if not self._challenged(policy, c)]
-            if not servable:
-                return "challenge_not_shared"
-        if not self._guards.has_capacity(experiment.vendor):
-            return "no_capacity"
-        return policy.only(servable, None)
+        return shadow_plan(
+            experiment, policy, evidence, self._specs, self._config.vendors, self._guards
+        )
 
     # records and observers --------------------------------------------------------------
 
