@@ -81,7 +81,7 @@ def test_verify_human_output(box: Sandbox, cli_config: Path, demo: DemoSet) -> N
         "--check", "liveness",
         "--check", "face_match",
     )  # fmt: skip
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 11, result.output  # retry_capture's own status
     assert "RETRY_CAPTURE" in result.output
     assert "Tell the user: Please read the digits shown on screen again" in result.output
 
@@ -241,7 +241,7 @@ def test_demo_runs_to_completion(tmp_path: Path, demo: DemoSet) -> None:
     records = tmp_path / "demo.jsonl"
     result = _run(["demo", "--records", str(records)])
     assert result.exit_code == 0, result.output
-    for title in ("outcomes", "vendor calls", "breaker transitions", "Decision records"):
+    for title in ("outcomes", "vendor calls", "breaker transitions", "Files (evidence"):
         assert title in result.output
     assert "accept:" in result.output
     assert "reject:" in result.output
