@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -239,9 +240,13 @@ def test_sandbox_writes_a_config_that_loads_with_the_printed_env(
 
 def test_demo_runs_to_completion(tmp_path: Path, demo: DemoSet) -> None:
     records = tmp_path / "demo.jsonl"
-    result = _run(["demo", "--records", str(records)])
+    result = _run(["demo", "--records", str(records), "--keep"])
     assert result.exit_code == 0, result.output
-    for title in ("outcomes", "vendor calls", "breaker transitions", "Files (evidence"):
+    kept = re.search(r"files in (\S+)", result.output)
+    assert kept is not None
+    assert (Path(kept[1]) / "records.jsonl").is_file()  # --keep: the folder stays
+    shutil.rmtree(kept[1])
+    for title in ("outcomes", "vendor calls", "breaker transitions", "Decision records"):
         assert title in result.output
     assert "accept:" in result.output
     assert "reject:" in result.output

@@ -171,31 +171,34 @@ def vendors(config_path: str | None, as_json: bool, strict: bool) -> None:
 def _print_vendors(entries: list[dict[str, Any]], failures: list[dict[str, Any]]) -> None:
     console = _console()
     table = Table(title="kycmux vendors", show_lines=True)
+    # Fold, never cut: on 80 columns a vendor's name and evidence stay whole.
     for column in ("vendor", "distribution", "checks and evidence", "scores", "configured"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for e in entries:
         checks = "\n".join(
-            f"[bold]{check}[/] via {c['operation']}: {', '.join(c['needs'])}"
+            f"[bold]{escape(check)}[/] via {escape(c['operation'])}: "
+            + escape(", ".join(c["needs"]))
             for check, c in e["checks"].items()
         )
         scores = "\n".join(
-            f"{s['name']} ({s['check']}): "
-            + (f"calibrated, {s['calibration']}" if s["calibrated"] else "uncalibrated")
+            escape(f"{s['name']} ({s['check']}): ")
+            + (escape(f"calibrated, {s['calibration']}") if s["calibrated"] else "uncalibrated")
             for s in e["scores"]
         )
         table.add_row(
-            f"[bold]{e['name']}[/]\n{e['display_name']}",
-            f"{e['distribution']} {e['version']}",
+            f"[bold]{escape(e['name'])}[/]\n{escape(e['display_name'])}",
+            escape(f"{e['distribution']} {e['version']}"),
             checks,
             scores or "-",
-            _configured(e),
+            escape(_configured(e)),
         )
     console.print(table)
     if not entries:
         console.print("No vendor plugins found (entry-point group 'kycmux').")
     for f in failures:
         console.print(
-            f"[red]plugin {f['name']} ({f['distribution']}) failed to load:[/] {f['error']}"
+            f"[red]plugin {escape(f['name'])} ({escape(str(f['distribution']))}) failed to "
+            f"load:[/] {escape(f['error'])}"
         )
 
 
