@@ -111,7 +111,9 @@ def _print_replay(console: Console, summary: Mapping[str, Any]) -> None:
         f"Replayed study [bold]{escape(summary['study'])}[/] under policy "
         f"[bold]{escape(summary['policy'])}[/]: no vendor was called."
     )
-    table = Table("System", "Rows", "Replayed", "Unchanged", "accept→reject", "reject→accept")
+    table = Table()
+    for column in ("System", "Rows", "Replayed", "Unchanged", "accept→reject", "reject→accept"):
+        table.add_column(column, overflow="fold")  # fold, never cut, on 80 columns
     for system, entry in summary["systems"].items():
         table.add_row(
             escape(system),
