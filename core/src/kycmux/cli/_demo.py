@@ -3,9 +3,10 @@
 Everything runs in-process on loopback; files (synthetic evidence, decision records) go to a
 fresh temporary directory and nowhere else, removed at the end unless asked to keep it. Each
 scene is printed as it ends, as plain ``Text`` (never markup) that wraps at the terminal's
-width, so every scene the summary counts stays on screen, even on 80 columns. Tencent's scenes ask livegetfour for the digits
-(``Engine.challenge``) and record the video reading them; a replayed challenge and guessed
-digits are refused.
+width, so every scene the summary counts stays on screen, even on 80 columns.
+
+Tencent's scenes ask livegetfour for the digits (``Engine.challenge``) and record the video
+reading them; a replayed challenge and guessed digits are refused.
 """
 
 from __future__ import annotations

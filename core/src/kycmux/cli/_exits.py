@@ -19,8 +19,7 @@ VERIFY_EXIT = MappingProxyType(
 EXIT_TABLE = MappingProxyType(
     {
         0: "success (verify: accept)",
-        1: "failed or interrupted run; vendors --strict: a plugin failed to load; "
-        "label: no row names a known decision; new-vendor: the folder exists",
+        1: "the run failed or was interrupted (the command's help says when)",
         2: "usage or configuration error: nothing was sent",
         3: "compare: the study is incomplete (run again to finish)",
         4: "compare: some system is unusable (too many errors)",

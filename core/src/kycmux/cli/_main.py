@@ -364,7 +364,10 @@ def demo(records: str | None, keep: bool) -> None:
     help="Where the kycmux-NAME folder is written.",
 )
 def new_vendor(name: str, directory: str) -> None:
-    """Write a ready-to-run vendor plugin skeleton (spec, hooks, simulator, tests) for NAME."""
+    """Write a ready-to-run vendor plugin skeleton (spec, hooks, simulator, tests) for NAME.
+
+    Exits 1, writing nothing, if its folder exists.
+    """
     from pathlib import Path
 
     from kycmux.cli._template import write_skeleton
