@@ -302,3 +302,37 @@ ENGINE_TOML = """
 [engine]
 record_key = "${KYCMUX_TEST_RECORD_KEY}"
 """
+
+
+def test_a_sandbox_written_config_carries_a_challenge_across_processes(
+    box: Sandbox, demo: DemoSet, tmp_path: Path
+) -> None:
+    from kycmux.cli._sandbox import _write, configuration
+
+    folder = tmp_path / "sandbox"
+    _write(folder, box, *configuration(box))
+    config = folder / "kycmux.toml"
+    with config.open("a", encoding="utf-8") as toml:
+        toml.write(POLICY_TOML)
+    env = {**os.environ, **parse_exports((folder / "sandbox.env").read_text(encoding="utf-8"))}
+
+    def kycmux(args: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", _CLI, *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+
+    issued = kycmux(["challenge", "--config", str(config), "--json"])
+    assert issued.returncode == 0, issued.stderr
+    challenge = Challenge.from_dict(json.loads(issued.stdout))
+    video = _video(tmp_path, demo, challenge.value)
+    verify = ["verify", "--config", str(config), "--video", str(video), "--card"]
+    verify += [str(demo["card_photo"]), "--challenge", "-", "--json"]
+    decided = kycmux(verify, stdin=issued.stdout)
+    assert decided.returncode == 0, decided.stderr
+    assert json.loads(decided.stdout)["outcome"] == "accept"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -81,7 +82,7 @@ def test_verify_human_output(box: Sandbox, cli_config: Path, demo: DemoSet) -> N
         "--check", "liveness",
         "--check", "face_match",
     )  # fmt: skip
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 11, result.output  # retry_capture's own status
     assert "RETRY_CAPTURE" in result.output
     assert "Tell the user: Please read the digits shown on screen again" in result.output
 
@@ -239,8 +240,12 @@ def test_sandbox_writes_a_config_that_loads_with_the_printed_env(
 
 def test_demo_runs_to_completion(tmp_path: Path, demo: DemoSet) -> None:
     records = tmp_path / "demo.jsonl"
-    result = _run(["demo", "--records", str(records)])
+    result = _run(["demo", "--records", str(records), "--keep"])
     assert result.exit_code == 0, result.output
+    kept = re.search(r"files in (\S+)", result.output)
+    assert kept is not None
+    assert (Path(kept[1]) / "records.jsonl").is_file()  # --keep: the folder stays
+    shutil.rmtree(kept[1])
     for title in ("outcomes", "vendor calls", "breaker transitions", "Decision records"):
         assert title in result.output
     assert "accept:" in result.output

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from kycmux import PluginHost
+from kycmux.cli._exits import VERIFY_EXIT
 from kycmux.simkit import Sandbox, run_sandbox
 from kycmux.synthetic import DemoSet, write_demo_set
 from support.redis_server import RedisServer
@@ -82,8 +83,10 @@ def _verify_all(
     records = []
     for child in children:
         out, err = child.communicate(timeout=60)
-        assert child.returncode == 0, err.decode(errors="replace")
-        records.append(json.loads(out))
+        record = json.loads(out)
+        # verify's exit status is its outcome (0 accept, 10 reject...).
+        assert child.returncode == VERIFY_EXIT[record["outcome"]], err.decode(errors="replace")
+        records.append(record)
     return records
 
 

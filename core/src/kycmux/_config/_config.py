@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from kycmux._config._schema import Reference, resolve, structure
+from kycmux._config._schema import Reference, choices, resolve, structure
 from kycmux._config._tables import experiment_from_table, policy_from_table
 from kycmux._contract._vendor import ConfigField, VendorSpec
 from kycmux._decision._policy import Policy
@@ -211,10 +211,8 @@ class VendorConfig:
         fields = spec.config_field_map
         for key in table:
             if key not in _CORE_KEYS and key not in fields:
-                valid = ", ".join(sorted({*_CORE_KEYS, *fields}))
-                raise ConfigError(
-                    f"{prefix}.{key}", f"unknown key for this vendor (valid: {valid})"
-                )
+                valid = choices(key, {*_CORE_KEYS, *fields})
+                raise ConfigError(f"{prefix}.{key}", f"unknown key for this vendor{valid}")
         values = {
             name: _field_value(f"{prefix}.{name}", field, table) for name, field in fields.items()
         }
@@ -405,8 +403,7 @@ class Config:
         tables = {f.name for f in attrs.fields(_Document)}
         for key in data:
             if key not in tables:
-                valid = ", ".join(sorted(tables))
-                raise ConfigError(key, f"unknown top-level table (valid: {valid})")
+                raise ConfigError(key, f"unknown top-level table{choices(key, tables)}")
         resolved = resolve(data, os.environ if env is None else env)
         document = structure(resolved, _Document, "")
         vendors = {

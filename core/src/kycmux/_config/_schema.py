@@ -11,10 +11,11 @@ variable: a ``Secret`` field accepts nothing else.
 
 from __future__ import annotations
 
+import difflib
 import enum
 import re
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import UnionType
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
@@ -31,12 +32,29 @@ from cattrs.errors import (
 from kycmux._model._secret import Secret
 from kycmux.exceptions import ConfigError, MissingSecretError
 
-__all__ = ["REFERENCE", "Reference", "converter", "resolve", "structure", "to_bool"]
+__all__ = [
+    "REFERENCE",
+    "Reference",
+    "choices",
+    "converter",
+    "resolve",
+    "structure",
+    "to_bool",
+]
 
 T = TypeVar("T")
 REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 # ASCII only: str.isdigit() also takes superscripts, which int() refuses.
 _WHOLE = re.compile(r"\s*-?[0-9]+\s*")
+
+
+def choices(given: str, valid: Iterable[str], label: str = "valid") -> str:
+    """``" (valid: a, b)"`` to end a rule, after the closest name when ``given`` looks like a
+    typo of it: ``", did you mean 'b'? (valid: a, b)"``."""
+    names = sorted(valid)
+    text = f" ({label}: {', '.join(names) or 'none'})"
+    close = difflib.get_close_matches(given, names, n=1, cutoff=0.6)
+    return f", did you mean {close[0]!r}?{text}" if close else text
 
 
 class Reference(str):
@@ -189,7 +207,8 @@ def _problem(error: Exception, key: str, kind: Any, data: Any) -> ConfigError:
         return ConfigError(path, str(leaf))
     if isinstance(leaf, ForbiddenExtraKeysError):
         extra = sorted(leaf.extra_fields)[0]
-        return ConfigError(f"{path}.{extra}".strip("."), f"unknown key (valid: {_valid(leaf.cl)})")
+        rule = f"unknown key{choices(extra, _fields(leaf.cl))}"
+        return ConfigError(f"{path}.{extra}".strip("."), rule)
     if isinstance(leaf, _Invalid):
         return ConfigError(path, leaf.rule)
     if isinstance(leaf, KeyError):
@@ -267,8 +286,8 @@ def _step(note: AttributeValidationNote | IterableValidationNote) -> str | int:
     return index
 
 
-def _valid(kind: type) -> str:
-    return ", ".join(sorted(f.alias or f.name for f in attrs.fields(kind) if f.init))
+def _fields(kind: type) -> list[str]:
+    return [f.alias or f.name for f in attrs.fields(kind) if f.init]
 
 
 def _name(kind: Any) -> str:

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from kycmux._config._schema import Reference, converter, structure, to_bool
+from kycmux._config._schema import Reference, choices, converter, structure, to_bool
 from kycmux._decision._policy import CheckPolicy, Policy, VendorSettings
 from kycmux._experiments._experiment import Arm, LateShadow, ShadowExperiment, SplitExperiment
 from kycmux._model._evidence import Check
@@ -93,8 +93,8 @@ def policy_from_table(name: str, table: Mapping[str, Any]) -> Policy:
     own = {f.name for f in attrs.fields(_PolicySettings)}
     for key in table:
         if key not in own and key not in _CHECKS:
-            valid = ", ".join(sorted({*own, *_CHECKS}))
-            raise PolicyError(f"{prefix}.{key}", f"unknown key (valid: {valid})")
+            valid = choices(key, {*own, *_CHECKS})
+            raise PolicyError(f"{prefix}.{key}", f"unknown key{valid}")
     checks = {
         _CHECKS[key]: _check(f"{prefix}.{key}", value)
         for key, value in table.items()

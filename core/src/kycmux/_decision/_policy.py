@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from kycmux._config._schema import choices
 from kycmux._contract._score import LogLinearCalibration, Score, ScoreKind, ScoreSpec
 from kycmux._contract._vendor import VendorSpec
 from kycmux._model._evidence import Check
@@ -266,7 +267,10 @@ class Policy:
             for vendor in rule.vendors:
                 spec = specs.get(vendor)
                 if spec is None:
-                    raise PolicyError(f"{key}.vendors", f"no loaded plugin provides {vendor!r}")
+                    loaded = choices(vendor, specs, "loaded")
+                    raise PolicyError(
+                        f"{key}.vendors", f"no loaded plugin provides {vendor!r}{loaded}"
+                    )
                 if spec.offer(check) is None:
                     raise PolicyError(f"{key}.vendors", f"{vendor} does not offer {check.value}")
                 _check_thresholds(key, rule, spec, check)

@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 
 from kycmux._config._config import Config, VendorConfig
+from kycmux._config._schema import choices
 from kycmux._contract._host import PluginHost
 from kycmux._contract._vendor import VendorSpec
 from kycmux._decision._policy import Policy
@@ -185,8 +186,8 @@ class Engine:
         try:
             return self._policies[name]
         except KeyError:
-            known = ", ".join(sorted(self._policies)) or "none"
-            raise PolicyError(f"policies.{name}", f"no such policy (defined: {known})") from None
+            known = choices(name, self._policies, "defined")
+            raise PolicyError(f"policies.{name}", f"no such policy{known}") from None
 
     @property
     def policies(self) -> Mapping[str, Policy]:

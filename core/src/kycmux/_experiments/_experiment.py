@@ -19,6 +19,7 @@ from typing import Any
 
 import attrs
 
+from kycmux._config._schema import choices
 from kycmux._contract._vendor import VendorSpec
 from kycmux._decision._policy import CheckPolicy, Combine, Mode, Policy, vendor_names
 from kycmux._model._rules import number
@@ -106,7 +107,8 @@ class Arm:
         """The policy this arm decides with."""
         if self.policy is not None:
             if self.policy not in policies:
-                raise PolicyError(f"arms.{self.name}.policy", f"no policy {self.policy!r}")
+                defined = choices(self.policy, policies, "defined")
+                raise PolicyError(f"arms.{self.name}.policy", f"no policy {self.policy!r}{defined}")
             return policies[self.policy]
         if not self.vendors:
             return base
@@ -180,7 +182,8 @@ class SplitExperiment:
 def _offered_only(policy: Policy, specs: Mapping[str, VendorSpec], arm: Arm) -> Policy:
     for vendor in arm.vendors:
         if vendor not in specs:
-            raise PolicyError("vendors", f"no loaded plugin provides {vendor!r}")
+            loaded = choices(vendor, specs, "loaded")
+            raise PolicyError("vendors", f"no loaded plugin provides {vendor!r}{loaded}")
         if not any(specs[vendor].offer(check) for check in policy.checks):
             raise PolicyError("vendors", f"{vendor} offers none of the policy's checks")
     checks = {
@@ -249,7 +252,9 @@ class ShadowExperiment:
         spec = specs.get(self.vendor)
         key = f"experiments.{self.name}"
         if spec is None:
-            raise PolicyError(f"{key}.shadow", f"no loaded plugin provides {self.vendor!r}")
+            loaded = choices(self.vendor, specs, "loaded")
+            why = f"no loaded plugin provides {self.vendor!r}{loaded}"
+            raise PolicyError(f"{key}.shadow", why)
         checks = {}
         for check, rule in base.checks.items():
             if spec.offer(check) is None:

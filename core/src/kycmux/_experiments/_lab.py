@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 
+from kycmux._config._schema import choices
 from kycmux._contract._vendor import VendorSpec
 from kycmux._decision._policy import Policy
 from kycmux._experiments._experiment import Assignment, ShadowExperiment, SplitExperiment
@@ -68,7 +69,8 @@ class Lab:
             raise PolicyError(key, "an experiment of this name exists")
         base = policies.get(experiment.policy)
         if base is None:
-            raise PolicyError(f"{key}.policy", f"no policy {experiment.policy!r}")
+            defined = choices(experiment.policy, policies, "defined")
+            raise PolicyError(f"{key}.policy", f"no policy {experiment.policy!r}{defined}")
         if isinstance(experiment, SplitExperiment):
             if experiment.policy in self._splits:
                 other = self._splits[experiment.policy].name

@@ -16,6 +16,7 @@ import click
 
 from kycmux._engine._engine import Engine
 from kycmux._model._challenge import Challenge
+from kycmux.cli._exits import exit_help
 from kycmux.exceptions import ChallengeUnavailableError, InvalidEvidenceError, KycmuxError
 
 __all__ = ["challenge", "read_challenge"]
@@ -53,7 +54,7 @@ def _when(seconds: float) -> str:
     return datetime.datetime.fromtimestamp(seconds, datetime.UTC).isoformat(timespec="seconds")
 
 
-@click.command()
+@click.command(epilog=exit_help(0, 2))
 @click.option("--config", "config_path", help="Configuration file (default: ./kycmux.toml).")
 @click.option("--subject", help="Your stable id for the person (picks an experiment's arm).")
 @click.option("--policy", help="Policy name (default: the configured default).")

@@ -33,6 +33,7 @@ from kycmux._config._config import Config
 from kycmux._contract._host import PluginHost
 from kycmux._engine._engine import Engine
 from kycmux._model._evidence import Check
+from kycmux.cli._exits import exit_help
 from kycmux.cli._stores import (
     OpenStore,
     announce,
@@ -160,7 +161,7 @@ def _require_report_extra() -> None:
 # synthetic-manifest --------------------------------------------------------------------------
 
 
-@click.command("synthetic-manifest")
+@click.command("synthetic-manifest", epilog=exit_help(0, 2))
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option(
     "--rows", type=click.IntRange(min=1), default=200, show_default=True, help="Rows to write."
@@ -331,7 +332,7 @@ def study_status(
     return 0, None
 
 
-@click.command()
+@click.command(epilog=exit_help(0, 1, 2, 3, 4))
 @click.argument("manifest_path", metavar="MANIFEST", type=click.Path(dir_okay=False))
 @click.option("--config", "config_path", help=f"Configuration file (default: ./{DEFAULT_CONFIG}).")
 @click.option(
@@ -451,7 +452,7 @@ def compare(
 # report --------------------------------------------------------------------------------------
 
 
-@click.command()
+@click.command(epilog=exit_help(0, 2))
 @click.option(
     "--results",
     "results_path",

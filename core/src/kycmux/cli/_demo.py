@@ -1,9 +1,12 @@
 """``kycmux demo``: a scripted tour of the engine against the embedded simulators.
 
 Everything runs in-process on loopback; files (synthetic evidence, decision records) go to a
-fresh temporary directory and nowhere else. Tencent's scenes ask livegetfour for the digits
-(``Engine.challenge``) and record the video reading them; a replayed challenge and guessed
-digits are refused.
+fresh temporary directory and nowhere else, removed at the end unless asked to keep it. Each
+scene is printed as it ends, as plain ``Text`` (never markup) that wraps at the terminal's
+width, so every scene the summary counts stays on screen, even on 80 columns.
+
+Tencent's scenes ask livegetfour for the digits (``Engine.challenge``) and record the video
+reading them; a replayed challenge and guessed digits are refused.
 """
 
 from __future__ import annotations
@@ -18,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-from rich.console import Console, Group
-from rich.live import Live
+from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from kycmux._contract._host import PluginHost
 from kycmux._engine._challenge import challenge_key, seal
@@ -87,34 +91,38 @@ class Step:
 
 @attrs.define
 class Tour:
-    """What the tour saw, for the live display and the summary."""
+    """What the tour saw, for the scene log and the summary."""
 
     rows: list[tuple[str, Decision]] = attrs.field(factory=list)
     transitions: list[str] = attrs.field(factory=list)
 
-    def table(self, breakers: dict[str, str]) -> Group:
-        table = Table("scene", "outcome", "vendor calls (✗ failed, ⊘ breaker open)", "ms")
-        for scene, decision in self.rows[-12:]:
-            record = decision.record
-            open_ = sorted({s.vendor for s in record.skipped if s.reason == "circuit_open"})
-            calls = [f"⊘{v}" for v in open_] + [
-                f"{a.vendor}{'' if a.error_class is None else '✗'}" for a in record.attempts
-            ]
-            outcome = _styled(record.outcome) + (f"\n{record.hint}" if record.hint else "")
-            shadows = [
-                f"\nshadow {s.vendor}: {s.outcome or s.status.replace('_', ' ')}"
-                for s in record.shadow
-                if s.status != "no_consent" or scene.startswith("shadow")
-            ]
-            row = " → ".join(calls) + "".join(shadows)
-            table.add_row(scene, outcome, row, f"{record.duration_ms:.0f}")
-        states = "   ".join(f"{v}: [bold]{s}[/]" for v, s in breakers.items())
-        return Group(table, Panel(states or "-", title="circuit breakers"))
+
+def scene_lines(number: int, total: int, scene: str, decision: Decision) -> Text:
+    """One scene of the log: what was asked, the outcome, the calls, any hint and shadow.
+
+    Built as ``Text``, never markup, so a reason or hint prints as it is; Rich wraps it at
+    the terminal's width instead of cutting it.
+    """
+    record = decision.record
+    text = Text(f"{number:>2}/{total} {scene}: ")
+    text.append(record.outcome, style=_colour(record.outcome))
+    text.append(f" ({record.duration_ms:.0f} ms)")
+    open_ = sorted({s.vendor for s in record.skipped if s.reason == "circuit_open"})
+    calls = [f"⊘{v}" for v in open_] + [
+        f"{a.vendor}{'' if a.error_class is None else '✗ ' + a.error_class}"
+        for a in record.attempts
+    ]
+    text.append("\n      calls: " + (" → ".join(calls) or "none"))
+    if record.hint:
+        text.append("\n      hint: " + record.hint)
+    for s in record.shadow:
+        if s.status != "no_consent" or scene.startswith("shadow"):
+            text.append(f"\n      shadow {s.vendor}: {s.outcome or s.status.replace('_', ' ')}")
+    return text
 
 
-def _styled(outcome: str) -> str:
-    colour = {"accept": "green", "reject": "red", "retry_capture": "yellow"}.get(outcome, "magenta")
-    return f"[{colour}]{outcome}[/]"
+def _colour(outcome: str) -> str:
+    return {"accept": "green", "reject": "red", "retry_capture": "yellow"}.get(outcome, "magenta")
 
 
 def _outage(seconds: float) -> Callable[[Sandbox], None]:
@@ -268,21 +276,25 @@ def _other(digits: str) -> str:
 
 
 async def _tour(console: Console, box: Sandbox, engine: Engine, demo: DemoSet, key: bytes) -> Tour:
+    """Run every scene, printing each as it ends (a log that scrolls: nothing is dropped)."""
     tour = Tour()
-    engine.on_breaker_transition(
-        lambda vendor, old, new, at: tour.transitions.append(f"{vendor}: {old.value} → {new.value}")
-    )
+
+    def transition(vendor: str, old: Any, new: Any, at: float) -> None:
+        tour.transitions.append(f"{vendor}: {old.value} → {new.value}")
+        console.print(Text(f"      breaker {vendor}: {old.value} → {new.value}", style="bold"))
+
+    engine.on_breaker_transition(transition)
     challenger = Challenger(engine, demo, key)
-    with Live(tour.table({}), console=console, refresh_per_second=8, transient=False) as live:
-        for step in steps(demo):
-            if step.pause:
-                await asyncio.sleep(step.pause)
-            evidence = await challenger.evidence(step)  # asked before a scene's faults start
-            if step.before is not None:
-                step.before(box)
-            decision = await engine.verify(evidence, policy=step.policy)
-            tour.rows.append((step.scene, decision))
-            live.update(tour.table({v: engine.breaker(v).state.value for v in (LINKFACE, TENCENT)}))
+    scenes = list(steps(demo))
+    for number, step in enumerate(scenes, start=1):
+        if step.pause:
+            await asyncio.sleep(step.pause)
+        evidence = await challenger.evidence(step)  # asked before a scene's faults start
+        if step.before is not None:
+            step.before(box)
+        decision = await engine.verify(evidence, policy=step.policy)
+        tour.rows.append((step.scene, decision))
+        console.print(scene_lines(number, len(scenes), step.scene, decision))
     return tour
 
 
@@ -291,30 +303,30 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0
 
 
-def _summary(console: Console, tour: Tour, records: Path) -> None:
+def _summary(console: Console, tour: Tour) -> None:
+    """The counts, per-vendor latency, breaker transitions and the shadow experiment."""
     console.print()
     outcomes = Counter(d.record.outcome for _, d in tour.rows)
-    console.print(
-        Panel(", ".join(f"{k}: {v}" for k, v in sorted(outcomes.items())), title="outcomes")
-    )
+    counts = ", ".join(f"{k}: {v}" for k, v in sorted(outcomes.items()))
+    console.print(Panel(f"{len(tour.rows)} scenes: {counts}", title="outcomes"))
     latencies: dict[str, list[float]] = defaultdict(list)
     errors: Counter[str] = Counter()
     for _, decision in tour.rows:
         for a in decision.record.attempts:
             latencies[a.vendor].append(a.latency_ms)
             errors[a.vendor] += a.error_class is not None
-    table = Table(
-        "vendor", "attempts", "failed", "p50 ms", "p95 ms", "p99 ms", title="vendor calls"
-    )
+    table = Table(title="vendor calls")
+    for column in ("vendor", "attempts", "failed", "p50 ms", "p95 ms", "p99 ms"):
+        table.add_column(column, overflow="fold")
     for vendor, values in sorted(latencies.items()):
         table.add_row(
-            vendor,
+            escape(vendor),
             str(len(values)),
             str(errors[vendor]),
             *(f"{_percentile(values, q):.1f}" for q in (0.5, 0.95, 0.99)),
         )
     console.print(table)
-    console.print(Panel("\n".join(tour.transitions) or "none", title="breaker transitions"))
+    console.print(Panel(Text("\n".join(tour.transitions) or "none"), title="breaker transitions"))
     shadowed = [
         f"{scene}: live {d.record.outcome}, shadow {s.vendor} "
         + (s.outcome if s.status == "answered" and s.outcome else s.status.replace("_", " "))
@@ -322,22 +334,38 @@ def _summary(console: Console, tour: Tour, records: Path) -> None:
         for s in d.record.shadow
         if scene.startswith("shadow")
     ]
-    console.print(Panel("\n".join(shadowed) or "none", title="shadow experiment (never deciding)"))
-    console.print(f"Decision records (JSON lines, masked): [bold]{records}[/]")
-    results = records.with_name("results.sqlite")
     console.print(
-        f"Shadow experiment results: [bold]{results}[/] "
-        f"(kycmux report --results {results} --out DIR)"
+        Panel(Text("\n".join(shadowed) or "none"), title="shadow experiment (never deciding)")
     )
 
 
-def run_demo(console: Console, *, copy_records_to: str | None = None) -> None:
-    """Run the tour and print the summary."""
+def _files(console: Console, workdir: Path, keep: bool) -> None:
+    records, results = workdir / "records.jsonl", workdir / "results.sqlite"
+    if not keep:
+        console.print("Files (evidence, records, results) removed; --keep keeps them.")
+        return
+    console.print(Text(f"Decision records (JSON lines, masked): {records}"))
+    console.print(
+        Text(f"Shadow experiment results: {results} (kycmux report --results {results} --out DIR)")
+    )
+
+
+def run_demo(console: Console, *, copy_records_to: str | None = None, keep: bool = False) -> None:
+    """Run the tour and print the summary; the temp folder goes unless ``keep``."""
     workdir = Path(tempfile.mkdtemp(prefix="kycmux-demo-"))
+    try:
+        _run(console, workdir, copy_records_to)
+        _files(console, workdir, keep)
+    finally:
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run(console: Console, workdir: Path, copy_records_to: str | None) -> None:
     demo = write_demo_set(workdir / "evidence")
     records = workdir / "records.jsonl"
     host = PluginHost.from_entry_points()
-    console.print(f"[bold]kycmux demo[/] — simulators on loopback, files in {workdir}")
+    console.print(Text(f"kycmux demo — simulators on loopback, files in {workdir}", style="bold"))
     with run_sandbox(host, [LINKFACE, TENCENT]) as box:
         config = box.config(
             host,
@@ -354,6 +382,6 @@ def run_demo(console: Console, *, copy_records_to: str | None = None) -> None:
                 return await _tour(console, box, engine, demo, key)
 
         tour = asyncio.run(main())
-    _summary(console, tour, records)
+    _summary(console, tour)
     if copy_records_to:
         shutil.copyfile(records, copy_records_to)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from kycmux._config._config import Config
@@ -20,10 +19,12 @@ from kycmux._engine._engine import Decision, Engine
 from kycmux._model._evidence import Check, Consent, Evidence
 from kycmux.cli._challenge import challenge, read_challenge
 from kycmux.cli._compare import COMMANDS as COMPARE_COMMANDS
+from kycmux.cli._exits import exit_help, verify_exit
+from kycmux.cli._logs import LEVELS, LOGGERS, configure_logging
 from kycmux.cli._records import records
+from kycmux.cli._sandbox import sandbox
 from kycmux.cli._truth import COMMANDS as TRUTH_COMMANDS
 from kycmux.exceptions import InvalidEvidenceError, KycmuxError
-from kycmux.simkit import run_sandbox
 
 __all__ = ["main"]
 
@@ -31,7 +32,8 @@ DEFAULT_CONFIG = "kycmux.toml"
 
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    # No emoji codes: data such as a file named :selfie: is printed as it is.
+    return Console(highlight=False, soft_wrap=True, emoji=False)
 
 
 def load_config(host: PluginHost, path: str | None) -> Config | None:
@@ -117,13 +119,32 @@ def _vendor_entry(host: PluginHost, spec: VendorSpec, config: Config | None) -> 
     }
 
 
-@click.group()
+_GROUP_EPILOG = (
+    "\b\nLoggers (--log-level sets them all, under kycmux):\n"
+    + "\n".join(f"  {name}" for name in LOGGERS)
+    + "\n\n\b\nShell completion (bash; zsh and fish alike):\n"
+    + '  eval "$(_KYCMUX_COMPLETE=bash_source kycmux)"\n\n'
+    + exit_help(0, 1, 2, 3, 4, 10, 11, 12, 13)
+)
+
+
+@click.group(epilog=_GROUP_EPILOG)
 @click.version_option(package_name="kycmux")
-def main() -> None:
+@click.option(
+    "--log-level",
+    type=click.Choice(LEVELS, case_sensitive=False),
+    envvar="KYCMUX_LOG_LEVEL",
+    show_envvar=True,
+    help="Print kycmux's log messages at this level and above on standard error "
+    "(default: warnings and worse, unformatted).",
+)
+def main(log_level: str | None) -> None:
     """kycmux: KYC face and liveness vendors behind one plugin contract."""
+    if log_level is not None:
+        configure_logging(log_level)
 
 
-@main.command()
+@main.command(epilog=exit_help(0, 1, 2))
 @click.option("--config", "config_path", help=f"Configuration file (default: ./{DEFAULT_CONFIG}).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of tables.")
 @click.option(
@@ -160,31 +181,34 @@ def vendors(config_path: str | None, as_json: bool, strict: bool) -> None:
 def _print_vendors(entries: list[dict[str, Any]], failures: list[dict[str, Any]]) -> None:
     console = _console()
     table = Table(title="kycmux vendors", show_lines=True)
+    # Fold, never cut: on 80 columns a vendor's name and evidence stay whole.
     for column in ("vendor", "distribution", "checks and evidence", "scores", "configured"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for e in entries:
         checks = "\n".join(
-            f"[bold]{check}[/] via {c['operation']}: {', '.join(c['needs'])}"
+            f"[bold]{escape(check)}[/] via {escape(c['operation'])}: "
+            + escape(", ".join(c["needs"]))
             for check, c in e["checks"].items()
         )
         scores = "\n".join(
-            f"{s['name']} ({s['check']}): "
-            + (f"calibrated, {s['calibration']}" if s["calibrated"] else "uncalibrated")
+            escape(f"{s['name']} ({s['check']}): ")
+            + (escape(f"calibrated, {s['calibration']}") if s["calibrated"] else "uncalibrated")
             for s in e["scores"]
         )
         table.add_row(
-            f"[bold]{e['name']}[/]\n{e['display_name']}",
-            f"{e['distribution']} {e['version']}",
+            f"[bold]{escape(e['name'])}[/]\n{escape(e['display_name'])}",
+            escape(f"{e['distribution']} {e['version']}"),
             checks,
             scores or "-",
-            _configured(e),
+            escape(_configured(e)),
         )
     console.print(table)
     if not entries:
         console.print("No vendor plugins found (entry-point group 'kycmux').")
     for f in failures:
         console.print(
-            f"[red]plugin {f['name']} ({f['distribution']}) failed to load:[/] {f['error']}"
+            f"[red]plugin {escape(f['name'])} ({escape(str(f['distribution']))}) failed to "
+            f"load:[/] {escape(f['error'])}"
         )
 
 
@@ -212,7 +236,7 @@ _EVIDENCE_OPTIONS = {
 }
 
 
-@main.command()
+@main.command(epilog=exit_help(0, 10, 11, 12, 13, 2))
 @click.option("--config", "config_path", help=f"Configuration file (default: ./{DEFAULT_CONFIG}).")
 @click.option("--policy", help="Policy name (default: the configured default).")
 @click.option("--vendor", help="Limit the decision to this vendor.")
@@ -254,7 +278,10 @@ def verify(
     challenge_source: str | None,
     **evidence_options: str | None,
 ) -> None:
-    """Verify one person with the configured vendors and print the decision."""
+    """Verify one person with the configured vendors and print the decision.
+
+    The exit status says the outcome, so a script can act on it.
+    """
     issued = read_challenge(challenge_source) if challenge_source is not None else None
     try:
         evidence = Evidence(
@@ -289,88 +316,59 @@ def verify(
         click.echo(json.dumps(decision.record.to_dict(), ensure_ascii=False, indent=2))
     else:
         print_decision(_console(), decision)
+    raise SystemExit(verify_exit(decision.record.outcome))
 
 
 def print_decision(console: Console, decision: Decision) -> None:
-    """A human-readable decision: outcome, why, and every attempt."""
+    """A human-readable decision: outcome, why, and every attempt (data never read as markup)."""
     record = decision.record
     colour = {"accept": "green", "reject": "red", "retry_capture": "yellow"}.get(
         record.outcome, "magenta"
     )
     console.print(f"[bold {colour}]{record.outcome.upper()}[/]  request {record.request_id}")
-    console.print(record.explanation)
+    console.print(record.explanation, markup=False)
     if record.hint:
-        console.print(f"[yellow]Tell the user:[/] {record.hint}")
-    table = Table("vendor", "role", "checks", "result", "latency ms", "vendor code")
-    for a in record.attempts:
-        result = a.error_class or ", ".join(f"{c}={v}" for c, v in a.verdicts.items())
-        table.add_row(
-            a.vendor, a.role, ",".join(a.checks), result, f"{a.latency_ms:.1f}", a.vendor_code or ""
-        )
-    console.print(table)
+        console.print("[yellow]Tell the user:[/] " + escape(record.hint))
+    console.print(_attempts_table(decision))
     for skip in record.skipped:
-        console.print(f"skipped {skip.vendor} for {skip.check}: {skip.reason}")
+        console.print(f"skipped {skip.vendor} for {skip.check}: {skip.reason}", markup=False)
     if record.experiment is not None:
-        console.print(f"experiment {record.experiment['name']}: arm {record.experiment['arm']}")
+        line = f"experiment {record.experiment['name']}: arm {record.experiment['arm']}"
+        console.print(line, markup=False)
     for shadow in record.shadow:
         said = f", would have said {shadow.outcome}" if shadow.outcome else ""
-        console.print(f"shadow {shadow.vendor} ({shadow.experiment}): {shadow.status}{said}")
+        line = f"shadow {shadow.vendor} ({shadow.experiment}): {shadow.status}{said}"
+        console.print(line, markup=False)
 
 
-@main.command()
-@click.option(
-    "--write",
-    "write_dir",
-    type=click.Path(file_okay=False),
-    help="Also write kycmux.toml and sandbox.env here.",
-)
-@click.option("--seconds", type=float, help="Stop after this many seconds (default: until Ctrl-C).")
-@click.option(
-    "--instance",
-    "instances",
-    multiple=True,
-    metavar="NAME=VENDOR",
-    help="Also serve another account of VENDOR as instance NAME, on its own simulator.",
-)
-def sandbox(write_dir: str | None, seconds: float | None, instances: tuple[str, ...]) -> None:
-    """Serve every installed vendor's simulator on loopback and print a ready config."""
-    host = PluginHost.from_entry_points()
-    named = dict(_instance_option(i, host) for i in instances)
-    with run_sandbox(host, instances=named) as box:
-        click.echo(box.toml())
-        click.echo("# Export the simulators' (fake) credentials the config refers to:")
-        click.echo(box.exports())
-        if write_dir is not None:
-            folder = Path(write_dir)
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / DEFAULT_CONFIG).write_text(box.toml(), encoding="utf-8")
-            (folder / "sandbox.env").write_text(box.exports(), encoding="utf-8")
-            click.echo(f"# Wrote {folder / DEFAULT_CONFIG} and {folder / 'sandbox.env'}")
-        click.echo("# Simulators running; press Ctrl-C to stop.", err=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            time.sleep(seconds if seconds is not None else 10**9)
+def _attempts_table(decision: Decision) -> Table:
+    """Every attempt; columns fold rather than cut, so 80 columns lose nothing."""
+    table = Table()
+    for column in ("vendor", "role", "checks", "result", "ms", "vendor code"):
+        table.add_column(column, overflow="fold")
+    for a in decision.record.attempts:
+        result = a.error_class or "\n".join(f"{c}={v}" for c, v in a.verdicts.items())
+        cells = (a.vendor, a.role, "\n".join(a.checks), result, f"{a.latency_ms:.0f}")
+        table.add_row(*(escape(c) for c in (*cells, a.vendor_code or "")))
+    return table
 
 
-def _instance_option(text: str, host: PluginHost) -> tuple[str, str]:
-    name, _, vendor = text.partition("=")
-    if not name or vendor not in host.vendors:
-        known = ", ".join(sorted(host.vendors)) or "none"
-        raise click.BadParameter(f"{text!r}: give NAME=VENDOR, VENDOR one of {known}")
-    return name, vendor
-
-
-@main.command()
+@main.command(epilog=exit_help(0, 1))
 @click.option(
     "--records", type=click.Path(dir_okay=False), help="Also copy the decision records here."
 )
-def demo(records: str | None) -> None:
-    """A scripted tour against the embedded simulators (no setup; writes only to a temp dir)."""
+@click.option(
+    "--keep", is_flag=True, help="Keep the temp folder (evidence, records, results) afterwards."
+)
+def demo(records: str | None, keep: bool) -> None:
+    """A scripted tour against the embedded simulators (no setup; writes only to a temp dir,
+    removed at the end unless --keep)."""
     from kycmux.cli._demo import run_demo
 
-    run_demo(_console(), copy_records_to=records)
+    run_demo(Console(highlight=False, emoji=False), copy_records_to=records, keep=keep)
 
 
-@main.command("new-vendor")
+@main.command("new-vendor", epilog=exit_help(0, 1, 2))
 @click.argument("name")
 @click.option(
     "--dir",
@@ -381,7 +379,10 @@ def demo(records: str | None) -> None:
     help="Where the kycmux-NAME folder is written.",
 )
 def new_vendor(name: str, directory: str) -> None:
-    """Write a ready-to-run vendor plugin skeleton (spec, hooks, simulator, tests) for NAME."""
+    """Write a ready-to-run vendor plugin skeleton (spec, hooks, simulator, tests) for NAME.
+
+    Exits 1, writing nothing, if its folder exists.
+    """
     from pathlib import Path
 
     from kycmux.cli._template import write_skeleton
@@ -398,5 +399,6 @@ def new_vendor(name: str, directory: str) -> None:
 
 main.add_command(challenge)
 main.add_command(records)
+main.add_command(sandbox)
 for command in (*COMPARE_COMMANDS, *TRUTH_COMMANDS):
     main.add_command(command)

@@ -3,7 +3,7 @@
 
 Nothing here prints a raw subject id (``--subject`` is hashed with the record key, as the
 engine does) and no record text goes through Rich markup. Exit codes: 0 fine, 2 usage or
-configuration error, ``BROKEN`` (3) when ``--verify`` finds the chain broken.
+configuration error, ``BROKEN`` (5) when ``--verify`` finds the chain broken.
 """
 
 from __future__ import annotations
@@ -28,12 +28,13 @@ from kycmux._postgres._target import is_postgres_url
 from kycmux._records._chain import Entry, Link, verify_chain
 from kycmux._records._read import FileRecords, PostgresRecords, RecordFilter, parse_time
 from kycmux._records._record import canonical_json
+from kycmux.cli._exits import exit_help
 from kycmux.exceptions import KycmuxError
 
 __all__ = ["BROKEN", "records"]
 
 DEFAULT_CONFIG = "kycmux.toml"
-BROKEN = 3
+BROKEN = 5
 """Exit code of ``--verify`` when a record was edited, deleted, reordered or is unreadable."""
 POLL_MIN, POLL_MAX = 0.1, 60.0
 
@@ -97,7 +98,7 @@ def _filter(options: Mapping[str, Any], key: bytes | None) -> RecordFilter:
     )
 
 
-@click.group(invoke_without_command=True)
+@click.group(invoke_without_command=True, epilog=exit_help(0, 2, BROKEN))
 @click.option(
     "--config",
     "config_path",
@@ -127,11 +128,7 @@ def _filter(options: Mapping[str, Any], key: bytes | None) -> RecordFilter:
 @click.option("--anchor", metavar="SEQ:HASH", help="With --verify: a head kept from before.")
 @click.pass_context
 def records(ctx: click.Context, /, config_path: str, **options: Any) -> None:
-    """Read the decision records of a config's sink: list, filter, follow, explain, verify.
-
-    Exit codes: 0 fine (--verify: the chain is intact), 3 the chain is broken, 2 usage or
-    configuration errors.
-    """
+    """Read the decision records of a config's sink: list, filter, follow, explain, verify."""
     if ctx.invoked_subcommand is not None:
         ctx.obj = config_path
         return

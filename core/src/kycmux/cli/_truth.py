@@ -19,6 +19,7 @@ from rich.table import Table
 
 from kycmux._contract._host import PluginHost
 from kycmux._decision._policy import Policy
+from kycmux.cli._exits import exit_help
 from kycmux.cli._stores import OpenStore, choose_study, open_store, shown
 from kycmux.compare._replay import ReplayReport, replay_results, replayed_result
 from kycmux.exceptions import KycmuxError
@@ -38,7 +39,7 @@ def _console() -> Console:
 # label -----------------------------------------------------------------------------------------
 
 
-@click.command()
+@click.command(epilog=exit_help(0, 1, 2))
 @click.argument("label_file", metavar="FILE", type=click.Path(exists=True, dir_okay=False))
 @click.option(
     "--results",
@@ -110,7 +111,9 @@ def _print_replay(console: Console, summary: Mapping[str, Any]) -> None:
         f"Replayed study [bold]{escape(summary['study'])}[/] under policy "
         f"[bold]{escape(summary['policy'])}[/]: no vendor was called."
     )
-    table = Table("System", "Rows", "Replayed", "Unchanged", "accept→reject", "reject→accept")
+    table = Table()
+    for column in ("System", "Rows", "Replayed", "Unchanged", "accept→reject", "reject→accept"):
+        table.add_column(column, overflow="fold")  # fold, never cut, on 80 columns
     for system, entry in summary["systems"].items():
         table.add_row(
             escape(system),
@@ -156,7 +159,7 @@ def _save(store: OpenStore, study: StudyInfo, report: ReplayReport, name: str) -
     return len(saved)
 
 
-@click.command()
+@click.command(epilog=exit_help(0, 2))
 @click.option(
     "--results",
     "results_path",
