@@ -58,7 +58,7 @@ def _engine(box: Sandbox, host: PluginHost, data: dict[str, Any]) -> Engine:
 # --- a retry never resends a used challenge ---------------------------------------------------
 
 
-@pytest.mark.parametrize("fault", ["truncated", "reset"])
+@pytest.mark.parametrize("fault", ["truncated", "reset", "http_5xx=504", "vendor_error"])
 async def test_a_challenge_that_may_have_reached_the_vendor_is_not_resent(
     box: Sandbox, sim_host: PluginHost, demo: DemoSet, tmp_path: Path, fault: str
 ) -> None:
@@ -81,6 +81,31 @@ async def test_a_challenge_that_may_have_reached_the_vendor_is_not_resent(
     assert decision.hint == CaptureIssue.CHALLENGE_SPENT.hint
     assert "fresh challenge" in decision.record.explanation
     assert "not resent" in decision.record.explanation
+
+
+async def test_a_deadline_that_cuts_the_call_asks_for_a_fresh_challenge(
+    box: Sandbox, sim_host: PluginHost, demo: DemoSet, tmp_path: Path
+) -> None:
+    """The deadline passed while the request carrying the digits was out: the vendor may have
+    used them, so the same evidence sent again would be a replay. The decision says so
+    (a new capture, a fresh challenge, the deadline named), not a bare error to retry."""
+    slow = policies()
+    slow["video_first"]["deadline"] = 1.0
+    async with _engine(box, sim_host, {"policies": slow}) as engine:
+        engine.set_default_policy("video_first")
+        challenge = await engine.challenge()
+        box.app(TENCENT).faults.inject("latency=3", count=1, paths=["/face/livedetectfour"])
+        evidence = Evidence(
+            video=_video(tmp_path, demo, challenge.value),
+            reference_photo=demo["card_photo"],
+            challenge=challenge,
+        )
+        decision = await engine.verify(evidence)
+    assert decision.outcome is Outcome.RETRY_CAPTURE, decision.record.explanation
+    assert "liveness:challenge_spent" in decision.reasons
+    assert decision.hint == CaptureIssue.CHALLENGE_SPENT.hint
+    assert "when the 1 s deadline passed" in decision.record.explanation
+    assert "fresh challenge" in decision.record.explanation
 
 
 # --- the engine's seal -------------------------------------------------------------------------

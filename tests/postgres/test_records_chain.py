@@ -137,7 +137,10 @@ def test_rows_of_schema_1_come_before_the_chain(pg_url: str, config: Path) -> No
             (json.dumps(_record(0).to_dict()),),
         )
     _write(pg_url, [_record(n) for n in range(1, 4)])
-    result = _records(config, "--verify")
+    refused = _records(config, "--verify")
+    assert refused.exit_code == BROKEN, refused.output
+    assert "1 records from before the chain began (not protected" in refused.stdout
+    result = _records(config, "--verify", "--allow-unchained")
     assert result.exit_code == 0, result.output
     assert "1 records from before the chain began" in result.stdout
     assert "3 chained records, intact" in result.stdout

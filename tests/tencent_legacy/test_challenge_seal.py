@@ -45,7 +45,9 @@ def _refused(spec: VendorSpec, video: Path, challenge: Challenge, field: str) ->
 def test_a_sealed_challenge_passes(spec: VendorSpec, mp4_file: Path) -> None:
     _check(spec, mp4_file, seal(KEY, _issued(), SUBJECT), SUBJECT)
     _check(spec, mp4_file, seal(KEY, _issued(), None), SUBJECT)  # issued for nobody in particular
-    _check(spec, mp4_file, seal(KEY, _issued(), SUBJECT), None)  # evidence names no subject
+    # Sealed for a subject, it may not travel on evidence that names none.
+    with pytest.raises(InvalidEvidenceError, match=r"challenge\.subject"):
+        _check(spec, mp4_file, seal(KEY, _issued(), SUBJECT), None)
 
 
 @pytest.mark.parametrize(
@@ -117,3 +119,19 @@ def test_the_seal_round_trips_through_json(
     back = Challenge.from_dict(json.loads(json.dumps(sealed.to_dict())))
     assert back == sealed
     assert seal(KEY, attrs.evolve(back, mac=None), back.subject).mac == back.mac
+
+
+def test_a_mac_that_is_not_ascii_is_refused_as_a_typed_error(
+    spec: VendorSpec, mp4_file: Path
+) -> None:
+    # compare_digest raises TypeError on str with non-ASCII characters: never untyped.
+    forged = attrs.evolve(seal(KEY, _issued(), SUBJECT), mac="é" * 64)
+    _refused(spec, mp4_file, forged, "challenge.mac")
+
+
+@given(st.integers(min_value=10**309, max_value=10**400))
+def test_a_time_too_large_for_a_float_is_refused_as_a_typed_error(huge: int) -> None:
+    plain = _issued().to_dict() | {"expires_at": huge}
+    with pytest.raises(InvalidEvidenceError) as info:
+        Challenge.from_dict(json.loads(json.dumps(plain)))
+    assert info.value.field == "challenge.expires_at"

@@ -112,12 +112,16 @@ def _part(
         bound = result.deciding[-1].vendor
         causes.insert(0, f"the evidence's challenge binds it to {bound}, which could not answer")
     if result.reason == _CHALLENGE_SPENT:
-        bound = result.deciding[-1].vendor
+        lost = result.deciding[-1]
+        got = (
+            f"was still out at {lost.vendor} when the {deadline:g} s deadline passed"
+            if lost.reason == "deadline_exceeded"
+            else f"reached {lost.vendor} but got no usable answer"
+        )
         causes.insert(
             0,
-            f"the request carrying the challenge reached {bound} but got no usable answer;"
-            " the vendor may have used the single-use challenge, so it was not resent and a"
-            " fresh challenge is needed",
+            f"the request carrying the challenge {got}; the vendor may have used the"
+            " single-use challenge, so it was not resent and a fresh challenge is needed",
         )
     if result.reason == "deadline_exceeded":
         causes.insert(0, f"no answer within the {deadline:g} s deadline")

@@ -394,14 +394,21 @@ class DecisionMachine:
         over: never a silent downgrade to a vendor that cannot honour the challenge, but a
         new capture (with a new challenge)."""
         vendor = self.bound.get(check)
-        if vendor is None or result.verdict is not Verdict.ERROR or result.reason in _CUT_SHORT:
+        if vendor is None or result.verdict is not Verdict.ERROR:
+            return result
+        # A deadline that cut a call carrying the challenge is a new capture too: the caller
+        # must not send the same challenge again (a second use reads as a replay).
+        cut_mid_call = result.reason == "deadline_exceeded" and check in self._spent
+        if result.reason in _CUT_SHORT and not cut_mid_call:
             return result
         if not all(v.may_fail_over for v in result.deciding):
             return result  # e.g. an unread answer: it may have been a negative
         reason, issue = CHALLENGE_LOST, CaptureIssue.CHALLENGE_VENDOR_UNAVAILABLE
         if check in self._spent:
             reason, issue = CHALLENGE_SPENT, CaptureIssue.CHALLENGE_SPENT
-        lost = VendorVerdict(vendor, check, Verdict.RETRY_CAPTURE, reason, capture_issue=issue)
+        # The vendor's own verdict keeps the deadline as its reason, so the record says why.
+        said = result.reason if result.reason == "deadline_exceeded" else reason
+        lost = VendorVerdict(vendor, check, Verdict.RETRY_CAPTURE, said, capture_issue=issue)
         return CheckVerdict(check, Verdict.RETRY_CAPTURE, reason, (*result.deciding, lost))
 
     def _calling(self, group: Group) -> None:

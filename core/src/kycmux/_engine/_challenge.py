@@ -121,7 +121,9 @@ class ChallengeIssuer:
 def challenge_key(record_key: bytes) -> bytes:
     """The key of challenge seals, derived from the record key (never the record key itself,
     so a seal reveals nothing about the hashes in records)."""
-    return hmac.new(record_key, b"kycmux challenge seal", hashlib.sha256).digest()
+    # HKDF-extract with a label as salt, not HMAC(record_key, label): that is what a subject
+    # hash of the label would be, and subject ids are the caller's to choose.
+    return hmac.new(b"kycmux challenge seal v1", record_key, hashlib.sha256).digest()
 
 
 def seal(key: bytes, challenge: Challenge, subject: str | None) -> Challenge:
@@ -177,9 +179,10 @@ def check_challenge(
         )
     if challenge.issued_at > clock.time() + _SKEW:
         raise InvalidEvidenceError("challenge.issued_at", "lies in the future")
-    if None not in (challenge.subject, subject) and challenge.subject != subject:
+    if challenge.subject is not None and challenge.subject != subject:
+        # Sealed for a subject: only evidence naming that subject may carry it.
         raise InvalidEvidenceError(
-            "challenge.subject", "issued for another subject than the evidence's"
+            "challenge.subject", "issued for another subject than the evidence's (or none)"
         )
     evidence.check_challenge(clock.time())
 
@@ -189,7 +192,9 @@ def _check_seal(challenge: Challenge, key: bytes) -> None:
         raise InvalidEvidenceError(
             "challenge.mac", "required: pass back the challenge Engine.challenge returned"
         )
-    if not hmac.compare_digest(challenge.mac, _mac(key, challenge)):
+    # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, untyped).
+    given = challenge.mac.encode("utf-8", "surrogatepass")
+    if not hmac.compare_digest(given, _mac(key, challenge).encode()):
         raise InvalidEvidenceError(
             "challenge.mac",
             "does not verify: the challenge was changed, or sealed by an engine with another "

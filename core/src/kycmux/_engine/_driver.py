@@ -280,6 +280,8 @@ class DecisionRun:
         except asyncio.CancelledError:
             # Recorded first: a second cancellation during the release must not lose it.
             self._record(cancelled_attempt(group, attempt, started, self.clock.time()))
+            # Cut off mid-call (the deadline): the challenge it carried may be used up.
+            self._machine().challenge_sent(group)
             await self.resilience.release(group.vendor, admitted)
             raise
         failure = outcome.failure
@@ -311,7 +313,7 @@ class DecisionRun:
 
 
 def _maybe_used(outcome: CallOutcome) -> bool:
-    """The whole request left and no answer came back (a timeout or transport error after
-    sending): the vendor may have processed it. An HTTP error status is an answer: the
-    vendor refused the request, so it did not use what it carried."""
-    return outcome.failure is not None and outcome.body_sent and outcome.http_status is None
+    """The whole request left and the answer was no success: the vendor may have processed
+    it. Whatever the answer (a timeout, a reset, a 502 or 504 from a gateway after the vendor
+    used it, a code of the vendor's own), nothing here proves the challenge unused."""
+    return outcome.failure is not None and outcome.body_sent

@@ -32,7 +32,12 @@ class ChallengeKind(enum.StrEnum):
 
 
 def _finite(_inst: Any, attribute: attrs.Attribute[float], value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    try:  # an int too large for a float overflows in isfinite: as bad as infinity
+        finite = not isinstance(value, bool) and isinstance(value, int | float)
+        finite = finite and math.isfinite(value)
+    except OverflowError:
+        finite = False
+    if not finite:
         raise InvalidEvidenceError(f"challenge.{attribute.name}", "must be a finite UNIX time")
 
 

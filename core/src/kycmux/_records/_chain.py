@@ -1,14 +1,16 @@
 """The records chain: each record's keyed hash over the one before it, and its verification.
 
-Pure logic, no I/O. A link is ``hash = HMAC-SHA256(key, prev || "\\n" || seq || "\\n" ||
-body)``, ``body`` the record's canonical JSON (``canonical_json``) without its chain: editing a
-record, deleting one or changing their order breaks a link, and forging one needs the record
-key. Removing the newest records leaves a shorter, valid chain: only a head kept elsewhere
-(``Head``, printed by ``kycmux records --verify``) shows it.
+Pure logic, no I/O. A link is ``hash = HMAC-SHA256(chain_key, prev || "\\n" || seq || "\\n" ||
+body)``, with ``chain_key = HMAC-SHA256("kycmux records chain v1", record_key)`` and ``body``
+the record's canonical JSON (``canonical_json``) without its chain: editing a record, deleting
+one or changing their order breaks a link, and forging one needs the record key. Removing the
+newest records leaves a shorter, valid chain: only a head kept elsewhere (``Head``, printed by
+``kycmux records --verify``) shows it.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
@@ -52,8 +54,16 @@ class Link:
         return cls(seq, prev, digest)
 
 
+@functools.lru_cache(maxsize=8)
+def _chain_key(record_key: bytes) -> bytes:
+    # HKDF-extract with a label as salt: the record key itself also keys subject hashes,
+    # and a subject id the caller chose must never hash to (part of) a link.
+    return hmac.new(b"kycmux records chain v1", record_key, hashlib.sha256).digest()
+
+
 def _mac(key: bytes, prev: str, seq: int, body: bytes) -> str:
-    return hmac.new(key, f"{prev}\n{seq}\n".encode() + body, hashlib.sha256).hexdigest()
+    data = f"{prev}\n{seq}\n".encode() + body
+    return hmac.new(_chain_key(key), data, hashlib.sha256).hexdigest()
 
 
 def next_link(key: bytes, prev: Link | None, body: str) -> Link:

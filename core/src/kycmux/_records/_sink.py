@@ -194,7 +194,17 @@ class JsonLinesSink:
             size = os.fstat(fd).st_size
             lead = b""
             if size != self._end:  # another process wrote, or the file is new to us
-                lead = self._recover(fd, size)
+                shrunk = 0 <= size < self._end
+                if shrunk:
+                    log.warning(
+                        "decision record file %s shrank from %d to %d bytes: records were "
+                        "cut; the chain goes on from this writer's last link, so --verify "
+                        "shows the cut",
+                        self.path,
+                        self._end,
+                        size,
+                    )
+                lead = self._recover(fd, size, keep_link=shrunk)
             data = lead + b"".join(self._line(body) for body in bodies)
             view = memoryview(data)
             while view:
@@ -214,11 +224,15 @@ class JsonLinesSink:
         link = record_link_json(self._link)
         return (body[:-1] + f',"{CHAIN_FIELD}":{link}}}\n').encode("utf-8")
 
-    def _recover(self, fd: int, size: int) -> bytes:
-        """Take up the chain where the file's last line left it; a torn last line (a write cut
-        short by a crash) is ended, so the next record starts on a line of its own."""
+    def _recover(self, fd: int, size: int, *, keep_link: bool = False) -> bytes:
+        """Take up the chain where the file's last line left it (unless ``keep_link``: the
+        file was cut behind this writer, whose own last link must stay the chain's); a torn
+        last line (a write cut short by a crash) is ended, so the next record starts on a line
+        of its own."""
         line, torn = last_line(fd, size)
-        if line is not None:
+        if keep_link:
+            pass
+        elif line is not None:
             entry = parse_line(0, line)
             # A last line without a link (or unreadable): a new chain begins here.
             self._link = entry.link

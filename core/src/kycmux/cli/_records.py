@@ -126,6 +126,12 @@ def _filter(options: Mapping[str, Any], key: bytes | None) -> RecordFilter:
 @click.option("--seconds", type=float, help="Stop following after this many seconds.")
 @click.option("--verify", is_flag=True, help=f"Check the records chain (exit {BROKEN}: broken).")
 @click.option("--anchor", metavar="SEQ:HASH", help="With --verify: a head kept from before.")
+@click.option(
+    "--allow-unchained",
+    is_flag=True,
+    help="With --verify: accept records from before the chain began (written without a "
+    "record key) and a chain that continues an earlier file; nothing protects them.",
+)
 @click.pass_context
 def records(ctx: click.Context, /, config_path: str, **options: Any) -> None:
     """Read the decision records of a config's sink: list, filter, follow, explain, verify."""
@@ -135,7 +141,7 @@ def records(ctx: click.Context, /, config_path: str, **options: Any) -> None:
     source, key = _settings(config_path)
     console = _console()
     if options["verify"]:
-        sys.exit(_verify(source, key, options["anchor"]))
+        sys.exit(_verify(source, key, options["anchor"], options["allow_unchained"]))
     wanted = _filter(options, key)
     show = _printer(console, as_json=options["as_json"], explain=options["explain"])
     try:
@@ -219,6 +225,10 @@ def _dicts(value: Any) -> list[Mapping[str, Any]]:
     return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def explain_record(console: Console, r: Mapping[str, Any]) -> None:
     """One decision explained: who was asked, what each said, how long, why the outcome."""
     say = console.print
@@ -230,23 +240,28 @@ def explain_record(console: Console, r: Mapping[str, Any]) -> None:
         )
     )
     say(Text(f"why: {r.get('explanation')}"))
-    say(Text(f"reasons: {', '.join(map(str, r.get('reasons') or ())) or '-'}"))
-    for c in r.get("checks") or ():
-        vendors = ", ".join(map(str, c.get("vendors") or ())) or "no vendor"
+    say(Text(f"reasons: {', '.join(map(str, _list(r.get('reasons')))) or '-'}"))
+    # A hand-edited line may hold anything: only objects are read, and lists as text.
+    for c in _dicts(r.get("checks")):
+        vendors = ", ".join(map(str, _list(c.get("vendors")))) or "no vendor"
         say(Text(f"check {c.get('check')}: {c.get('verdict')} by {vendors} ({c.get('reason')})"))
-    for a in r.get("attempts") or ():
-        verdicts = ", ".join(f"{k}={v}" for k, v in (a.get("verdicts") or {}).items())
+    for a in _dicts(r.get("attempts")):
+        given = a.get("verdicts")
+        verdicts = (
+            ", ".join(f"{k}={v}" for k, v in given.items()) if isinstance(given, Mapping) else ""
+        )
         said = a.get("error_class") or verdicts or "-"
         code = f", vendor code {a.get('vendor_code')}" if a.get("vendor_code") else ""
+        checks = ",".join(map(str, _list(a.get("checks"))))
         say(
             Text(
-                f"asked {a.get('vendor')} ({a.get('role')}, {','.join(a.get('checks') or ())}): "
+                f"asked {a.get('vendor')} ({a.get('role')}, {checks}): "
                 f"{said} in {a.get('latency_ms')} ms, HTTP {a.get('http_status')}{code}"
             )
         )
-    for s in r.get("skipped") or ():
+    for s in _dicts(r.get("skipped")):
         say(Text(f"skipped {s.get('vendor')} for {s.get('check')}: {s.get('reason')}"))
-    for s in r.get("shadow") or ():
+    for s in _dicts(r.get("shadow")):
         say(Text(f"shadow {s.get('vendor')} ({s.get('experiment')}): {s.get('status')}"))
     if r.get("hint"):
         say(Text(f"tell the user: {r.get('hint')}"))
@@ -269,7 +284,7 @@ def show(ctx: click.Context, /, request_id: str, as_json: bool) -> None:
     _printer(_console(), as_json=as_json, explain=True)(found)
 
 
-def _verify(source: Source, key: bytes | None, anchor: str | None) -> int:
+def _verify(source: Source, key: bytes | None, anchor: str | None, allow_unchained: bool) -> int:
     """Check the chain, line by line (one report line each: never wrapped, for scripts)."""
     if key is None:
         raise click.UsageError(
@@ -287,10 +302,16 @@ def _verify(source: Source, key: bytes | None, anchor: str | None) -> int:
     problems = len(verdict.breaks)
     if anchor is not None:
         problems += _check_anchor(anchor, source)
+    # Unlinked records before the first link, or a chain not starting at seq 1, are what
+    # stripping the links off the oldest records (to rewrite them) would look like: broken,
+    # unless the operator knows they predate the key (or continue a rotated file).
+    unprotected = "" if allow_unchained else " (not protected: --allow-unchained accepts them)"
     if verdict.unchained:
-        click.echo(f"{verdict.unchained} records from before the chain began")
+        click.echo(f"{verdict.unchained} records from before the chain began{unprotected}")
     if verdict.first_seq not in (None, 1):
-        click.echo(f"the chain continues from seq {verdict.first_seq} (rotated file?)")
+        click.echo(f"the chain continues from seq {verdict.first_seq}{unprotected}")
+    if not allow_unchained:
+        problems += bool(verdict.unchained) + (verdict.first_seq not in (None, 1))
     head = verdict.head
     state = "intact" if not problems else f"BROKEN ({problems} problems)"
     click.echo(f"{source.where}: {verdict.checked} chained records, {state}")
