@@ -23,6 +23,7 @@ import httpx
 from kycmux._contract._wire import VendorRequest, VendorResponse
 from kycmux._model._secret import reveal
 from kycmux._transport._body import BodyReader
+from kycmux._transport._multipart import MultipartBody
 from kycmux.exceptions import InvalidEvidenceError, ProtocolError
 
 __all__ = [
@@ -91,17 +92,21 @@ class SendResult:
 
 
 @contextlib.contextmanager
-def _opened(request: VendorRequest) -> Iterator[dict[str, Any]]:
-    """httpx keyword arguments for ``request``, with its files open for streaming."""
+def _opened(request: VendorRequest, *, sync: bool) -> Iterator[dict[str, Any]]:
+    """httpx keyword arguments for ``request``, with its files open for streaming.
+
+    A form body is kycmux's own ``MultipartBody`` (few, large writes), handed to httpx as a
+    stream of the client's kind (``sync``) with its length declared.
+    """
     with contextlib.ExitStack() as stack:
-        files: list[tuple[str, tuple[str, IO[bytes] | bytes, str]]] = []
+        files: list[tuple[str, str, str, IO[bytes] | bytes]] = []
         for part in request.files:
             body: IO[bytes] | bytes
             if part.path is not None:
                 body = stack.enter_context(_open(part.path))
             else:
                 body = part.content or b""
-            files.append((part.field, (part.filename, body, part.content_type)))
+            files.append((part.field, part.filename, part.content_type, body))
         headers = [(k, reveal(v)) for k, v in request.headers]
         if not any(k.lower() == "accept-encoding" for k, _ in headers):
             # Answers are a few KB: nothing to gain from compression, a bomb to fear.
@@ -112,16 +117,12 @@ def _opened(request: VendorRequest) -> Iterator[dict[str, Any]]:
         }
         if request.json is not None:
             kwargs["json"] = dict(request.json)
-        elif files:
-            fields: dict[str, list[Any]] = {}
-            for k, v in request.fields:
-                fields.setdefault(k, []).append(reveal(v))
-            kwargs["data"] = {k: v[0] if len(v) == 1 else v for k, v in fields.items()}
-            kwargs["files"] = files
-        elif request.fields:
-            # Form fields always travel as multipart/form-data, as every vendor sample does;
-            # httpx would urlencode ``data`` without files, so send them as file-less parts.
-            kwargs["files"] = [(k, (None, reveal(v))) for k, v in request.fields]
+        elif files or request.fields:
+            # Form fields always travel as multipart/form-data, as every vendor sample does.
+            form = MultipartBody(request.fields, files)
+            headers.append(("content-type", form.content_type))
+            headers.append(("content-length", str(form.length)))
+            kwargs["content"] = iter(form) if sync else aiter(form)
         yield kwargs
 
 
@@ -320,7 +321,7 @@ class HttpClient:
         started = time.perf_counter()
         flag = _BodySentFlag()
         try:
-            with _opened(request) as kwargs:
+            with _opened(request, sync=True) as kwargs:
                 built = self._sync.build_request(
                     request.method, request.url, timeout=default_timeout(timeout), **kwargs
                 )
@@ -357,7 +358,7 @@ class HttpClient:
         flag = _BodySentFlag()
         try:
             async with (timer or asyncio.timeout)(timeout):
-                with _opened(request) as kwargs:
+                with _opened(request, sync=False) as kwargs:
                     built = self._aclient.build_request(
                         request.method, request.url, timeout=default_timeout(timeout), **kwargs
                     )
