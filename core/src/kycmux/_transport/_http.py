@@ -23,6 +23,7 @@ import httpx
 from kycmux._contract._wire import VendorRequest, VendorResponse
 from kycmux._model._secret import reveal
 from kycmux._transport._body import BodyReader
+from kycmux._transport._direct import DirectAiohttp
 from kycmux._transport._multipart import MultipartBody
 from kycmux.exceptions import InvalidEvidenceError, ProtocolError
 
@@ -92,11 +93,11 @@ class SendResult:
 
 
 @contextlib.contextmanager
-def _opened(request: VendorRequest, *, sync: bool) -> Iterator[dict[str, Any]]:
-    """httpx keyword arguments for ``request``, with its files open for streaming.
+def _opened(request: VendorRequest) -> Iterator[dict[str, Any]]:
+    """What goes on the wire for ``request``, with its files open for streaming.
 
-    A form body is kycmux's own ``MultipartBody`` (few, large writes), handed to httpx as a
-    stream of the client's kind (``sync``) with its length declared.
+    ``params``, ``headers`` (revealed) and either ``json`` or ``form``: kycmux's own
+    ``MultipartBody`` (few, large writes), its type and length already in the headers.
     """
     with contextlib.ExitStack() as stack:
         files: list[tuple[str, str, str, IO[bytes] | bytes]] = []
@@ -122,8 +123,17 @@ def _opened(request: VendorRequest, *, sync: bool) -> Iterator[dict[str, Any]]:
             form = MultipartBody(request.fields, files)
             headers.append(("content-type", form.content_type))
             headers.append(("content-length", str(form.length)))
-            kwargs["content"] = iter(form) if sync else aiter(form)
+            kwargs["form"] = form
         yield kwargs
+
+
+def _for_httpx(wire: dict[str, Any], *, sync: bool) -> dict[str, Any]:
+    """httpx keyword arguments: the form as a stream of the client's kind."""
+    kwargs = dict(wire)
+    form = kwargs.pop("form", None)
+    if form is not None:
+        kwargs["content"] = iter(form) if sync else aiter(form)
+    return kwargs
 
 
 DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
@@ -253,6 +263,9 @@ class HttpClient:
     _sync: httpx.Client | None = None
     _aclient: httpx.AsyncClient | None = None
     _owned: bool = True
+    # The default async backend sends on aiohttp directly (``_direct``); the httpx client
+    # beside it stays the type callers see and pass in, and the path for their transports.
+    _direct: DirectAiohttp | None = None
 
     def __attrs_post_init__(self) -> None:
         _guard_httpx_log()
@@ -268,8 +281,10 @@ class HttpClient:
         """Clients with kycmux defaults; ``transport`` / ``async_transport`` replace the I/O."""
         headers = {"user-agent": _USER_AGENT}
         limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
+        direct = None
         if async_transport is None and async_backend == "aiohttp":
             async_transport = _aiohttp_transport()
+            direct = DirectAiohttp()
         return cls(
             httpx.Client(
                 transport=transport, headers=headers, limits=limits, timeout=default_timeout(30)
@@ -281,6 +296,7 @@ class HttpClient:
                 timeout=default_timeout(30),
             ),
             True,
+            direct,
         )
 
     @classmethod
@@ -321,14 +337,17 @@ class HttpClient:
         started = time.perf_counter()
         flag = _BodySentFlag()
         try:
-            with _opened(request, sync=True) as kwargs:
+            with _opened(request) as wire:
+                kwargs = _for_httpx(wire, sync=True)
                 built = self._sync.build_request(
                     request.method, request.url, timeout=default_timeout(timeout), **kwargs
                 )
                 flag = _track(built)
                 response = self._sync.send(built, stream=True)
                 try:
-                    reader = BodyReader(request.vendor, max_response_bytes, response)
+                    reader = BodyReader(
+                        request.vendor, max_response_bytes, response.status_code, response.headers
+                    )
                     for chunk in _raw(response):
                         reader.feed(chunk)
                 finally:
@@ -358,14 +377,31 @@ class HttpClient:
         flag = _BodySentFlag()
         try:
             async with (timer or asyncio.timeout)(timeout):
-                with _opened(request, sync=False) as kwargs:
+                with _opened(request) as wire:
+                    if self._direct is not None:
+                        answer = await self._direct.exchange(
+                            request,
+                            wire,
+                            default_timeout(timeout),
+                            flag,
+                            max_response_bytes,
+                            started,
+                            _since,
+                        )
+                        return SendResult(answer, None, True, _since(started))
+                    kwargs = _for_httpx(wire, sync=False)
                     built = self._aclient.build_request(
                         request.method, request.url, timeout=default_timeout(timeout), **kwargs
                     )
                     flag = _track(built)
                     response = await self._aclient.send(built, stream=True)
                     try:
-                        reader = BodyReader(request.vendor, max_response_bytes, response)
+                        reader = BodyReader(
+                            request.vendor,
+                            max_response_bytes,
+                            response.status_code,
+                            response.headers,
+                        )
                         async for chunk in _araw(response):
                             reader.feed(chunk)
                     finally:
@@ -385,6 +421,8 @@ class HttpClient:
         self.close()
         if self._owned and self._aclient is not None:
             await self._aclient.aclose()
+        if self._direct is not None:
+            await self._direct.aclose()
 
 
 def _transports(client: httpx.Client | httpx.AsyncClient) -> list[object]:
