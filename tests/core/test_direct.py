@@ -145,3 +145,18 @@ def test_aiohttp_errors_become_the_httpx_errors_records_read(
 ) -> None:
     mapped = map_aiohttp_error(error)
     assert type(mapped) is getattr(httpx, expected)
+
+
+def test_only_the_default_async_client_takes_the_direct_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert HttpClient.create()._direct is not None
+    assert HttpClient.create(async_backend="httpx")._direct is None
+    mock = httpx.MockTransport(lambda r: httpx.Response(200))
+    assert HttpClient.create(async_transport=mock)._direct is None
+    assert HttpClient.wrap(async_client=httpx.AsyncClient())._direct is None
+    # As before, the default (a transport given to httpx) reads no proxy from the environment.
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    assert not any(HttpClient.create()._aclient._mounts.values())  # type: ignore[union-attr]

@@ -281,22 +281,21 @@ class HttpClient:
         """Clients with kycmux defaults; ``transport`` / ``async_transport`` replace the I/O."""
         headers = {"user-agent": _USER_AGENT}
         limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
-        direct = None
-        if async_transport is None and async_backend == "aiohttp":
+        default = async_transport is None and async_backend == "aiohttp"
+        if default:
             async_transport = _aiohttp_transport()
-            direct = DirectAiohttp()
+        aclient = httpx.AsyncClient(
+            transport=async_transport, headers=headers, limits=limits, timeout=default_timeout(30)
+        )
         return cls(
             httpx.Client(
                 transport=transport, headers=headers, limits=limits, timeout=default_timeout(30)
             ),
-            httpx.AsyncClient(
-                transport=async_transport,
-                headers=headers,
-                limits=limits,
-                timeout=default_timeout(30),
-            ),
+            aclient,
             True,
-            direct,
+            # Like the httpx-aiohttp transport it stands in for, it reads no proxy from the
+            # environment (httpx ignores those when given a transport).
+            DirectAiohttp() if default else None,
         )
 
     @classmethod
