@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
@@ -30,6 +30,12 @@ __all__ = ["DirectAiohttp", "map_aiohttp_error"]
 
 _READ_CHUNK = 64 * 1024
 _LOG = logging.getLogger("kycmux.http")
+
+
+class _SentFlag(Protocol):
+    """Set once the whole request body has been handed to the connection."""
+
+    sent: bool
 
 
 class DirectAiohttp:
@@ -63,10 +69,10 @@ class DirectAiohttp:
         request: VendorRequest,
         kwargs: dict[str, Any],
         timeout: httpx.Timeout,
-        sent: Any,
+        sent: _SentFlag,
         limit: int,
         started: float,
-        since: Any,
+        since: Callable[[float], float],
     ) -> VendorResponse:
         """One exchange; aiohttp's errors come out as the httpx errors they amount to."""
         import aiohttp
@@ -107,7 +113,9 @@ class DirectAiohttp:
             raise map_aiohttp_error(exc) from exc
 
 
-def _wire(request: VendorRequest, kwargs: dict[str, Any], sent: Any) -> tuple[Any, Any, Any]:
+def _wire(
+    request: VendorRequest, kwargs: dict[str, Any], sent: _SentFlag
+) -> tuple[Any, list[tuple[str, str]], Any]:
     """URL, headers and body of ``request`` as aiohttp takes them (httpx's encodings)."""
     import yarl
 
@@ -127,7 +135,7 @@ def _wire(request: VendorRequest, kwargs: dict[str, Any], sent: Any) -> tuple[An
     return url, headers, data
 
 
-async def _tracked(form: MultipartBody, sent: Any) -> AsyncIterator[bytes]:
+async def _tracked(form: MultipartBody, sent: _SentFlag) -> AsyncIterator[bytes]:
     async for piece in form:
         yield piece
     sent.sent = True
