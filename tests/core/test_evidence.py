@@ -101,6 +101,22 @@ def test_missing_and_empty_files(tmp_path: Path) -> None:
     assert info.value.field == "liveness_data"
 
 
+def test_what_is_not_a_regular_file_does_not_exist_as_evidence(
+    tmp_path: Path, png_file: Path
+) -> None:
+    # One stat answers "a file?" and "empty?": a directory, a path through a file and a
+    # symlink loop are refused as missing, as Path.is_file would, naming the file only.
+    loop = tmp_path / "loop.png"
+    loop.symlink_to(loop)
+    for path in (tmp_path, png_file / "inside.png", loop):
+        with pytest.raises(InvalidEvidenceError, match="does not exist") as info:
+            Evidence(selfie=path)
+        assert str(tmp_path) not in str(info.value)
+    linked = tmp_path / "linked.png"
+    linked.symlink_to(png_file)
+    assert Evidence(selfie=linked).media_form(EvidenceKind.SELFIE) is MediaForm.FILE
+
+
 def test_video_container_is_recognised(png_file: Path, mp4_file: Path) -> None:
     assert Evidence(video=mp4_file).media_form(EvidenceKind.VIDEO) is MediaForm.FILE
     with pytest.raises(InvalidEvidenceError, match="not a recognised video"):

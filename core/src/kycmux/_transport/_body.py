@@ -9,8 +9,7 @@ inflated whole. Transports hand over the raw bytes (aiohttp's own decompression 
 from __future__ import annotations
 
 import zlib
-
-import httpx
+from collections.abc import Mapping
 
 from kycmux.exceptions import ProtocolError, ResponseTooLargeError
 
@@ -30,16 +29,17 @@ class BodyReader:
 
     __slots__ = ("_chunks", "_inflate", "_raw", "_size", "limit", "status", "vendor")
 
-    def __init__(self, vendor: str, limit: int, response: httpx.Response) -> None:
+    def __init__(self, vendor: str, limit: int, status: int, headers: Mapping[str, str]) -> None:
+        # ``headers`` looks names up case-insensitively (httpx's and aiohttp's both do).
         self.vendor = vendor
         self.limit = limit
-        self.status = response.status_code
+        self.status = status
         self._chunks: list[bytes] = []
         self._raw = self._size = 0
-        declared = response.headers.get("content-length", "")
+        declared = headers.get("content-length", "")
         if declared.isascii() and declared.isdigit() and int(declared) > limit:
             raise self._too_large()
-        encoding = response.headers.get("content-encoding", "identity").strip().lower()
+        encoding = headers.get("content-encoding", "identity").strip().lower()
         self._inflate = _inflater(encoding)
         if self._inflate is None and encoding not in ("", "identity"):
             raise ProtocolError(

@@ -23,6 +23,8 @@ import httpx
 from kycmux._contract._wire import VendorRequest, VendorResponse
 from kycmux._model._secret import reveal
 from kycmux._transport._body import BodyReader
+from kycmux._transport._direct import DirectAiohttp
+from kycmux._transport._multipart import MultipartBody
 from kycmux.exceptions import InvalidEvidenceError, ProtocolError
 
 __all__ = [
@@ -92,16 +94,20 @@ class SendResult:
 
 @contextlib.contextmanager
 def _opened(request: VendorRequest) -> Iterator[dict[str, Any]]:
-    """httpx keyword arguments for ``request``, with its files open for streaming."""
+    """What goes on the wire for ``request``, with its files open for streaming.
+
+    ``params``, ``headers`` (revealed) and either ``json`` or ``form``: kycmux's own
+    ``MultipartBody`` (few, large writes), its type and length already in the headers.
+    """
     with contextlib.ExitStack() as stack:
-        files: list[tuple[str, tuple[str, IO[bytes] | bytes, str]]] = []
+        files: list[tuple[str, str, str, IO[bytes] | bytes]] = []
         for part in request.files:
             body: IO[bytes] | bytes
             if part.path is not None:
                 body = stack.enter_context(_open(part.path))
             else:
                 body = part.content or b""
-            files.append((part.field, (part.filename, body, part.content_type)))
+            files.append((part.field, part.filename, part.content_type, body))
         headers = [(k, reveal(v)) for k, v in request.headers]
         if not any(k.lower() == "accept-encoding" for k, _ in headers):
             # Answers are a few KB: nothing to gain from compression, a bomb to fear.
@@ -112,17 +118,22 @@ def _opened(request: VendorRequest) -> Iterator[dict[str, Any]]:
         }
         if request.json is not None:
             kwargs["json"] = dict(request.json)
-        elif files:
-            fields: dict[str, list[Any]] = {}
-            for k, v in request.fields:
-                fields.setdefault(k, []).append(reveal(v))
-            kwargs["data"] = {k: v[0] if len(v) == 1 else v for k, v in fields.items()}
-            kwargs["files"] = files
-        elif request.fields:
-            # Form fields always travel as multipart/form-data, as every vendor sample does;
-            # httpx would urlencode ``data`` without files, so send them as file-less parts.
-            kwargs["files"] = [(k, (None, reveal(v))) for k, v in request.fields]
+        elif files or request.fields:
+            # Form fields always travel as multipart/form-data, as every vendor sample does.
+            form = MultipartBody(request.fields, files)
+            headers.append(("content-type", form.content_type))
+            headers.append(("content-length", str(form.length)))
+            kwargs["form"] = form
         yield kwargs
+
+
+def _for_httpx(wire: dict[str, Any], *, sync: bool) -> dict[str, Any]:
+    """httpx keyword arguments: the form as a stream of the client's kind."""
+    kwargs = dict(wire)
+    form = kwargs.pop("form", None)
+    if form is not None:
+        kwargs["content"] = iter(form) if sync else aiter(form)
+    return kwargs
 
 
 DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
@@ -252,6 +263,9 @@ class HttpClient:
     _sync: httpx.Client | None = None
     _aclient: httpx.AsyncClient | None = None
     _owned: bool = True
+    # The default async backend sends on aiohttp directly (``_direct``); the httpx client
+    # beside it stays the type callers see and pass in, and the path for their transports.
+    _direct: DirectAiohttp | None = None
 
     def __attrs_post_init__(self) -> None:
         _guard_httpx_log()
@@ -267,19 +281,21 @@ class HttpClient:
         """Clients with kycmux defaults; ``transport`` / ``async_transport`` replace the I/O."""
         headers = {"user-agent": _USER_AGENT}
         limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
-        if async_transport is None and async_backend == "aiohttp":
+        default = async_transport is None and async_backend == "aiohttp"
+        if default:
             async_transport = _aiohttp_transport()
+        aclient = httpx.AsyncClient(
+            transport=async_transport, headers=headers, limits=limits, timeout=default_timeout(30)
+        )
         return cls(
             httpx.Client(
                 transport=transport, headers=headers, limits=limits, timeout=default_timeout(30)
             ),
-            httpx.AsyncClient(
-                transport=async_transport,
-                headers=headers,
-                limits=limits,
-                timeout=default_timeout(30),
-            ),
+            aclient,
             True,
+            # Like the httpx-aiohttp transport it stands in for, it reads no proxy from the
+            # environment (httpx ignores those when given a transport).
+            DirectAiohttp() if default else None,
         )
 
     @classmethod
@@ -320,14 +336,17 @@ class HttpClient:
         started = time.perf_counter()
         flag = _BodySentFlag()
         try:
-            with _opened(request) as kwargs:
+            with _opened(request) as wire:
+                kwargs = _for_httpx(wire, sync=True)
                 built = self._sync.build_request(
                     request.method, request.url, timeout=default_timeout(timeout), **kwargs
                 )
                 flag = _track(built)
                 response = self._sync.send(built, stream=True)
                 try:
-                    reader = BodyReader(request.vendor, max_response_bytes, response)
+                    reader = BodyReader(
+                        request.vendor, max_response_bytes, response.status_code, response.headers
+                    )
                     for chunk in _raw(response):
                         reader.feed(chunk)
                 finally:
@@ -357,14 +376,31 @@ class HttpClient:
         flag = _BodySentFlag()
         try:
             async with (timer or asyncio.timeout)(timeout):
-                with _opened(request) as kwargs:
+                with _opened(request) as wire:
+                    if self._direct is not None:
+                        answer = await self._direct.exchange(
+                            request,
+                            wire,
+                            default_timeout(timeout),
+                            flag,
+                            max_response_bytes,
+                            started,
+                            _since,
+                        )
+                        return SendResult(answer, None, True, _since(started))
+                    kwargs = _for_httpx(wire, sync=False)
                     built = self._aclient.build_request(
                         request.method, request.url, timeout=default_timeout(timeout), **kwargs
                     )
                     flag = _track(built)
                     response = await self._aclient.send(built, stream=True)
                     try:
-                        reader = BodyReader(request.vendor, max_response_bytes, response)
+                        reader = BodyReader(
+                            request.vendor,
+                            max_response_bytes,
+                            response.status_code,
+                            response.headers,
+                        )
                         async for chunk in _araw(response):
                             reader.feed(chunk)
                     finally:
@@ -384,6 +420,8 @@ class HttpClient:
         self.close()
         if self._owned and self._aclient is not None:
             await self._aclient.aclose()
+        if self._direct is not None:
+            await self._direct.aclose()
 
 
 def _transports(client: httpx.Client | httpx.AsyncClient) -> list[object]:

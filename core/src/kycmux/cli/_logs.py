@@ -18,6 +18,7 @@ LOGGERS = {
     "kycmux.plugins": "plugin discovery: a plugin that failed to load",
     "kycmux.engine": "decisions: observers, record sinks, shadows, subjects, worker threads",
     "kycmux.call": "one vendor call's hooks (a plugin bug, by exception type)",
+    "kycmux.http": "each request the default async client sends (query values masked)",
     "kycmux.resilience": "circuit-breaker transitions",
     "kycmux.state": "shared state (Redis) unreachable or slow, and the fallback",
     "kycmux.records": "decision records in PostgreSQL",
