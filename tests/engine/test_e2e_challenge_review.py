@@ -15,6 +15,7 @@ from kycmux import (
     CaptureIssue,
     Config,
     Consent,
+    Decision,
     Engine,
     Evidence,
     Outcome,
@@ -55,6 +56,22 @@ def _engine(box: Sandbox, host: PluginHost, data: dict[str, Any]) -> Engine:
     return Engine.from_config(Config.from_mapping(data, host.vendors, box.env), host=host)
 
 
+async def _challenged_under(
+    box: Sandbox, host: PluginHost, demo: DemoSet, tmp_path: Path, fault: str, data: dict[str, Any]
+) -> Decision:
+    """A challenge issued, then its video sent to a Tencent serving ``fault`` once."""
+    async with _engine(box, host, data) as engine:
+        engine.set_default_policy("video_first")
+        challenge = await engine.challenge()
+        box.app(TENCENT).faults.inject(fault, count=1, paths=["/face/livedetectfour"])
+        evidence = Evidence(
+            video=_video(tmp_path, demo, challenge.value),
+            reference_photo=demo["card_photo"],
+            challenge=challenge,
+        )
+        return await engine.verify(evidence)
+
+
 # --- a retry never resends a used challenge ---------------------------------------------------
 
 
@@ -65,16 +82,8 @@ async def test_a_challenge_that_may_have_reached_the_vendor_is_not_resent(
     """The request left whole and no answer came: Tencent may have used the digits, and a
     resend would read as a replay attack (-5016): a live person rejected. Instead: one
     attempt, and a new capture with a fresh challenge, saying why."""
-    async with _engine(box, sim_host, {"policies": policies()}) as engine:
-        engine.set_default_policy("video_first")
-        challenge = await engine.challenge()
-        box.app(TENCENT).faults.inject(fault, count=1, paths=["/face/livedetectfour"])
-        evidence = Evidence(
-            video=_video(tmp_path, demo, challenge.value),
-            reference_photo=demo["card_photo"],
-            challenge=challenge,
-        )
-        decision = await engine.verify(evidence)
+    data = {"policies": policies()}
+    decision = await _challenged_under(box, sim_host, demo, tmp_path, fault, data)
     assert decision.outcome is Outcome.RETRY_CAPTURE, decision.record.explanation
     assert "liveness:challenge_spent" in decision.reasons
     assert [a.attempt for a in decision.record.attempts] == [1]
@@ -91,16 +100,9 @@ async def test_a_deadline_that_cuts_the_call_asks_for_a_fresh_challenge(
     (a new capture, a fresh challenge, the deadline named), not a bare error to retry."""
     slow = policies()
     slow["video_first"]["deadline"] = 1.0
-    async with _engine(box, sim_host, {"policies": slow}) as engine:
-        engine.set_default_policy("video_first")
-        challenge = await engine.challenge()
-        box.app(TENCENT).faults.inject("latency=3", count=1, paths=["/face/livedetectfour"])
-        evidence = Evidence(
-            video=_video(tmp_path, demo, challenge.value),
-            reference_photo=demo["card_photo"],
-            challenge=challenge,
-        )
-        decision = await engine.verify(evidence)
+    decision = await _challenged_under(
+        box, sim_host, demo, tmp_path, "latency=3", {"policies": slow}
+    )
     assert decision.outcome is Outcome.RETRY_CAPTURE, decision.record.explanation
     assert "liveness:challenge_spent" in decision.reasons
     assert decision.hint == CaptureIssue.CHALLENGE_SPENT.hint

@@ -258,9 +258,11 @@ _CLI = "from kycmux.cli._launch import main; main()"
 
 
 def _kycmux(
-    args: list[str], box: Sandbox, stdin: str | None = None
+    args: list[str], box: Sandbox, stdin: str | None = None, exports: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **parse_exports(box.exports()), "KYCMUX_TEST_RECORD_KEY": "k" * 32}
+    """``kycmux ARGS`` in a process of its own, with the sandbox's exports (or ``exports``)."""
+    given = {"KYCMUX_TEST_RECORD_KEY": "k" * 32, **parse_exports(box.exports())}
+    env = {**os.environ, **(given if exports is None else parse_exports(exports))}
     return subprocess.run(
         [sys.executable, "-c", _CLI, *args],
         input=stdin,
@@ -319,25 +321,13 @@ def test_a_sandbox_written_config_carries_a_challenge_across_processes(
     config = folder / "kycmux.toml"
     with config.open("a", encoding="utf-8") as toml:
         toml.write(POLICY_TOML)
-    env = {**os.environ, **parse_exports((folder / "sandbox.env").read_text(encoding="utf-8"))}
-
-    def kycmux(args: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-c", _CLI, *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=60,
-            check=False,
-        )
-
-    issued = kycmux(["challenge", "--config", str(config), "--json"])
+    exports = (folder / "sandbox.env").read_text(encoding="utf-8")
+    issued = _kycmux(["challenge", "--config", str(config), "--json"], box, exports=exports)
     assert issued.returncode == 0, issued.stderr
     challenge = Challenge.from_dict(json.loads(issued.stdout))
     video = _video(tmp_path, demo, challenge.value)
     verify = ["verify", "--config", str(config), "--video", str(video), "--card"]
     verify += [str(demo["card_photo"]), "--challenge", "-", "--json"]
-    decided = kycmux(verify, stdin=issued.stdout)
+    decided = _kycmux(verify, box, stdin=issued.stdout, exports=exports)
     assert decided.returncode == 0, decided.stderr
     assert json.loads(decided.stdout)["outcome"] == "accept"

@@ -168,22 +168,19 @@ def map_aiohttp_error(exc: aiohttp.ClientError) -> httpx.HTTPError:
     import aiohttp
 
     message = str(exc) or type(exc).__name__
-    if isinstance(exc, aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError):
-        return httpx.ProxyError(message)
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return httpx.ConnectError(message)
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return httpx.ConnectTimeout(message)
-    if isinstance(exc, aiohttp.SocketTimeoutError):
-        return httpx.ReadTimeout(message)
-    if isinstance(exc, aiohttp.ServerTimeoutError):
-        return httpx.TimeoutException(message)
-    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
-        return httpx.ReadError(message)
-    if isinstance(exc, aiohttp.ClientOSError):
-        return httpx.ReadError(message)
-    if isinstance(exc, aiohttp.InvalidURL):
-        return httpx.UnsupportedProtocol(message)
-    if isinstance(exc, aiohttp.ClientConnectionError):
-        return httpx.ConnectTimeout(message)  # as httpx-aiohttp maps the rest
+    # In order: the first match wins (subclasses before their bases).
+    table: tuple[tuple[Any, type[httpx.TransportError]], ...] = (
+        (aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError, httpx.ProxyError),
+        (aiohttp.ClientConnectorError, httpx.ConnectError),
+        (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),
+        (aiohttp.SocketTimeoutError, httpx.ReadTimeout),
+        (aiohttp.ServerTimeoutError, httpx.TimeoutException),
+        (aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError, httpx.ReadError),
+        (aiohttp.ClientOSError, httpx.ReadError),
+        (aiohttp.InvalidURL, httpx.UnsupportedProtocol),
+        (aiohttp.ClientConnectionError, httpx.ConnectTimeout),  # as httpx-aiohttp maps the rest
+    )
+    for kinds, mapped in table:
+        if isinstance(exc, kinds):
+            return mapped(message)
     return httpx.RemoteProtocolError(message)
