@@ -92,6 +92,17 @@ async def test_a_challenge_that_may_have_reached_the_vendor_is_not_resent(
     assert "not resent" in decision.record.explanation
 
 
+async def test_a_rate_limited_request_is_sent_again_with_its_challenge(
+    box: Sandbox, sim_host: PluginHost, demo: DemoSet, tmp_path: Path
+) -> None:
+    """Turned away for its rate, the request was not processed: the digits are unused, and
+    the retry that follows the vendor's pause passes a live person."""
+    data = {"policies": policies()}
+    decision = await _challenged_under(box, sim_host, demo, tmp_path, "rate_limited", data)
+    assert decision.outcome is Outcome.ACCEPT, decision.record.explanation
+    assert [a.attempt for a in decision.record.attempts] == [1, 2]
+
+
 async def test_a_deadline_that_cuts_the_call_asks_for_a_fresh_challenge(
     box: Sandbox, sim_host: PluginHost, demo: DemoSet, tmp_path: Path
 ) -> None:

@@ -315,5 +315,9 @@ class DecisionRun:
 def _maybe_used(outcome: CallOutcome) -> bool:
     """The whole request left and the answer was no success: the vendor may have processed
     it. Whatever the answer (a timeout, a reset, a 502 or 504 from a gateway after the vendor
-    used it, a code of the vendor's own), nothing here proves the challenge unused."""
-    return outcome.failure is not None and outcome.body_sent
+    used it, an error code of the vendor's own), nothing proves the challenge unused — but for
+    "rate limited": a request turned away for its rate was not processed."""
+    failure = outcome.failure
+    if failure is None or not outcome.body_sent:
+        return False
+    return failure.error_class is not ErrorClass.RATE_LIMITED
