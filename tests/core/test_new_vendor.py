@@ -102,7 +102,10 @@ def test_an_existing_folder_is_never_overwritten(tmp_path: Path) -> None:
 
 
 def _tool(name: str) -> str:
-    return str(Path(sys.executable).with_name(name))
+    tool = Path(sys.executable).with_name(name)
+    if not tool.exists():  # the lowest-versions session installs the test tools only
+        pytest.skip(f"{name} is not installed beside this Python")
+    return str(tool)
 
 
 def test_the_skeleton_passes_ruff_as_generated(generated: tuple[Path, dict[str, str]]) -> None:
