@@ -35,7 +35,7 @@ from kycmux._experiments._experiment import Assignment, ShadowExperiment, SplitE
 from kycmux._experiments._lab import Lab
 from kycmux._experiments._shadow import PendingShadow, cancel_all, settle
 from kycmux._model._challenge import Challenge
-from kycmux._model._evidence import Check, Consent, Evidence
+from kycmux._model._evidence import Check, Evidence
 from kycmux._model._privacy import keyed_hash
 from kycmux._records._builder import (
     challenge_audit,
@@ -422,7 +422,15 @@ class Engine:
     ) -> list[PendingShadow]:
         started = []
         for experiment, policy in self._lab.shadows(base):
-            plan = self._shadow_plan(experiment, policy, evidence, subject, request_id)
+            plan = shadow_plan(
+                experiment,
+                policy,
+                evidence,
+                sample=(self._experiment_key, subject, request_id),
+                specs=self._specs,
+                vendors=self._config.vendors,
+                guards=self._guards,
+            )
             if isinstance(plan, str):
                 started.append(PendingShadow.skipped(experiment, plan))
                 continue
@@ -431,22 +439,6 @@ class Engine:
             run = self._run(plan, unchallenged, request_id, role="shadow")
             started.append(PendingShadow.start(experiment, run, self._clock))
         return started
-
-    def _shadow_plan(
-        self,
-        experiment: ShadowExperiment,
-        policy: Policy,
-        evidence: Evidence,
-        subject: str | None,
-        request_id: str,
-    ) -> Policy | str:
-        if Consent.SHADOW_EVALUATION not in evidence.consents:
-            return "no_consent"
-        if not experiment.sampled(self._experiment_key, subject, request_id):
-            return "not_sampled"
-        return shadow_plan(
-            experiment, policy, evidence, self._specs, self._config.vendors, self._guards
-        )
 
     # records and observers --------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from kycmux._decision._machine import ineligible
 from kycmux._decision._policy import Policy
 from kycmux._engine._guards import VendorGuards
 from kycmux._experiments._experiment import ShadowExperiment
-from kycmux._model._evidence import Check, Evidence
+from kycmux._model._evidence import Check, Consent, Evidence
 
 __all__ = ["challenged", "servable", "shadow_plan"]
 
@@ -40,12 +40,21 @@ def shadow_plan(
     experiment: ShadowExperiment,
     policy: Policy,
     evidence: Evidence,
+    *,
+    sample: tuple[bytes, str | None, str],
     specs: Mapping[str, VendorSpec],
     vendors: Mapping[str, VendorConfig],
     guards: VendorGuards,
 ) -> Policy | str:
-    """A consented, sampled shadow's policy narrowed to what it can serve, or why it is not
-    asked."""
+    """A shadow's policy narrowed to what it can serve, or why it is not asked.
+
+    ``sample``: the experiment key, the subject's keyed hash and the request id that decide
+    whether this decision is in the shadow's sample.
+    """
+    if Consent.SHADOW_EVALUATION not in evidence.consents:
+        return "no_consent"
+    if not experiment.sampled(*sample):
+        return "not_sampled"
     checks = servable(policy, specs, vendors, evidence)
     if not checks:
         return "nothing_to_ask"
