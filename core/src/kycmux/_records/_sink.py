@@ -230,14 +230,9 @@ class JsonLinesSink:
         last line (a write cut short by a crash) is ended, so the next record starts on a line
         of its own."""
         line, torn = last_line(fd, size)
-        if keep_link:
-            pass
-        elif line is not None:
-            entry = parse_line(0, line)
-            # A last line without a link (or unreadable): a new chain begins here.
-            self._link = entry.link
-        elif size:
-            self._link = None
+        if not keep_link and (line is not None or size):
+            # The last line's link; none (a line without one, or unreadable): a new chain.
+            self._link = parse_line(0, line).link if line is not None else None
         # An empty file (new, or rotated away): the chain goes on from our last link.
         return b"\n" if torn else b""
 
