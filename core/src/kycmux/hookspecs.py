@@ -54,6 +54,7 @@ __all__ = [
     "classify_error",
     "hookspec",
     "normalize_score",
+    "observes",
     "on_attempt",
     "on_breaker_transition",
     "on_decision",
@@ -278,4 +279,38 @@ def on_breaker_transition(vendor: str, old: str, new: str, at: float) -> None:
     :param at: UNIX time (wall-clock seconds) of the transition.
     :return: Nothing; every implementation is called, isolated per plugin as for
         ``on_attempt``. Not ``firstresult``.
+    """
+
+
+@hookspec(firstresult=True)
+def observes(hook: str) -> bool | None:
+    """Say whether this plugin has anything to do, right now, for observer hook ``hook``.
+
+    Asked once per observation, before it is handed to the observers' thread, of each plugin
+    that implements both this hook and ``hook`` (``on_attempt``, ``on_decision`` or
+    ``on_breaker_transition``), about itself only: the engine calls every plugin's answer
+    through pluggy separately (its ``wrapper=True`` implementations of this hook run too).
+    An observer plugin with nothing to report (no exporter configured, say) answers False and
+    costs a decision nothing: its observer hook is not called for that observation, and when
+    no observer is left (and the record sinks took a decision's record themselves) no thread
+    is woken. The answer is taken when the observation is posted and holds for that
+    observation (the plugins that said yes are the ones called); the next observation asks
+    again, so a plugin that starts having work (an application setting a global provider
+    later) answers True from then on.
+
+    It runs on the thread that posts the observation, often the event loop, once per attempt
+    and per decision: it must answer at once from what the plugin already knows (a flag, a
+    ``sys.modules`` lookup), never block, never do I/O, never import anything heavy. Work that
+    may be slow (building exporters) belongs in the observer hook itself, on the observers'
+    thread: answer True until it is done.
+
+    A plugin that does not implement this hook observes everything, as before it existed. A
+    gate that raises counts as True (the observation is delivered), and the exception's type
+    is logged once per plugin, never its message.
+
+    :param hook: The observer hook about to be called: ``on_attempt``, ``on_decision`` or
+        ``on_breaker_transition``.
+    :return: False to skip this plugin's ``hook`` for this observation; True or None (no
+        opinion) to have it called. ``firstresult``: within the one plugin asked, the first
+        non-None answer wins.
     """

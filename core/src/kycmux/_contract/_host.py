@@ -21,7 +21,7 @@ from kycmux._contract import _defaults
 from kycmux._contract._vendor import VendorSpec
 from kycmux.exceptions import InvalidVendorError, PluginError, UnknownVendorError
 
-__all__ = ["ENTRY_POINT_GROUP", "PluginFailure", "PluginHost", "VendorHooks"]
+__all__ = ["ENTRY_POINT_GROUP", "Observing", "PluginFailure", "PluginHost", "VendorHooks"]
 
 ENTRY_POINT_GROUP = "kycmux"
 """The entry-point group a plugin distribution registers its module under."""
@@ -82,6 +82,21 @@ class VendorHooks:
     parse_challenge: Callable[..., Any]
 
 
+@attrs.frozen
+class Observing:
+    """The plugins observing one hook, each reached on its own, and who may decline it.
+
+    Attributes:
+        callers: ``(plugin name, caller)`` for each plugin implementing the hook, in pluggy's
+            call order; each caller reaches that plugin's implementations only.
+        gates: ``(position in callers, plugin name, caller of that plugin's observes)`` for
+            each of them that implements ``observes`` (the others observe everything).
+    """
+
+    callers: tuple[tuple[str, Callable[..., Any]], ...]
+    gates: tuple[tuple[int, str, Callable[..., Any]], ...]
+
+
 def _env_names(env: Mapping[str, str], key: str) -> frozenset[str] | None:
     raw = env.get(key)
     if raw is None:
@@ -107,6 +122,7 @@ class PluginHost:
     _observers: dict[str, tuple[tuple[str, Callable[..., Any]], ...]] = attrs.field(
         init=False, factory=dict
     )
+    _observing: dict[str, Observing] = attrs.field(init=False, factory=dict)
 
     def __attrs_post_init__(self) -> None:
         self._pm = pluggy.PluginManager("kycmux")
@@ -181,6 +197,7 @@ class PluginHost:
         self._dists[name] = distribution
         self._hooks.clear()
         self._observers.clear()
+        self._observing.clear()
         return True
 
     def _declared_vendors(self, plugin: object, name: str) -> list[VendorSpec]:
@@ -254,6 +271,27 @@ class PluginHost:
             )
             self._observers[hook] = callers
         return callers
+
+    def observing(self, hook: str) -> Observing:
+        """``observers(hook)`` and, for the plugins implementing ``observes``, a caller of
+        that plugin's own ``observes`` (resolved once, like the observers: asking costs one
+        pluggy call per gated plugin, no caller built per observation)."""
+        found = self._observing.get(hook)
+        if found is None:
+            callers = self.observers(hook)
+            gated = {i.plugin_name for i in self._pm.hook.observes.get_hookimpls()}
+            gates = tuple(
+                (n, name, self._alone("observes", name))
+                for n, (name, _caller) in enumerate(callers)
+                if name in gated
+            )
+            found = self._observing[hook] = Observing(callers, gates)
+        return found
+
+    def _alone(self, hook: str, name: str) -> Callable[..., Any]:
+        """A caller of ``hook`` reaching plugin ``name``'s implementations only."""
+        others = [p for p in self._pm.get_plugins() if p is not self._pm.get_plugin(name)]
+        return self._pm.subset_hook_caller(hook, remove_plugins=others)
 
     def blame(self, vendor: str, hook: str, error: BaseException) -> tuple[str, str | None]:
         """The plugin (name, distribution) whose ``hook`` implementation raised ``error``.

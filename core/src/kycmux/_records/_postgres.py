@@ -223,19 +223,33 @@ class PostgresRecordSink:
     def on_decision(self, record: DecisionRecord) -> None:
         """Queue ``record`` for the writer; if the queue is full (or the sink closed), it is
         lost and counted."""
+        if self.offer(record):
+            return
         with self._cond:
             closed = self._abandoned
-            if closed:
-                self.lost += 1
-            else:
-                self._pending += 1
+            self.lost += 1
+            total = self.lost
         if closed:
-            self._warn("lost", "decision records: %d lost so far (the sink is closed)", self.lost)
-            return
+            self._warn("lost", "decision records: %d lost so far (the sink is closed)", total)
+        else:
+            why = "the queue is full: the database is down or too slow"
+            self._warn("lost", "decision records: %d lost so far (%s)", total, why)
+
+    def offer(self, record: DecisionRecord) -> bool:
+        """Queue ``record`` if the queue has room right now and the sink is open; whether it
+        did. A record refused is not counted: the caller gives it to ``on_decision``."""
+        with self._cond:
+            if self._abandoned:
+                return False
+            self._pending += 1
         try:
             self._queue.put_nowait(record)
         except queue.Full:
-            self._settle(lost=1, why="the queue is full: the database is down or too slow")
+            with self._cond:
+                self._pending -= 1
+                self._cond.notify_all()
+            return False
+        return True
 
     # flushing and closing -------------------------------------------------------------------
 

@@ -4,7 +4,9 @@ the engine's list of them.
 A sink's ``on_decision`` runs on the engine's observer thread, after the decision. A sink that
 writes in the background (``JsonLinesSink``, ``PostgresRecordSink``) also has
 ``flush(timeout)`` and ``close(timeout)``: the engine's ``drain`` flushes it, closing the
-engine closes it.
+engine closes it; and ``offer(record)``, which queues a record only if there is room right
+now: the engine offers a decision's record straight from the event loop when no observer
+plugin wants it, which saves the observers' thread a wake-up per decision.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import queue
 import threading
 import time
 import weakref
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -54,7 +57,14 @@ _STOP = None
 class RecordSink(Protocol):
     """Where decision records go. ``on_decision`` must not raise but ``OSError`` (logged and
     ignored); a sink may also have ``flush(timeout: float) -> bool`` and
-    ``close(timeout: float) -> None``, which the engine calls when present."""
+    ``close(timeout: float) -> None``, which the engine calls when present.
+
+    And ``offer(record: DecisionRecord) -> bool``, optional too: take the record only if that
+    costs nothing right now (a free place on the sink's queue: never wait, no I/O), and say
+    whether it was taken. The engine calls it on the thread that posted the decision (the
+    event loop) when no observer plugin observes the decision; a sink that answers False, or
+    has no ``offer``, gets the record by ``on_decision`` on the observers' thread, so each
+    sink gets each record exactly once. ``flush`` must cover offered records too."""
 
     def on_decision(self, record: DecisionRecord) -> None: ...
 
@@ -116,7 +126,27 @@ class JsonLinesSink:
 
     @hookimpl
     def on_decision(self, record: DecisionRecord) -> None:
-        """Queue ``record`` for the writer (started on the first record)."""
+        """Queue ``record`` for the writer (started on the first record), waiting up to
+        ``FULL_WAIT`` seconds for room."""
+        self._accept()
+        try:
+            self._queue.put(record, timeout=FULL_WAIT)
+        except queue.Full:
+            self._settle(lost=1, why="the queue stayed full: the disk is stuck or too slow")
+
+    def offer(self, record: DecisionRecord) -> bool:
+        """Queue ``record`` if the queue has room right now (never waits); whether it did.
+        A record refused is not counted anywhere: the caller gives it to ``on_decision``."""
+        self._accept()
+        try:
+            self._queue.put_nowait(record)
+        except queue.Full:
+            self._settle(refused=1)
+            return False
+        return True
+
+    def _accept(self) -> None:
+        """Count one more record pending (``flush`` waits for it); start the writer."""
         with self._cond:
             self._pending += 1
             if self._thread is None:
@@ -125,10 +155,6 @@ class JsonLinesSink:
                 )
                 self._thread.start()
                 _OPEN.add(self)
-        try:
-            self._queue.put(record, timeout=FULL_WAIT)
-        except queue.Full:
-            self._settle(lost=1, why="the queue stayed full: the disk is stuck or too slow")
 
     def flush(self, timeout: float = FULL_WAIT * 5) -> bool:
         """Wait up to ``timeout`` seconds until every queued record is written (or lost);
@@ -260,9 +286,11 @@ class JsonLinesSink:
             with contextlib.suppress(OSError):
                 os.close(fd)
 
-    def _settle(self, *, written: int = 0, lost: int = 0, why: str = "") -> None:
+    def _settle(self, *, written: int = 0, lost: int = 0, refused: int = 0, why: str = "") -> None:
+        """Records no longer pending: written, lost, or refused by ``offer`` (not kept, but
+        not lost either: the caller hands them to ``on_decision``)."""
         with self._cond:
-            self._pending -= written + lost
+            self._pending -= written + lost + refused
             self.written += written
             self.lost += lost
             total = self.lost
@@ -294,6 +322,18 @@ def open_record_sink(
     return JsonLinesSink(target, key=key)
 
 
+def _offered(
+    sink: RecordSink, offer: Callable[[DecisionRecord], bool], record: DecisionRecord
+) -> bool:
+    """Whether ``sink`` took ``record`` by ``offer``; one that raised did not (it gets the
+    record by ``on_decision`` instead), and the decision it follows never sees the error."""
+    try:
+        return offer(record) is True
+    except Exception as exc:  # the type only: a message may quote the record
+        log.warning("decision record sink %s: offer raised %s", _name(sink), type(exc).__name__)
+        return False
+
+
 def _name(sink: RecordSink) -> str:
     """How a sink is named in a log line: its file, its (masked) URL, or its type."""
     for attribute in ("path", "url"):
@@ -312,18 +352,39 @@ class Sinks:
     """
 
     sinks: list[tuple[RecordSink, bool]] = attrs.field(factory=list)
+    # Each sink and its ``offer`` (None: it has none), looked up once, not per record.
+    _routes: tuple[tuple[RecordSink, Callable[[DecisionRecord], bool] | None], ...] = attrs.field(
+        init=False, default=()
+    )
 
     def add(self, sink: RecordSink, *, owned: bool) -> None:
         self.sinks.append((sink, owned))
 
-    def write(self, record: DecisionRecord) -> None:
-        """Give ``record`` to every sink (on the observer thread); one failing sink is logged
-        and the others still get it."""
-        for sink, _owned in self.sinks:
+    def offer(self, record: DecisionRecord) -> tuple[RecordSink, ...]:
+        """Offer ``record`` to every sink that takes records by ``offer`` (on the posting
+        thread: none waits); the sinks still to be given it by ``write`` (no ``offer``, or
+        it refused), in order: none, usually."""
+        left: tuple[RecordSink, ...] = ()
+        for sink, offer in self._known():
+            if offer is None or not _offered(sink, offer, record):
+                left += (sink,)
+        return left
+
+    def write(self, record: DecisionRecord, sinks: Iterable[RecordSink] | None = None) -> None:
+        """Give ``record`` to ``sinks`` (default: every sink), on the observer thread; one
+        failing sink is logged and the others still get it."""
+        for sink in (sink for sink, _owned in self.sinks) if sinks is None else sinks:
             try:
                 sink.on_decision(record)
             except OSError as exc:
                 log.warning("decision record sink %s failed (%s); ignored", _name(sink), exc)
+
+    def _known(self) -> tuple[tuple[RecordSink, Callable[[DecisionRecord], bool] | None], ...]:
+        routes = self._routes
+        if len(routes) != len(self.sinks):  # a sink was added
+            routes = tuple((sink, getattr(sink, "offer", None)) for sink, _owned in self.sinks)
+            self._routes = routes
+        return routes
 
     @property
     def background(self) -> bool:
