@@ -3,8 +3,9 @@
 Spans are drawn after the fact from the decision record, with the record's own times, so the
 decision's hot path carries nothing of tracing: the engine runs observers after the decision,
 off its time, in a copy of the caller's context, which is where the decision span's parent
-(the caller's current span, if any) comes from. With no provider anywhere, every hook returns
-at its first line.
+(the caller's current span, if any) comes from. With no provider anywhere, the plugin says so
+through ``observes`` and the engine does not even hand it the records (no thread woken for
+it); a provider the application sets later is seen at the next record.
 """
 
 from __future__ import annotations
@@ -110,6 +111,33 @@ class Telemetry:
         self._breakers: dict[str, str] = {}
 
     # the hooks -------------------------------------------------------------------------
+
+    @hookimpl
+    def observes(self, hook: str) -> bool:
+        """Whether there is anywhere to report ``hook``'s observation to, answered at once.
+
+        Yes with providers of our own or an application's global ones (a ``sys.modules``
+        lookup and a type check), and while the environment's are not built yet: building
+        them may import the SDK, which happens in the observer hook, on the observers'
+        thread, never here. No once the environment gave nothing and no provider is set.
+        Breaker transitions are always taken (they are rare): the state gauge must know every
+        vendor's state when a meter provider appears later.
+        """
+        if hook == "on_breaker_transition":
+            return True
+        if self._may_meter():
+            return True
+        return hook != "on_attempt" and self._may_trace()  # attempts are metrics only here
+
+    def _may_meter(self) -> bool:
+        if self.meter_provider is not None or app_meter_provider() is not None:
+            return True
+        return not self._env.resolved or self._env.meter_provider() is not None
+
+    def _may_trace(self) -> bool:
+        if self.tracer_provider is not None or app_tracer_provider() is not None:
+            return True
+        return not self._env.resolved or self._env.tracer_provider() is not None
 
     @hookimpl
     def on_attempt(self, record: AttemptRecord) -> None:
