@@ -356,3 +356,43 @@ def test_logging_is_quiet_for_a_declining_plugin(caplog: pytest.LogCaptureFixtur
     observers.post("on_decision", _record(0))
     observers.close()
     assert caplog.records == []
+
+
+class Counted(JsonLinesSink):
+    """A JSON-lines sink counting its writes (one per batch)."""
+
+    appends: int = 0
+
+    def _append(self, bodies: list[str]) -> None:
+        type(self).appends += 1
+        super()._append(bodies)
+
+
+def test_the_writer_lingers_so_records_arriving_meanwhile_share_one_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lingering = threading.Event()
+    release = threading.Event()
+    slept: list[float] = []
+
+    class Clock:
+        monotonic = staticmethod(_sink.time.monotonic)
+
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            slept.append(seconds)
+            lingering.set()
+            release.wait()
+
+    monkeypatch.setattr(_sink, "time", Clock)
+    Counted.appends = 0
+    sink = Counted(tmp_path / "records.jsonl")
+    assert sink.offer(_record(0))
+    assert lingering.wait(30)  # the writer has the first record and lingers
+    assert all(sink.offer(_record(n)) for n in range(1, 5))
+    release.set()
+    assert sink.flush()
+    sink.close()
+    assert slept == [_sink.LINGER]
+    assert Counted.appends == 1  # the five records in one write
+    assert _lines(tmp_path / "records.jsonl") == [f"req-{n}" for n in range(5)]
