@@ -27,13 +27,33 @@ import threading
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-__all__ = ["MAX_QUEUED", "SPIN", "HookRunner", "Job", "LaneFull"]
+__all__ = [
+    "BLOCKED_BUDGET",
+    "LATE_STRIKES",
+    "LIGHT_BUDGET",
+    "MAX_QUEUED",
+    "SPIN",
+    "HookRunner",
+    "Job",
+    "LaneFull",
+    "Watchdog",
+]
 
 log = logging.getLogger("kycmux.engine")
 
 T = TypeVar("T")
 SPIN = 0.001
 MAX_QUEUED = 256
+# A light hook step takes tens of microseconds of CPU; 2 ms is a hundred times that, yet short
+# enough that a plugin breaking its promise holds every other decision up only once.
+LIGHT_BUDGET = 0.002
+# Wall time also counts what the step did not cause: another thread holding the GIL (its
+# switch interval is 5 ms) or the OS running another process. Measured on 2 busy cores: about
+# one light step in 3000 came back 2-4 ms late with 0.1-0.3 ms of CPU. So a step that merely
+# came back late is a strike, and only ``LATE_STRIKES`` in a row (or one this long: no GIL
+# hand-off or time slice lasts 20 ms) are taken for a plugin blocking on I/O or a lock.
+BLOCKED_BUDGET = 0.02
+LATE_STRIKES = 3
 
 
 class LaneFull(Exception):
@@ -218,3 +238,36 @@ class HookRunner:
                 if lane is None:
                     lane = self._lanes[name] = _Lane(name, self.workers)
         return lane
+
+
+class Watchdog:
+    """Judges each hook step run on the event loop: the plugins that broke their promise of
+    light hooks (``VendorSpec.light_hooks``) go back to their lanes for good.
+
+    Attributes:
+        demoted: The plugins (by vendor name) whose hooks run on their lanes from now on.
+    """
+
+    def __init__(self) -> None:
+        self.demoted: set[str] = set()
+        self._late: dict[str, int] = {}
+
+    def judge(self, plugin: str, cpu: float, wall: float) -> str | None:
+        """Why ``plugin`` is demoted by a step that took ``cpu`` seconds of the loop thread's
+        CPU and ``wall`` seconds of real time, or ``None`` while it keeps its promise."""
+        if wall <= LIGHT_BUDGET:
+            if self._late:
+                self._late.pop(plugin, None)
+            return None
+        if cpu > LIGHT_BUDGET:
+            reason = f"used {cpu * 1e3:.1f} ms of CPU"
+        elif wall > BLOCKED_BUDGET:
+            reason = f"held the event loop for {wall * 1e3:.1f} ms"
+        else:
+            late = self._late[plugin] = self._late.get(plugin, 0) + 1
+            if late < LATE_STRIKES:
+                return None
+            reason = f"held the event loop for over {LIGHT_BUDGET * 1e3:g} ms {late} times in a row"
+        self._late.pop(plugin, None)
+        self.demoted.add(plugin)
+        return reason
