@@ -12,9 +12,10 @@ vendor's spec declares ``light_hooks`` (microseconds of CPU, no blocking), no ot
 implementation reaches the vendor's hooks (a cross-cutting plugin made no such promise), the
 engine allows it (``[engine] inline_hooks``), the vendor was not demoted, and, for reading an
 answer, the body is at most ``INLINE_BODY`` (a hostile 1 MiB answer is read on the lane). Such
-a step is timed: one that takes longer than ``LIGHT_BUDGET`` demotes the vendor's plugin to its
-lane for the engine's life, with one warning; one that overran the step's own time ends as a
-lane overrun does. Either way the same function runs, so what a hook raises is handled alike.
+a step is timed, and the ``Watchdog`` (``_offload``) demotes a plugin whose step was not light
+(over 2 ms of CPU, 20 ms held, or late three times running) to its lane for the engine's life,
+with one warning on ``kycmux.engine``; a step that overran its own time ends as a lane overrun
+does. Either way the same function runs, so what a hook raises is handled alike.
 """
 
 from __future__ import annotations
@@ -333,7 +334,7 @@ class VendorClient:
 
     def _judge(self, vendor: str, step: str, cpu: float, wall: float) -> None:
         plugin = self.plugin(vendor)
-        reason = self._watchdog.judge(plugin, cpu, wall)
+        reason = self._watchdog.judge(plugin, step, cpu, wall)
         if reason is None:
             return
         origin = self._host.origin(plugin)
