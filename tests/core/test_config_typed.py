@@ -59,7 +59,7 @@ def policy(**extra: Any) -> dict[str, Any]:
     ("data", "key", "valid"),
     [
         ({"vendor": {}}, "vendor", "engine, experiments, policies, vendors"),
-        ({"engine": {"polcy": "x"}}, "engine.polcy", "async_backend, policy, record_key"),
+        ({"engine": {"polcy": "x"}}, "engine.polcy", "async_backend, inline_hooks, policy"),
         (
             {"vendors": vendors(resilience={"breakr": {}})},
             "vendors.alpha.resilience.breakr",

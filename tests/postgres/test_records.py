@@ -221,7 +221,8 @@ async def test_an_unreachable_server_at_start_is_not_an_error_and_the_password_i
     ).engine
     assert repr(settings) == (
         "EngineSettings(policy=None, records=${KYC_RECORDS_URL}, results=None, "
-        "async_backend='aiohttp', state_namespace='kycmux', state_timeout=0.5)"
+        "async_backend='aiohttp', state_namespace='kycmux', state_timeout=0.5, "
+        "inline_hooks=True)"
     )
     with caplog.at_level(logging.DEBUG):
         engine = make_engine(make_rig(), records=settings.records)

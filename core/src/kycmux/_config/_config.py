@@ -327,6 +327,9 @@ class EngineSettings:
             one server must use different ones.
         state_timeout: Seconds any one call to the shared store may take before this
             process's own state stands in (the lockout: see ``lockout.unavailable``).
+        inline_hooks: Run the hooks of vendors whose plugin declares them light
+            (``VendorSpec.light_hooks``) on the event loop, saving two thread hops per
+            attempt; ``false`` keeps every vendor's hooks on its worker threads.
     """
 
     policy: str | None = None
@@ -337,6 +340,7 @@ class EngineSettings:
     state: str | None = attrs.field(default=None, repr=False, validator=_state_url)
     state_namespace: str = attrs.field(default="kycmux", validator=_namespace)
     state_timeout: float = attrs.field(default=0.5, converter=float, validator=POSITIVE_SECONDS)
+    inline_hooks: bool = True
 
 
 @attrs.frozen

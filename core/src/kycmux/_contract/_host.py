@@ -326,3 +326,22 @@ class PluginHost:
             )
             self._hooks[vendor] = hooks
         return hooks
+
+    def cross_cutting(self, vendor: str) -> tuple[str, ...]:
+        """The plugins, other than ``vendor``'s own and core's defaults, whose implementations
+        of the vendor hooks reach ``vendor``'s calls (cross-cutting plugins), by name.
+
+        Read-only: the engine runs a vendor's declared-light hooks on the event loop only when
+        this is empty, since a cross-cutting plugin made no promise about its own work.
+        """
+        owner = self._owners.get(vendor)
+        if owner is None:
+            raise UnknownVendorError(vendor)
+        hooks = self.hooks_for(vendor)
+        names = {
+            impl.plugin_name
+            for hook in _VENDOR_HOOKS
+            for impl in getattr(hooks, hook).get_hookimpls()
+            if impl.plugin is not owner and impl.plugin_name != _DEFAULTS_NAME
+        }
+        return tuple(sorted(names))

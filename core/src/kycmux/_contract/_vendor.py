@@ -223,6 +223,14 @@ class VendorSpec:
         codes: The vendor's documented codes and the defaults for undocumented ones, as
             ``classify_error`` maps them (optional; the conformance suite checks every row).
         challenge: The challenge step some of its checks require, if any.
+        light_hooks: The plugin's promise that its vendor hooks (``build_request``, ``sign``,
+            ``parse``, ``classify_error``, ``normalize_score``, ``build_challenge_request``,
+            ``parse_challenge``) do bounded CPU work of microseconds, read at most a file's
+            header, and never block on I/O or a lock. The engine may then run them on the
+            event loop instead of the vendor's lane (two thread hops fewer per attempt);
+            one that takes longer than a couple of milliseconds sends the vendor back to
+            its lane for the engine's life. Default ``False``: hooks run on the lane.
+            Instances of the vendor inherit it.
     """
 
     name: str = attrs.field(validator=_validate_name)
@@ -241,6 +249,9 @@ class VendorSpec:
     challenge: ChallengeSpec | None = attrs.field(
         default=None,
         validator=attrs.validators.optional(attrs.validators.instance_of(ChallengeSpec)),
+    )
+    light_hooks: bool = attrs.field(
+        default=False, kw_only=True, validator=attrs.validators.instance_of(bool)
     )
 
     def __attrs_post_init__(self) -> None:

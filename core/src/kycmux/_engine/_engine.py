@@ -99,7 +99,12 @@ class Engine:
     def __attrs_post_init__(self) -> None:
         self._specs = self._config.specs(self._host.vendors)  # policies name instances
         self._client = VendorClient(
-            self._host, self._config.vendors, self._http, self._clock.time, clock=self._clock
+            self._host,
+            self._config.vendors,
+            self._http,
+            self._clock.time,
+            clock=self._clock,
+            inline_hooks=self._config.engine.inline_hooks,
         )
         self._lab = Lab(self._experiment_key)
         self._gate = SubjectGate(self._guards.state)

@@ -1,16 +1,27 @@
 """One vendor call, end to end: build, sign, send, parse, classify, normalize.
 
 The hook steps are shared by the sync ``call`` and the async ``acall``; only the send differs.
-On the async path every hook runs on a worker thread of the vendor's own lane, never on the
-event loop, and the whole attempt (signing, sending, reading) shares one time budget: a slow or
-stuck plugin holds up its own vendor's calls only, and the engine's deadline still ends the
-decision. A plugin still reading an answer when the budget is spent leaves the answer unread
-(``answer_unread``): it may have been a definitive negative, so nothing fails over after it.
+On the async path a hook step runs on a worker thread of the vendor's own lane, and the whole
+attempt (signing, sending, reading) shares one time budget: a slow or stuck plugin holds up
+its own vendor's calls only, and the engine's deadline still ends the decision. A plugin still
+reading an answer when the budget is spent leaves the answer unread (``answer_unread``): it may
+have been a definitive negative, so nothing fails over after it.
+
+The one exception: a step runs on the event loop itself, saving its two thread hops, when the
+vendor's spec declares ``light_hooks`` (microseconds of CPU, no blocking), no other plugin's
+implementation reaches the vendor's hooks (a cross-cutting plugin made no such promise), the
+engine allows it (``[engine] inline_hooks``), the vendor was not demoted, and, for reading an
+answer, the body is at most ``INLINE_BODY`` (a hostile 1 MiB answer is read on the lane). Such
+a step is timed, and the ``Watchdog`` (``_offload``) demotes a plugin whose step was not light
+(over 2 ms of CPU, 20 ms held, or late three times running) to its lane for the engine's life,
+with one warning on ``kycmux.engine``; a step that overran its own time ends as a lane overrun
+does. Either way the same function runs, so what a hook raises is handled alike.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -18,7 +29,7 @@ from typing import Any, TypeVar
 import attrs
 
 from kycmux._config._config import VendorConfig
-from kycmux._contract._host import PluginHost
+from kycmux._contract._host import PluginHost, VendorHooks
 from kycmux._contract._taxonomy import Classification, ErrorClass
 from kycmux._contract._vendor import VendorSpec
 from kycmux._contract._wire import VendorRequest
@@ -28,7 +39,7 @@ from kycmux._resilience import Clock, held
 from kycmux._transport._hooks import HookCalls, Stage
 from kycmux._transport._http import HttpClient, SendResult, Timer
 from kycmux._transport._interpret import interpret, interpret_challenge
-from kycmux._transport._offload import HookRunner, LaneFull
+from kycmux._transport._offload import HookRunner, LaneFull, Watchdog
 from kycmux._transport._outcome import (
     CallOutcome,
     PluginFault,
@@ -38,11 +49,23 @@ from kycmux._transport._outcome import (
     refused,
     unsent,
 )
-from kycmux.exceptions import ConfigError, InvalidEvidenceError, PluginError
+from kycmux.exceptions import ConfigError, InvalidEvidenceError, PluginError, UnknownVendorError
 
-__all__ = ["VendorClient"]
+__all__ = ["INLINE_BODY", "VendorClient"]
+
+log = logging.getLogger("kycmux.engine")
 
 T = TypeVar("T")
+
+# The answers of the bundled vendors are a few hundred bytes; reading 64 KiB of JSON still
+# takes well under the budget, and anything larger (a hostile answer) is read on the lane.
+INLINE_BODY = 64 * 1024
+
+_BUILD = "build_request and sign"
+_SIGN = "sign"
+_READ = "parse, classify_error and normalize_score"
+_CHALLENGE = "build_challenge_request and sign"
+_READ_CHALLENGE = "parse_challenge and classify_error"
 
 # However little of the attempt's budget the send left, a plugin gets this long to read the
 # answer that did come: reading takes microseconds, and an unread answer is a lost one.
@@ -62,8 +85,11 @@ class VendorClient:
     _http: HttpClient
     _wall: Callable[[], float] = time.time
     clock: Clock | None = attrs.field(default=None, kw_only=True)
+    inline_hooks: bool = attrs.field(default=True, kw_only=True)
     _hooks: HookCalls = attrs.field(init=False)
     _runner: HookRunner = attrs.field(init=False, factory=HookRunner)
+    _light: dict[str, tuple[VendorHooks, bool]] = attrs.field(init=False, factory=dict)
+    _watchdog: Watchdog = attrs.field(init=False, factory=Watchdog)
 
     def __attrs_post_init__(self) -> None:
         self._hooks = HookCalls(self._host, self._configs, self._wall)
@@ -155,7 +181,7 @@ class VendorClient:
         """``prepared`` on the vendor's lane, in one hop, within ``timeout``."""
         try:
             args = (vendor, checks, evidence, request_id)
-            return await self._step(vendor, timeout, timer, self.prepared, *args)
+            return await self._step(vendor, timeout, timer, self.prepared, *args, step=_BUILD)
         except _Overrun:
             return _refusal(self._hooks.overrun(vendor, "build_request", timeout))
 
@@ -176,7 +202,7 @@ class VendorClient:
         if signed is None:
             try:
                 ready = await self._step(
-                    vendor, timeout, timer, self._signed, request, request_id, attempt
+                    vendor, timeout, timer, self._signed, request, request_id, attempt, step=_SIGN
                 )
             except _Overrun:
                 ready = _refusal(self._hooks.overrun(vendor, "sign", timeout))
@@ -190,7 +216,7 @@ class VendorClient:
         stage = Stage()
         try:
             args = (self._hooks, signed, sent, attempt, started_at, stage)
-            return await self._step(vendor, reading, timer, interpret, *args)
+            return await self._step(vendor, reading, timer, interpret, *args, step=_READ, sent=sent)
         except _Overrun:
             fault = self._hooks.overrun(vendor, stage.hook, reading)
             unread = Classification(ErrorClass.ANSWER_UNREAD, fault.classification.reason)
@@ -205,7 +231,7 @@ class VendorClient:
         started_at, began = self._wall(), self._now()
         try:
             ready = await self._step(
-                vendor, timeout, timer, self._challenge_request, vendor, request_id
+                vendor, timeout, timer, self._challenge_request, vendor, request_id, step=_CHALLENGE
             )
         except _Overrun:
             ready = _refusal(self._hooks.overrun(vendor, "build_challenge_request", timeout))
@@ -219,7 +245,10 @@ class VendorClient:
         stage = Stage("parse_challenge")
         try:
             args = (self._hooks, ready, sent, 1, started_at, stage)
-            return await self._step(vendor, reading, timer, interpret_challenge, *args)
+            read = interpret_challenge
+            return await self._step(
+                vendor, reading, timer, read, *args, step=_READ_CHALLENGE, sent=sent
+            )
         except _Overrun:
             fault = self._hooks.overrun(vendor, stage.hook, reading)
             return failed(ready, sent, 1, started_at, fault.classification, fault), None
@@ -238,9 +267,20 @@ class VendorClient:
         self._runner.close()
 
     async def _step(
-        self, vendor: str, seconds: float, timer: Timer | None, fn: Callable[..., T], *args: Any
+        self,
+        vendor: str,
+        seconds: float,
+        timer: Timer | None,
+        fn: Callable[..., T],
+        *args: Any,
+        step: str,
+        sent: SendResult | None = None,
     ) -> T:
-        """``fn(*args)`` on the vendor's lane, within ``seconds`` of the engine's clock."""
+        """``fn(*args)``, the hook step ``step``, within ``seconds`` of the engine's clock: on
+        the event loop when the vendor may (``_inline``; ``sent`` is the answer it reads),
+        else on the vendor's lane."""
+        if self._inline(vendor, sent):
+            return self._run_inline(vendor, seconds, step, fn, *args)
         try:
             job = self._runner.submit(vendor, fn, *args)
         except LaneFull:  # every worker stuck and a backlog behind them: as good as overrun
@@ -254,6 +294,59 @@ class VendorClient:
                 return job.answer()
             job.abandon()
             raise _Overrun from None
+
+    def _inline(self, vendor: str, sent: SendResult | None) -> bool:
+        """Whether ``vendor``'s next hook step may run on the event loop (module docstring)."""
+        if not self.inline_hooks:
+            return False
+        response = sent.response if sent is not None else None
+        if response is not None and len(response.body) > INLINE_BODY:
+            return False
+        plugin = self.plugin(vendor)
+        return plugin not in self._watchdog.demoted and self._declared_light(plugin)
+
+    def _declared_light(self, plugin: str) -> bool:
+        """The plugin's vendor declares light hooks and no other plugin reaches its calls;
+        worked out again whenever the host's plugins change (new hook callers)."""
+        try:
+            hooks = self._host.hooks_for(plugin)
+        except UnknownVendorError:  # the lane's step reports it, as it always has
+            return False
+        known = self._light.get(plugin)
+        if known is None or known[0] is not hooks:
+            light = self._host.vendor(plugin).light_hooks
+            known = self._light[plugin] = (hooks, light and not self._host.cross_cutting(plugin))
+        return known[1]
+
+    def _run_inline(
+        self, vendor: str, seconds: float, step: str, fn: Callable[..., T], *args: Any
+    ) -> T:
+        """``fn(*args)`` right here, timed for the watchdog; past ``seconds`` of the engine's
+        clock the step overran, and ends as on the lane, whatever it answered."""
+        began, start, cpu = self._now(), time.perf_counter(), time.thread_time()
+        try:
+            answer = fn(*args)
+        finally:
+            self._judge(vendor, step, time.thread_time() - cpu, time.perf_counter() - start)
+        if self._now() - began > seconds:
+            raise _Overrun
+        return answer
+
+    def _judge(self, vendor: str, step: str, cpu: float, wall: float) -> None:
+        plugin = self.plugin(vendor)
+        reason = self._watchdog.judge(plugin, step, cpu, wall)
+        if reason is None:
+            return
+        origin = self._host.origin(plugin)
+        log.warning(
+            "plugin %s (%s) declares light hooks, but its %s step for vendor %s %s; "
+            "its hooks run on the vendor's lane from now on",
+            origin.plugin,
+            origin.distribution or "no distribution",
+            step,
+            vendor,
+            reason,
+        )
 
     def _signed(
         self, request: VendorRequest, request_id: str, attempt: int

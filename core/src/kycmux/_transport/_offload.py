@@ -1,4 +1,10 @@
-"""Where plugin hooks and observers run: worker threads per lane, never the event loop.
+"""Where plugin hooks and observers run: worker threads per lane; light hooks on the loop.
+
+Observers always run on a lane. A vendor's hook steps run on its lane too, unless its plugin
+declared them light (``VendorSpec.light_hooks``) and nothing else stands in the way (the
+conditions are in ``_call``): then they run on the event loop, and the ``Watchdog`` here judges
+every such step, sending a plugin that broke its promise back to its lane for good. The loop
+never waits on an undeclared plugin, nor on a declared one once it has been caught.
 
 A hook that takes seconds (a quadratic reader on a hostile answer, a plugin stuck on a lock) must
 not hold the event loop, or every other decision stalls and deadlines stop meaning anything. So
@@ -27,13 +33,34 @@ import threading
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-__all__ = ["MAX_QUEUED", "SPIN", "HookRunner", "Job", "LaneFull"]
+__all__ = [
+    "BLOCKED_BUDGET",
+    "LATE_STRIKES",
+    "LIGHT_BUDGET",
+    "MAX_QUEUED",
+    "SPIN",
+    "HookRunner",
+    "Job",
+    "LaneFull",
+    "Watchdog",
+]
 
 log = logging.getLogger("kycmux.engine")
 
 T = TypeVar("T")
 SPIN = 0.001
 MAX_QUEUED = 256
+# A light hook step takes tens of microseconds of CPU; 2 ms is a hundred times that, yet short
+# enough that a plugin breaking its promise holds every other decision up only once.
+LIGHT_BUDGET = 0.002
+# Wall time also counts what the step did not cause: another thread holding the GIL (its
+# switch interval is 5 ms) or the OS running another process. Measured on 2 busy cores: about
+# one light step in 3000 came back 2-4 ms late with 0.1-0.3 ms of CPU. So a step that merely
+# came back late is a strike, and only ``LATE_STRIKES`` in a row of the same step (or one
+# this long: no GIL hand-off or time slice lasts 20 ms) are taken for a plugin blocking on I/O
+# or a lock.
+BLOCKED_BUDGET = 0.02
+LATE_STRIKES = 3
 
 
 class LaneFull(Exception):
@@ -218,3 +245,37 @@ class HookRunner:
                 if lane is None:
                     lane = self._lanes[name] = _Lane(name, self.workers)
         return lane
+
+
+class Watchdog:
+    """Judges each hook step run on the event loop: the plugins that broke their promise of
+    light hooks (``VendorSpec.light_hooks``) go back to their lanes for good.
+
+    Attributes:
+        demoted: The plugins (by vendor name) whose hooks run on their lanes from now on.
+    """
+
+    def __init__(self) -> None:
+        self.demoted: set[str] = set()
+        self._late: dict[tuple[str, str], int] = {}
+
+    def judge(self, plugin: str, step: str, cpu: float, wall: float) -> str | None:
+        """Why ``plugin`` is demoted by its hook step ``step`` that took ``cpu`` seconds of the
+        loop thread's CPU and ``wall`` seconds of real time, or ``None`` while it keeps its
+        promise."""
+        if wall <= LIGHT_BUDGET:
+            if self._late:
+                self._late.pop((plugin, step), None)
+            return None
+        if cpu > LIGHT_BUDGET:
+            reason = f"used {cpu * 1e3:.1f} ms of CPU"
+        elif wall > BLOCKED_BUDGET:
+            reason = f"held the event loop for {wall * 1e3:.1f} ms"
+        else:
+            late = self._late[plugin, step] = self._late.get((plugin, step), 0) + 1
+            if late < LATE_STRIKES:
+                return None
+            reason = f"held the event loop for over {LIGHT_BUDGET * 1e3:g} ms {late} times in a row"
+        self._late = {key: n for key, n in self._late.items() if key[0] != plugin}
+        self.demoted.add(plugin)
+        return reason

@@ -138,4 +138,8 @@ def make_spec(
         simulator=simulator,
         docs_url=DOCS_URL,
         codes=codes,
+        # Checked: building stats the selfie and reads its header only (files are streamed by
+        # the transport), signing places two credentials, reading is json.loads of a few
+        # hundred bytes, classifying a table lookup; settings are read once per config.
+        light_hooks=True,
     )
