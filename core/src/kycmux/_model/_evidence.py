@@ -85,11 +85,16 @@ class Consent(enum.StrEnum):
     SHADOW_EVALUATION = "shadow_evaluation"
 
 
+def _path(value: str | os.PathLike[str]) -> Path:
+    # A Path is taken as it is: re-parsing it cost a ``Path`` construction per file per call.
+    return value if isinstance(value, Path) else Path(value)
+
+
 @attrs.frozen
 class FileMedia:
     """A local file, streamed from disk when sent. The repr shows the file name only."""
 
-    path: Path = attrs.field(converter=Path, repr=lambda p: repr(p.name))
+    path: Path = attrs.field(converter=_path, repr=lambda p: repr(p.name))
     form = MediaForm.FILE
 
     def size(self) -> int:
@@ -142,7 +147,7 @@ def as_media(value: Any) -> Media | None:
     if isinstance(value, str) and value.startswith(("http://", "https://")):
         return UrlMedia(value)
     if isinstance(value, str | os.PathLike):
-        return FileMedia(Path(value))
+        return FileMedia(value)  # its converter makes the one ``Path``
     raise TypeError(f"cannot use {type(value).__name__} as media")
 
 
@@ -294,7 +299,7 @@ class Evidence:
     def get(self, kind: EvidenceKind) -> Media | str | None:
         """The evidence of one kind, or ``None`` if it was not captured (a challenge's
         digits count as the digits)."""
-        value: Media | str | None = getattr(self, kind.value)
+        value: Media | str | None = getattr(self, kind._value_)  # not ``.value``: a slow property
         if value is None and kind is EvidenceKind.DIGITS and self.challenge is not None:
             return self.challenge.value
         return value
