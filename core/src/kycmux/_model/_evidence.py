@@ -108,7 +108,8 @@ class FileMedia:
     def head(self, n: int = 64) -> bytes:
         """The first ``n`` bytes (``InvalidEvidenceError`` as for ``size``)."""
         try:
-            with self.path.open("rb") as f:
+            # Unbuffered: a buffered reader would read (and allocate) 8 KiB for these bytes.
+            with open(self.path, "rb", buffering=0) as f:
                 return f.read(n)
         except OSError as exc:
             problem = exc.strerror or type(exc).__name__
