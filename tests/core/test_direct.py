@@ -160,3 +160,33 @@ def test_only_the_default_async_client_takes_the_direct_path(
     # As before, the default (a transport given to httpx) reads no proxy from the environment.
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
     assert not any(HttpClient.create()._aclient._mounts.values())  # type: ignore[union-attr]
+
+
+@pytest.mark.anyio
+async def test_the_direct_path_sets_no_read_timer_the_callers_scope_would_outrun(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The caller's scope (``asend``'s timeout) bounds the whole exchange and starts first: a
+    read timeout of the same length could never fire before it, so none is set (it cost two
+    loop timers per call). The deadline still ends a hanging answer: see the e2e tests."""
+    import asyncio
+
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"\0" * 100)
+    loop = asyncio.get_running_loop()
+    delays: list[float] = []
+    call_later = loop.call_later
+
+    def counted(delay: float, callback: Any, *args: Any) -> asyncio.TimerHandle:
+        delays.append(delay)
+        return call_later(delay, callback, *args)
+
+    with serve(_Recorder()) as sim:
+        client = HttpClient.create()
+        await client.asend(_requests(sim.base_url, video)[0], 5.0)  # connects: not counted
+        monkeypatch.setattr(loop, "call_later", counted)
+        sent = await client.asend(_requests(sim.base_url, video)[0], 5.0)
+        monkeypatch.undo()
+        await client.aclose()
+    assert sent.error is None, repr(sent.error)
+    assert delays == []

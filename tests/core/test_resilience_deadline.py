@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import math
+from typing import Any
 
 import pytest
 
+from kycmux._resilience._deadline import SharedTimeout
 from kycmux.resilience import Deadline, SystemClock, clock_timeout
 from kycmux.testing import FakeClock
 
@@ -122,3 +124,88 @@ async def test_an_outer_cancellation_wins_over_a_simultaneous_timeout(clock: Fak
     task.cancel()  # ...and before the task resumes, someone else cancels it too
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+# SharedTimeout: a decision's planning and then its calls, bounded by one deadline.
+
+
+def _counting_timers(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    loop = asyncio.get_running_loop()
+    made: list[float] = []
+    call_later = loop.call_later
+
+    def counted(delay: float, callback: Any, *args: Any) -> asyncio.TimerHandle:
+        made.append(delay)
+        return call_later(delay, callback, *args)
+
+    monkeypatch.setattr(loop, "call_later", counted)
+    return made
+
+
+@pytest.mark.anyio
+async def test_scopes_in_turn_share_one_timer_that_still_fires_the_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made = _counting_timers(monkeypatch)
+    shared = SharedTimeout(Deadline(SystemClock(), 0.05))
+    async with shared.scope() as planning:
+        await asyncio.sleep(0)
+    with pytest.raises(TimeoutError):
+        async with shared.scope() as calling:
+            await asyncio.Event().wait()
+    assert len(made) == 1  # one loop timer for both scopes
+    assert (planning.expired, calling.expired) == (False, True)
+
+
+@pytest.mark.anyio
+async def test_a_deadline_passed_between_scopes_times_the_next_one_out_at_once() -> None:
+    shared = SharedTimeout(Deadline(SystemClock(), 0.001))
+    async with shared.scope():
+        pass
+    await asyncio.sleep(0.05)  # the deadline passes with no scope open
+    with pytest.raises(TimeoutError):
+        async with shared.scope():
+            await asyncio.Event().wait()
+
+
+@pytest.mark.anyio
+async def test_an_outer_cancellation_of_a_shared_scope_is_not_a_timeout() -> None:
+    shared = SharedTimeout(Deadline(SystemClock(), 30.0))
+    entered = asyncio.Event()
+
+    async def guarded() -> None:
+        async with shared.scope():
+            entered.set()
+            await asyncio.Event().wait()
+
+    task = asyncio.create_task(guarded())
+    await entered.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    shared.cancel()
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_shared_timeout_leaves_no_timer(monkeypatch: pytest.MonkeyPatch) -> None:
+    shared = SharedTimeout(Deadline(SystemClock(), 30.0))
+    async with shared.scope():
+        pass
+    handle = shared._timer
+    assert handle is not None
+    shared.cancel()
+    assert handle.cancelled()
+    assert shared._timer is None
+
+
+@pytest.mark.anyio
+async def test_on_a_fake_clock_each_scope_times_out_at_the_deadline(clock: FakeClock) -> None:
+    shared = SharedTimeout(Deadline(clock, 30.0))
+    async with clock.autojump():
+        async with shared.scope() as planning:
+            await clock.sleep(10.0)
+        with pytest.raises(TimeoutError):
+            async with shared.scope() as calling:
+                await clock.sleep(50.0)
+    assert (planning.expired, calling.expired) == (False, True)
+    assert clock.elapsed == 30.0  # the deadline, not 30 s after the second scope began

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kycmux.resilience import InMemoryStateStore, StateStore
 from kycmux.testing import FakeClock
@@ -36,6 +41,41 @@ def test_values_are_copied_in_and_out(store: InMemoryStateStore) -> None:
     assert copy is not None
     copy["items"].append(3)
     assert store.get("k") == {"items": [1]}
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(inner, inner)
+        | st.dictionaries(st.text(max_size=5), inner, max_size=4)
+    ),
+    max_leaves=12,
+).filter(lambda v: v is not None)
+
+
+def _deep_lists(value: Any) -> list[Any]:
+    """Every list and dict inside ``value`` (what a caller could mutate)."""
+    inner = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    found = [value] if isinstance(value, dict | list) else []
+    return found + [x for item in inner for x in _deep_lists(item)]
+
+
+@given(_JSON)
+def test_a_read_gives_what_a_json_round_trip_gives_and_shares_nothing(value: Any) -> None:
+    """Reads copy the stored value without a second JSON round trip: still equal to what a
+    networked store would give back, and still not the stored objects themselves."""
+    store = InMemoryStateStore(FakeClock())
+    store.set("k", value)
+    first, second = store.get("k"), store.get("k")
+    assert first == second == json.loads(json.dumps(value))
+    assert type(first) is type(json.loads(json.dumps(value)))
+    shared = {id(x) for x in _deep_lists(first)} & {id(x) for x in _deep_lists(second)}
+    assert not shared
 
 
 @pytest.mark.parametrize("bad", [object(), float("nan"), {1.5: "x"}, None])

@@ -24,6 +24,7 @@ from kycmux._model._evidence import Check, Evidence
 from kycmux._records._builder import attempt_record, cancelled_attempt
 from kycmux._records._record import AttemptRecord
 from kycmux._resilience import Clock, ClockTimeout, Deadline, clock_timeout
+from kycmux._resilience._deadline import SharedTimeout
 from kycmux._transport._call import VendorClient
 from kycmux._transport._outcome import CallOutcome, Prepared, Refusal
 
@@ -53,6 +54,8 @@ class DecisionRun:
     machine: DecisionMachine | None = None
     _tasks: set[asyncio.Task[None]] = attrs.field(factory=set)
     _deadline: Deadline | None = None
+    # The planning and then the calls are bounded by the deadline: one timer for both.
+    _bound_by_deadline: SharedTimeout | None = None
     _requests: dict[tuple[str, frozenset[Check]], Prepared | Refusal] = attrs.field(factory=dict)
 
     async def plan(self) -> None:
@@ -71,30 +74,34 @@ class DecisionRun:
         )
         if self._deadline is None:  # the engine may have started it (the lockout's check)
             self._deadline = Deadline(self.clock, self.policy.deadline)
+        bound = self._bound_by_deadline = SharedTimeout(self._deadline)
         try:
-            async with clock_timeout(self.clock, self._deadline.remaining()):
+            async with bound.scope():
                 await self._build_first_requests(self.machine)
         except TimeoutError:
             self.machine.time_out()
         refused = self.machine.unservable_evidence()
+        if refused is not None or self.machine.timed_out:
+            bound.cancel()  # no calls follow
         if refused is not None:
             raise refused
 
     async def run(self) -> None:
         """Run every call until all checks are decided, one ends the decision, or time is up."""
         await self.plan()
-        machine, deadline = self._machine(), self._deadline
-        assert deadline is not None
+        machine, bound = self._machine(), self._bound_by_deadline
+        assert bound is not None
         if machine.timed_out:
             return
         for group in machine.start():
             self._spawn(group)
         try:
-            async with clock_timeout(self.clock, deadline.remaining()):
+            async with bound.scope():
                 await self._drain()
         except TimeoutError:
             machine.time_out()
         finally:
+            bound.cancel()
             await self._cancel_all()
 
     def conclude(self) -> Conclusion:

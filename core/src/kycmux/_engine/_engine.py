@@ -286,7 +286,8 @@ class Engine:
         Experiments on the policy apply unless ``vendor`` is given (the caller chose already).
         """
         key = challenge_key(self._record_key)
-        check_challenge(self._specs, self._clock, evidence, key, self._subject(evidence))
+        hashed = self._subject(evidence)  # once: the challenge, the lockout and the record
+        check_challenge(self._specs, self._clock, evidence, key, hashed)
         base = policy if isinstance(policy, Policy) else self.policy(policy)
         request_id = request_id or uuid.uuid4().hex
         subject = evidence.subject_id or evidence.id_number
@@ -296,7 +297,7 @@ class Engine:
         token = DEGRADED.set(degraded)
         try:
             decision, shadows = await self._gated(
-                chosen, base, evidence, request_id, assignment, vendor is None
+                chosen, base, evidence, request_id, assignment, vendor is None, hashed
             )
         finally:
             DEGRADED.reset(token)
@@ -315,10 +316,11 @@ class Engine:
         request_id: str,
         assignment: Assignment | None,
         shadowed: bool,
+        subject: str | None,
     ) -> tuple[Decision, list[PendingShadow]]:
-        """The decision behind the subject's lockout: refused while it is locked (or while
-        its state cannot be read and the lockout fails closed), counted afterwards."""
-        subject = self._subject(evidence)
+        """The decision behind the subject's lockout (``subject``: its keyed hash): refused
+        while it is locked (or while its state cannot be read and the lockout fails closed),
+        counted afterwards."""
         began = (self._clock.time(), self._clock.monotonic())
         # The decision's time starts before its lockout check: the check is part of it.
         deadline = Deadline(self._clock, chosen.deadline)
@@ -334,7 +336,7 @@ class Engine:
                 duration=self._clock.monotonic() - began[1],
             )
             return Decision(Outcome(record.outcome), record.reasons, None, record), []
-        decision, shadows = await self._decide(run, base, assignment, shadowed, began)
+        decision, shadows = await self._decide(run, base, assignment, shadowed, began, subject)
         counting = self._gate.leave(subject, standing, decision.outcome)
         if deadline.remaining() > self._guards.state.timeout or not self._guards.state.is_shared:
             await counting
@@ -349,6 +351,7 @@ class Engine:
         assignment: Assignment | None,
         shadowed: bool,
         began: tuple[float, float],
+        hashed: str | None,
     ) -> tuple[Decision, list[PendingShadow]]:
         started, begun = began
         # Before any shadow starts: evidence no vendor can take is refused with nothing sent.
@@ -365,7 +368,7 @@ class Engine:
                 started_at=started,
                 duration=self._clock.monotonic() - begun,
                 policy=run.policy,
-                subject=self._subject(run.evidence),
+                subject=hashed,
                 evidence=run.evidence,
                 conclusion=conclusion,
                 attempts=run.attempts,
@@ -391,13 +394,10 @@ class Engine:
         self, policy: Policy, evidence: Evidence, checks: Iterable[Check] | None, vendor: str | None
     ) -> Policy:
         if checks is None and policy.checks_from_evidence:
-            checks = self._servable(policy, evidence) or None
+            checks = servable(policy, self._specs, self._config.vendors, evidence) or None
         if checks is not None or vendor is not None:
             return policy.only(checks, vendor).validate(self._specs)
         return policy
-
-    def _servable(self, policy: Policy, evidence: Evidence) -> list[Check]:
-        return servable(policy, self._specs, self._config.vendors, evidence)
 
     def _run(
         self,

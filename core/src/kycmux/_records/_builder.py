@@ -15,7 +15,7 @@ from kycmux._contract._vendor import VendorSpec
 from kycmux._decision._machine import Conclusion, Group, Skip
 from kycmux._decision._policy import Policy
 from kycmux._decision._verdict import CheckVerdict, Outcome, VendorVerdict, Verdict
-from kycmux._model._evidence import Check, Evidence, EvidenceKind
+from kycmux._model._evidence import Check, Evidence, EvidenceKind, Media, MediaForm
 from kycmux._records._record import (
     AttemptRecord,
     CheckRecord,
@@ -240,14 +240,24 @@ def shadow_record(
     )
 
 
+# Every kind with its name and whether it is text, read once: iterating the enum and its
+# ``.value`` properties cost more than the summary itself (it is built for every decision).
+_KINDS = tuple((kind, str(kind._value_), kind.is_text) for kind in EvidenceKind)
+
+
 def evidence_summary(evidence: Evidence) -> dict[str, str]:
     """Which evidence was given and in which form; never its content."""
     summary = {}
-    for kind in EvidenceKind:
-        form = evidence.media_form(kind)
-        if form is not None:
-            summary[kind.value] = "present" if kind.is_text else form.value
+    for kind, name, text in _KINDS:
+        value = evidence.get(kind)
+        if value is not None:
+            # As ``Evidence.media_form``: text is given as a (file-less) value.
+            summary[name] = "present" if text else _form(value)
     return summary
+
+
+def _form(value: Media | str) -> str:
+    return str((MediaForm.FILE if isinstance(value, str) else value.form)._value_)
 
 
 def _check_record(result: CheckVerdict) -> CheckRecord:

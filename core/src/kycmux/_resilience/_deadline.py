@@ -11,7 +11,7 @@ import attrs
 
 from kycmux._resilience._clock import Clock, SystemClock
 
-__all__ = ["ClockTimeout", "Deadline", "clock_timeout"]
+__all__ = ["ClockTimeout", "Deadline", "SharedTimeout", "clock_timeout"]
 
 
 def _non_negative(_inst: Any, attribute: attrs.Attribute[float], value: float) -> None:
@@ -119,3 +119,97 @@ class ClockTimeout:
 def clock_timeout(clock: Clock, seconds: float) -> ClockTimeout:
     """Bound the body of an ``async with`` to ``seconds`` of ``clock`` (see ``ClockTimeout``)."""
     return ClockTimeout(clock, seconds)
+
+
+class SharedTimeout:
+    """Timeout scopes entered one after another (never two at once), all ending at one
+    ``deadline``: on the real clock they share one loop timer instead of one each.
+
+    A decision bounds its planning and then its calls by its deadline: two scopes, each of
+    which would schedule (and cancel) a timer of its own for the same instant. Each ``scope()``
+    behaves as ``clock_timeout(clock, deadline.remaining())`` entered at that moment: the
+    shared timer fires at ``deadline.at`` and cancels the task in the scope open then; if the
+    deadline passed while none was open, the next scope times out at once, as a scope entered
+    with nothing left would. On any other clock (a fake one in tests) each scope is a
+    ``ClockTimeout`` of its own, as before. ``cancel()`` when no scope will follow.
+    """
+
+    __slots__ = ("_active", "_deadline", "_passed", "_timer")
+
+    def __init__(self, deadline: Deadline) -> None:
+        self._deadline = deadline
+        self._timer: asyncio.TimerHandle | None = None
+        self._active: _SharedScope | None = None
+        self._passed = False
+
+    def scope(self) -> ClockTimeout | _SharedScope:
+        """The next scope, bounded by the deadline (``TimeoutError`` on the way out)."""
+        clock = self._deadline.clock
+        if not isinstance(clock, SystemClock) or self._active is not None:
+            return ClockTimeout(clock, self._deadline.remaining())
+        return _SharedScope(self)
+
+    def cancel(self) -> None:
+        """No scope follows: let the timer go."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _open(self, scope: _SharedScope) -> None:
+        self._active = scope
+        if self._passed:  # nothing left: time out at the next turn of the loop, as before
+            self._passed = False
+            self._timer = asyncio.get_running_loop().call_later(0.0, self._fire)
+        elif self._timer is None and not math.isinf(self._deadline.at):
+            self._timer = asyncio.get_running_loop().call_later(
+                self._deadline.remaining(), self._fire
+            )
+
+    def _close(self) -> None:
+        self._active = None
+
+    def _fire(self) -> None:
+        self._timer = None
+        if self._active is None:
+            self._passed = True
+        else:
+            self._active.fire()
+
+
+class _SharedScope:
+    """One scope of a ``SharedTimeout`` (its ``ClockTimeout`` counterpart, minus the timer)."""
+
+    __slots__ = ("_cancelling", "_owner", "_task", "expired")
+
+    def __init__(self, owner: SharedTimeout) -> None:
+        self._owner = owner
+        self._task: asyncio.Task[Any] | None = None
+        self._cancelling = 0
+        self.expired = False
+
+    async def __aenter__(self) -> _SharedScope:
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("a timeout scope must be used inside an asyncio task")
+        self._task = task
+        self._cancelling = task.cancelling()
+        self._owner._open(self)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._owner._close()
+        if not self.expired or exc_type is not asyncio.CancelledError or self._task is None:
+            return
+        # Only our own cancellation becomes a timeout; anyone else's goes on propagating.
+        if self._task.uncancel() <= self._cancelling:
+            raise TimeoutError(f"timed out after {self._owner._deadline.seconds:g} s") from exc
+
+    def fire(self) -> None:
+        self.expired = True
+        assert self._task is not None
+        self._task.cancel()

@@ -86,6 +86,17 @@ def _canonical(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
+def _copied(value: Any) -> Any:
+    """A stored value (canonical already: checked and copied on the way in), copied again so
+    the caller cannot change what is kept; much cheaper than a second JSON round trip, which
+    every breaker and lockout read paid."""
+    if isinstance(value, dict):
+        return {key: _copied(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copied(item) for item in value]
+    return value  # a string, number or boolean: immutable
+
+
 def _check_ttl(ttl: float | None) -> None:
     if ttl is not None and not (math.isfinite(ttl) and ttl > 0):
         raise ValueError(f"ttl must be a positive number of seconds or None, got {ttl!r}")
@@ -125,7 +136,7 @@ class InMemoryStateStore:
 
     def get(self, key: str) -> Any | None:
         entry = self._live(key)
-        return None if entry is None else _canonical(entry.value)
+        return None if entry is None else _copied(entry.value)
 
     def set(self, key: str, value: Any, ttl: float | None = None) -> None:
         _check_ttl(ttl)

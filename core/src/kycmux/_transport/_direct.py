@@ -68,13 +68,16 @@ class DirectAiohttp:
         self,
         request: VendorRequest,
         kwargs: dict[str, Any],
-        timeout: httpx.Timeout,
+        connect: float,
         sent: _SentFlag,
         limit: int,
         started: float,
         since: Callable[[float], float],
     ) -> VendorResponse:
-        """One exchange; aiohttp's errors come out as the httpx errors they amount to."""
+        """One exchange; aiohttp's errors come out as the httpx errors they amount to.
+
+        ``connect`` bounds getting a connection; the caller's scope bounds the whole exchange.
+        """
         import aiohttp
 
         url, headers, data = _wire(request, kwargs, sent)
@@ -87,9 +90,10 @@ class DirectAiohttp:
                 allow_redirects=False,
                 auto_decompress=False,
                 compress=False,
-                timeout=aiohttp.ClientTimeout(
-                    sock_connect=timeout.connect, sock_read=timeout.read, connect=timeout.pool
-                ),
+                # No read timeout: it would be the whole attempt's time, started after the
+                # caller's scope of that same length, so it could never fire first; it cost
+                # two loop timers per call (set when the request left, reset by each read).
+                timeout=aiohttp.ClientTimeout(sock_connect=connect, connect=connect),
             ) as response:
                 if _LOG.isEnabledFor(logging.INFO):
                     # httpx's INFO line for each request, with no query value in it.

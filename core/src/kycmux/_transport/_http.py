@@ -42,7 +42,11 @@ Timer = Callable[[float], contextlib.AbstractAsyncContextManager[Any]]
 
 def default_timeout(total: float) -> httpx.Timeout:
     """Per-phase timeouts that all fit inside ``total`` seconds."""
-    return httpx.Timeout(total, connect=min(total, 5.0), pool=min(total, 5.0))
+    return httpx.Timeout(total, connect=_connect_timeout(total), pool=_connect_timeout(total))
+
+
+def _connect_timeout(total: float) -> float:
+    return min(total, 5.0)
 
 
 class _BodySentFlag:
@@ -381,7 +385,7 @@ class HttpClient:
                         answer = await self._direct.exchange(
                             request,
                             wire,
-                            default_timeout(timeout),
+                            _connect_timeout(timeout),
                             flag,
                             max_response_bytes,
                             started,
