@@ -98,14 +98,7 @@ class Engine:
 
     def __attrs_post_init__(self) -> None:
         self._specs = self._config.specs(self._host.vendors)  # policies name instances
-        self._client = VendorClient(
-            self._host,
-            self._config.vendors,
-            self._http,
-            self._clock.time,
-            clock=self._clock,
-            inline_hooks=self._config.engine.inline_hooks,
-        )
+        self._client = VendorClient.from_config(self._host, self._config, self._http, self._clock)
         self._lab = Lab(self._experiment_key)
         self._gate = SubjectGate(self._guards.state)
         self._observers = Observers(self._host)

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from kycmux._config._config import VendorConfig
+from kycmux._config._config import Config, VendorConfig
 from kycmux._contract._host import PluginHost, VendorHooks
 from kycmux._contract._taxonomy import Classification, ErrorClass
 from kycmux._contract._vendor import VendorSpec
@@ -93,6 +93,15 @@ class VendorClient:
 
     def __attrs_post_init__(self) -> None:
         self._hooks = HookCalls(self._host, self._configs, self._wall)
+
+    @classmethod
+    def from_config(
+        cls, host: PluginHost, config: Config, http: HttpClient, clock: Clock
+    ) -> VendorClient:
+        """The client of an engine built from ``config``: its vendors, its clock, and whether
+        light hooks may run on the event loop (``[engine] inline_hooks``)."""
+        inline = config.engine.inline_hooks
+        return cls(host, config.vendors, http, clock.time, clock=clock, inline_hooks=inline)
 
     def spec(self, vendor: str) -> VendorSpec:
         """``vendor``'s spec under its own name (an instance's: its plugin's, renamed)."""
