@@ -90,7 +90,7 @@ class Engine:
     _policies: dict[str, Policy] = attrs.field(factory=dict)
     _gate: SubjectGate = attrs.field(init=False)
     _rng: random.Random = attrs.field(init=False, factory=random.Random)
-    _portal: Any = attrs.field(init=False, default=None)
+    _portal: Portal = attrs.field(init=False, factory=Portal)
     _observers: Observers = attrs.field(init=False)
     _client: VendorClient = attrs.field(init=False)
     _lab: Lab = attrs.field(init=False)
@@ -258,8 +258,6 @@ class Engine:
 
     def challenge_sync(self, subject: str | None = None, **kwargs: Any) -> Challenge:
         """``challenge`` for sync callers, on the engine's blocking portal."""
-        if self._portal is None:
-            self._portal = Portal()
         found: Challenge = self._portal.call(functools.partial(self.challenge, subject, **kwargs))
         return found
 
@@ -377,9 +375,7 @@ class Engine:
         return Decision(conclusion.outcome, conclusion.reasons, conclusion.hint, record), shadows
 
     def verify_sync(self, evidence: Evidence, **kwargs: Any) -> Decision:
-        """``verify`` for sync callers, on an anyio blocking portal (its own event loop)."""
-        if self._portal is None:
-            self._portal = Portal()
+        """``verify`` for sync callers, on the engine's own event loop on a thread."""
         result: Decision = self._portal.call(functools.partial(self.verify, evidence, **kwargs))
         return result
 
@@ -470,12 +466,11 @@ class Engine:
         self._release()
 
     def close(self) -> None:
-        if self._portal is not None:
+        if self._portal.started:
             self._portal.call(self.drain)
             self._portal.call(self._http.aclose)
             self._portal.call(self._guards.state.aclose)
             self._portal.stop()
-            self._portal = None
         else:
             self._http.close()
         self._release()
