@@ -52,7 +52,40 @@ class Deadline:
         return min(cap, self.remaining())
 
 
-class ClockTimeout:
+class _TaskScope:
+    """What every timeout scope shares: the task it bounds, cancelling it when time is up, and
+    turning only its own cancellation into ``TimeoutError`` on the way out."""
+
+    __slots__ = ("_cancelling", "_task", "expired")
+
+    def __init__(self) -> None:
+        self._task: asyncio.Task[Any] | None = None
+        self._cancelling = 0
+        self.expired = False
+
+    def _bind(self) -> None:
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("a timeout scope must be used inside an asyncio task")
+        self._task = task
+        self._cancelling = task.cancelling()
+
+    def _fire(self) -> None:
+        self.expired = True
+        assert self._task is not None
+        self._task.cancel()
+
+    def _settle(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, seconds: float
+    ) -> None:
+        if not self.expired or exc_type is not asyncio.CancelledError or self._task is None:
+            return
+        # Only our own cancellation becomes a timeout; anyone else's goes on propagating.
+        if self._task.uncancel() <= self._cancelling:
+            raise TimeoutError(f"timed out after {seconds:g} s") from exc
+
+
+class ClockTimeout(_TaskScope):
     """An ``async with`` scope cancelled after ``seconds`` of ``clock``; raises ``TimeoutError``.
 
     Like ``asyncio.timeout`` but the time is waited for on the injected clock, so a fake clock
@@ -65,22 +98,18 @@ class ClockTimeout:
         expired: The timeout fired (whether or not the body had finished by then).
     """
 
+    __slots__ = ("_clock", "_seconds", "_watcher")
+
     def __init__(self, clock: Clock, seconds: float) -> None:
         if math.isnan(seconds):
             raise ValueError("timeout seconds must be a number")
+        super().__init__()
         self._clock = clock
         self._seconds = seconds
-        self._task: asyncio.Task[Any] | None = None
         self._watcher: asyncio.Task[None] | asyncio.TimerHandle | None = None
-        self._cancelling = 0
-        self.expired = False
 
     async def __aenter__(self) -> ClockTimeout:
-        task = asyncio.current_task()
-        if task is None:
-            raise RuntimeError("clock_timeout must be used inside an asyncio task")
-        self._task = task
-        self._cancelling = task.cancelling()
+        self._bind()
         if math.isinf(self._seconds):
             return self
         loop = asyncio.get_running_loop()
@@ -100,20 +129,11 @@ class ClockTimeout:
     ) -> None:
         if self._watcher is not None:
             self._watcher.cancel()
-        if not self.expired or exc_type is not asyncio.CancelledError or self._task is None:
-            return
-        # Only our own cancellation becomes a timeout; anyone else's goes on propagating.
-        if self._task.uncancel() <= self._cancelling:
-            raise TimeoutError(f"timed out after {self._seconds:g} s") from exc
+        self._settle(exc_type, exc, self._seconds)
 
     async def _watch(self) -> None:
         await self._clock.sleep(self._seconds)
         self._fire()
-
-    def _fire(self) -> None:
-        self.expired = True
-        assert self._task is not None
-        self._task.cancel()
 
 
 def clock_timeout(clock: Clock, seconds: float) -> ClockTimeout:
@@ -176,23 +196,17 @@ class SharedTimeout:
             self._active.fire()
 
 
-class _SharedScope:
+class _SharedScope(_TaskScope):
     """One scope of a ``SharedTimeout`` (its ``ClockTimeout`` counterpart, minus the timer)."""
 
-    __slots__ = ("_cancelling", "_owner", "_task", "expired")
+    __slots__ = ("_owner",)
 
     def __init__(self, owner: SharedTimeout) -> None:
+        super().__init__()
         self._owner = owner
-        self._task: asyncio.Task[Any] | None = None
-        self._cancelling = 0
-        self.expired = False
 
     async def __aenter__(self) -> _SharedScope:
-        task = asyncio.current_task()
-        if task is None:
-            raise RuntimeError("a timeout scope must be used inside an asyncio task")
-        self._task = task
-        self._cancelling = task.cancelling()
+        self._bind()
         self._owner._open(self)
         return self
 
@@ -203,13 +217,7 @@ class _SharedScope:
         tb: TracebackType | None,
     ) -> None:
         self._owner._close()
-        if not self.expired or exc_type is not asyncio.CancelledError or self._task is None:
-            return
-        # Only our own cancellation becomes a timeout; anyone else's goes on propagating.
-        if self._task.uncancel() <= self._cancelling:
-            raise TimeoutError(f"timed out after {self._owner._deadline.seconds:g} s") from exc
+        self._settle(exc_type, exc, self._owner._deadline.seconds)
 
     def fire(self) -> None:
-        self.expired = True
-        assert self._task is not None
-        self._task.cancel()
+        self._fire()
