@@ -258,7 +258,13 @@ async def test_a_pause_heard_while_waiting_for_a_token_holds_the_call(png_file: 
     start = rig.clock.time()
     async with rig.clock.autojump(idle_for=0.01):
         first = asyncio.ensure_future(engine.verify(Evidence(selfie=png_file, subject_id="a")))
-        await asyncio.sleep(0)
+        # The first call must hold the one token (and get the LIMIT answer): the second
+        # decision starts only once that call reached the vendor, whatever the threads do.
+        for _ in range(100_000):
+            if rig.calls["alpha"]:
+                break
+            await asyncio.sleep(0)
+        assert rig.calls["alpha"] == 1
         second = await engine.verify(Evidence(selfie=png_file, subject_id="b"))
         await first
     (call,) = second.record.attempts
